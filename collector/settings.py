@@ -1,0 +1,39 @@
+"""Every setting of Trellis, in one place.
+
+Each field has a default, a one-line description, an environment variable
+(``TRELLIS_`` + the field name in upper case) and a command-line flag
+(``--`` + the field name with dashes). ``docs/configuration.md`` lists them all;
+a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The settings of the collector and of the commands that talk to it."""
+
+    model_config = SettingsConfigDict(env_prefix="TRELLIS_", extra="forbid")
+
+    db: Path = Field(Path("var/trellis.duckdb"), description="DuckDB database file the collector owns.")
+    host: str = Field("127.0.0.1", description="Address the collector binds; non-loopback needs a tokens file.")
+    otlp_grpc_port: int = Field(4317, description="Port of the OTLP/gRPC receiver.")
+    otlp_http_port: int = Field(4318, description="Port of the OTLP/HTTP receiver.")
+    api_port: int = Field(4319, description="Port of the query and catalog API.")
+    tokens_file: Path | None = Field(None, description="YAML file of API tokens; when set, every endpoint needs one.")
+    max_body_bytes: int = Field(
+        64 * 1024 * 1024, description="Largest OTLP request body accepted, measured after decompression."
+    )
+    max_queue_points: int = Field(
+        2_000_000, description="Points waiting to be written before new exports get 503 and Retry-After."
+    )
+    retry_after_seconds: int = Field(1, description="Retry-After sent to clients while the write queue is full.")
+    query_row_limit: int = Field(100_000, description="Most rows one /api/v1/query answer returns.")
+    query_timeout_seconds: float = Field(30.0, description="Longest a query may run before it is interrupted.")
+    api: str = Field("http://127.0.0.1:4319", description="URL of a running collector's API, for CLI commands.")
+    token: str | None = Field(None, description="API token the CLI sends to a running collector.")
+    log_level: str = Field("info", description="Log level of the collector: debug, info, warning or error.")
