@@ -277,7 +277,10 @@ def _span(c: dict[str, list[Any]], span: Any) -> None:
     c["status_message"].append(span.status.message or None)
     c["attributes"].append(attributes(span.attributes))
     c["events"].append(
-        [{"time": e.time_unix_nano or None, "name": e.name, "attributes": attributes(e.attributes)} for e in span.events]
+        [
+            {"time": e.time_unix_nano or None, "name": e.name, "attributes": attributes(e.attributes)}
+            for e in span.events
+        ]
     )
     c["links"].append([_link(link) for link in span.links])
     c["dropped_attributes_count"].append(span.dropped_attributes_count)

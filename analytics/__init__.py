@@ -1,0 +1,1 @@
+"""Analytics: Polars jobs that turn usage into answers."""

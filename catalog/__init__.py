@@ -1,0 +1,1 @@
+"""The resource catalog: definitions, matching, versions, approvals, audit and legacy import."""

@@ -1,0 +1,113 @@
+"""API tokens: who may ingest, read, administer and approve.
+
+The tokens file is YAML: ``tokens: [{name, token, scopes: [...]}]``. Without a
+tokens file every endpoint is open (and the collector binds loopback only).
+Tokens are compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+from enum import StrEnum
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+
+class Scope(StrEnum):
+    INGEST = "ingest"
+    READ = "read"
+    ADMIN = "admin"
+    APPROVE = "approve"
+
+
+class Token(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="Who holds the token; recorded as the actor in the audit log.")
+    token: SecretStr = Field(description="The bearer token itself.")
+    scopes: list[Scope] = Field(min_length=1, description="What the token may do.")
+
+
+class TokensFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[Token]
+
+
+class TokensFileError(ValueError):
+    """The tokens file cannot be read; the message names the file and the field."""
+
+
+class AuthError(Exception):
+    """A request without the right token: status 401 (none or unknown) or 403 (wrong scope)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def read_tokens(path: Path) -> TokensFile:
+    """Read and validate a tokens file."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise TokensFileError(f"{path}: cannot read the tokens file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise TokensFileError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        tokens = TokensFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise TokensFileError(f"{path}: field {where}: {first['msg']}") from None
+    names = [t.name for t in tokens.tokens]
+    if len(set(names)) != len(names):
+        raise TokensFileError(f"{path}: token names must be unique")
+    return tokens
+
+
+class Authenticator:
+    """Checks bearer tokens against the tokens file; open when there is none."""
+
+    def __init__(self, tokens: TokensFile | None) -> None:
+        self._tokens = tokens.tokens if tokens else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._tokens is not None
+
+    def identify(self, authorization: str | None) -> Token | None:
+        """The token an Authorization header names, or None."""
+        if not authorization or self._tokens is None:
+            return None
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value:
+            return None
+        given = value.strip().encode()
+        for token in self._tokens:
+            if hmac.compare_digest(given, token.token.get_secret_value().encode()):
+                return token
+        return None
+
+    def require(self, authorization: str | None, scope: Scope) -> str | None:
+        """The caller's name if it may use ``scope``; raises AuthError otherwise."""
+        if self._tokens is None:
+            return None
+        token = self.identify(authorization)
+        if token is None:
+            missing = not authorization
+            raise AuthError(401, "a bearer token is required" if missing else "the bearer token is not valid")
+        if not _grants(token.scopes, scope):
+            raise AuthError(403, f"token {token.name!r} lacks the {scope.value!r} scope")
+        return token.name
+
+
+_ADMIN_IMPLIES = (Scope.READ, Scope.INGEST)
+"""Admin includes reading and ingesting; approving is always a scope of its own."""
+
+
+def _grants(scopes: list[Scope], wanted: Scope) -> bool:
+    return wanted in scopes or (Scope.ADMIN in scopes and wanted in _ADMIN_IMPLIES)
