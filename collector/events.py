@@ -208,13 +208,19 @@ UPSERT_SQL = {
     "deployments": """
         INSERT INTO deployments SELECT * FROM projection
         ON CONFLICT (deployment_id) DO UPDATE SET
-            deployment_name = excluded.deployment_name, status = excluded.status,
-            environment = excluded.environment, service_name = excluded.service_name,
-            service_namespace = excluded.service_namespace, service_version = excluded.service_version,
-            finished_at = excluded.finished_at, first_commit_at = excluded.first_commit_at,
-            vcs_revision = excluded.vcs_revision, vcs_repository = excluded.vcs_repository,
-            pipeline_name = excluded.pipeline_name, pipeline_run_id = excluded.pipeline_run_id,
-            resources = excluded.resources
+            status = excluded.status,
+            finished_at = excluded.finished_at,
+            deployment_name = coalesce(excluded.deployment_name, deployments.deployment_name),
+            environment = coalesce(excluded.environment, deployments.environment),
+            service_name = coalesce(excluded.service_name, deployments.service_name),
+            service_namespace = coalesce(excluded.service_namespace, deployments.service_namespace),
+            service_version = coalesce(excluded.service_version, deployments.service_version),
+            first_commit_at = coalesce(excluded.first_commit_at, deployments.first_commit_at),
+            vcs_revision = coalesce(excluded.vcs_revision, deployments.vcs_revision),
+            vcs_repository = coalesce(excluded.vcs_repository, deployments.vcs_repository),
+            pipeline_name = coalesce(excluded.pipeline_name, deployments.pipeline_name),
+            pipeline_run_id = coalesce(excluded.pipeline_run_id, deployments.pipeline_run_id),
+            resources = coalesce(excluded.resources, deployments.resources)
         WHERE excluded.finished_at >= deployments.finished_at OR deployments.finished_at IS NULL""",
     "incidents": """
         INSERT INTO incidents SELECT * FROM projection
@@ -226,4 +232,5 @@ UPSERT_SQL = {
             resolved_at = coalesce(excluded.resolved_at, incidents.resolved_at),
             caused_by_deployment_id = coalesce(excluded.caused_by_deployment_id, incidents.caused_by_deployment_id)""",
 }
-"""Idempotent upserts: a retried export changes nothing, a later event updates the row."""
+"""Idempotent upserts: a retried export changes nothing; a later event updates the row, keeping
+what it leaves out."""
