@@ -116,7 +116,7 @@ def _table_rows(store: Store) -> dict[str, int]:
 def _write_snapshot(store: Store) -> str:
     target = store.snapshot_dir / f"snapshot-{uuid.uuid4().hex}.duckdb"
     cursor = store.cursor()
-    source = cursor.execute("SELECT current_database()").fetchone()
+    source = cursor.execute("SELECT current_database()").fetchall()[0]
     alias = f"snap_{uuid.uuid4().hex[:12]}"
     cursor.execute(f"ATTACH '{target}' AS {alias}")
     try:

@@ -104,6 +104,14 @@ def status(api: str = ApiOpt, token: str = TokenOpt) -> None:
         typer.echo(json.dumps({"health": client.health(), "stats": client.stats()}, indent=2))
 
 
+@app.command()
+def demo(db: Path = typer.Option(None, help=_help("db"))) -> None:
+    """Start the collector on the embedded database with sample history; Ctrl-C stops it."""
+    from collector.demo import run_demo
+
+    run_demo(settings_from(db=db))
+
+
 def _endpoint(endpoint: str | None) -> str:
     return endpoint or "http://127.0.0.1:4318"
 

@@ -19,6 +19,7 @@ from collector.events import project_events
 
 NO_RECORDED_VALUE = 1
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def decode(signal: Signal, body: bytes) -> ExportBatch:
@@ -35,7 +36,7 @@ def decode(signal: Signal, body: bytes) -> ExportBatch:
         if signal == "logs":
             return project_events(_logs(request))
         return _traces(request)
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+    except (TypeError, ValueError, OverflowError, AttributeError, KeyError) as exc:
         raise PayloadError(f"the body is not a valid OTLP {signal} export: {_describe(exc)}") from None
 
 
@@ -94,10 +95,8 @@ def _hex_id(value: Any, size: int, name: str) -> str | None:
         return None
     if not isinstance(value, str) or len(value) != size * 2:
         raise ValueError(f"{name} must be {size * 2} hex digits, got {value!r}")
-    try:
-        bytes.fromhex(value)
-    except ValueError:
-        raise ValueError(f"{name} must be hex, got {value!r}") from None
+    if not _HEX_DIGITS.issuperset(value):
+        raise ValueError(f"{name} must be hex, got {value!r}")
     return value.lower()
 
 

@@ -40,11 +40,14 @@ def decode(signal: Signal, body: bytes) -> ExportBatch:
 
 def decode_message(signal: Signal, message: Any) -> ExportBatch:
     """Decode an already parsed export request (the gRPC receiver's case)."""
-    if signal == "metrics":
-        return _metrics(message)
-    if signal == "logs":
-        return project_events(_logs(message))
-    return _traces(message)
+    try:
+        if signal == "metrics":
+            return _metrics(message)
+        if signal == "logs":
+            return project_events(_logs(message))
+        return _traces(message)
+    except (ValueError, OverflowError) as exc:
+        raise PayloadError(f"the body is not a valid OTLP protobuf {signal} export: {exc}") from None
 
 
 def any_value(value: Any) -> Any:
@@ -263,8 +266,8 @@ def _traces(request: Any) -> ExportBatch:
 
 
 def _span(c: dict[str, list[Any]], span: Any) -> None:
-    c["trace_id"].append(span.trace_id.hex())
-    c["span_id"].append(span.span_id.hex())
+    c["trace_id"].append(span.trace_id.hex() or None)
+    c["span_id"].append(span.span_id.hex() or None)
     c["parent_span_id"].append(span.parent_span_id.hex() or None)
     c["trace_state"].append(span.trace_state or None)
     c["flags"].append(span.flags)
@@ -294,8 +297,8 @@ def _duration(start: int, end: int) -> int | None:
 
 def _link(link: Any) -> dict[str, Any]:
     return {
-        "trace_id": link.trace_id.hex(),
-        "span_id": link.span_id.hex(),
+        "trace_id": link.trace_id.hex() or None,
+        "span_id": link.span_id.hex() or None,
         "trace_state": link.trace_state or None,
         "attributes": attributes(link.attributes),
         "flags": link.flags,

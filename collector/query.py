@@ -28,7 +28,7 @@ def run_query(cursor: duckdb.DuckDBPyConnection, sql: str, row_limit: int, timeo
     timer = threading.Timer(timeout, cursor.interrupt)
     timer.start()
     try:
-        reader = cursor.execute(sql).to_arrow_reader(min(row_limit + 1, 100_000))
+        reader = cursor.sql(sql).to_arrow_reader(min(row_limit + 1, 100_000))
         if reader is None:
             raise QueryFailed("the statement returned no result")
         batches, rows = [], 0

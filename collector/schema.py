@@ -238,7 +238,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Create or upgrade the tables; returns the schema version now in force."""
     con.execute("CREATE TABLE IF NOT EXISTS trellis_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
-    row = con.execute("SELECT coalesce(max(version), 0) FROM trellis_schema").fetchone()
+    row = con.execute("SELECT coalesce(max(version), 0) FROM trellis_schema").fetchall()[0]
     current = int(row[0]) if row else 0
     for version, statements in MIGRATIONS:
         if version <= current:

@@ -58,7 +58,7 @@ def _reads_outside(name: str) -> bool:
 
 
 def _references(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[str, str]]:
-    row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0]
     tree = orjson.loads(row[0]) if row else {}
     if tree.get("error"):
         raise QueryRefused(f"the SQL cannot be checked: {tree.get('error_message')}")

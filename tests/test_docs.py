@@ -1,0 +1,37 @@
+"""The documentation in docs/ stays in step with the code."""
+
+import re
+from pathlib import Path
+
+from collector.schema import PROJECTION_DDL, TABLES
+from collector.settings import Settings
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_every_setting_is_documented_with_flag_variable_and_default() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    for name, field in Settings.model_fields.items():
+        row = next((line for line in text.splitlines() if f"`TRELLIS_{name.upper()}`" in line), None)
+        assert row is not None, f"TRELLIS_{name.upper()} is not in docs/configuration.md"
+        assert f"`--{name.replace('_', '-')}`" in row
+        default = "(none)" if field.default is None else str(field.default)
+        assert f"`{default}`" in row, f"the default of {name} in docs/configuration.md is not {default}"
+
+
+def _sections(text: str) -> dict[str, str]:
+    parts = re.split(r"^## +(\S+)\s*$", text, flags=re.MULTILINE)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def test_every_column_of_every_table_is_documented() -> None:
+    sections = _sections((DOCS / "schema.md").read_text())
+    for table, columns in TABLES.items():
+        assert table in sections, f"docs/schema.md has no section for {table}"
+        for column in columns:
+            assert f"`{column.name}`" in sections[table], f"{table}.{column.name} is not documented"
+    for table, ddl in PROJECTION_DDL.items():
+        names = [n for n in re.findall(r"^\s+(\w+) [A-Z]", ddl, flags=re.MULTILINE) if n != "CREATE"]
+        assert names, ddl
+        for name in names:
+            assert f"`{name}`" in sections[table], f"{table}.{name} is not documented"
