@@ -158,7 +158,7 @@ class Repository:
 
     # bindings and misses
     def add_binding(self, values: list[Any]) -> None:
-        self.con.execute("INSERT INTO catalog_bindings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        self.con.execute("INSERT INTO catalog_bindings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def add_miss(self, values: list[Any]) -> None:
         self.con.execute("INSERT INTO catalog_misses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)

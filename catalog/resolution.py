@@ -10,6 +10,7 @@ import orjson
 
 from catalog.drivers import DRIVERS, DriverError, secret_outputs_are_references
 from catalog.matching import Context, explain
+from catalog.models import DefinitionSpec, ResourceTypeSpec
 from catalog.repository import Repository, VersionRow
 from catalog.score import ScoreResource, Workload, res_id
 
@@ -20,8 +21,10 @@ if TYPE_CHECKING:
 @dataclass
 class Binding:
     resource: str
+    res_id: str
     type: str
     class_: str
+    params: dict[str, Any]
     version: VersionRow
     pinned: bool
     outputs: dict[str, Any]
@@ -64,8 +67,9 @@ class Resolution:
     def record(self, repo: Repository, at: datetime) -> None:
         for b in self.bindings:
             repo.add_binding(
-                [self.workload, self.app, self.env, self.env_type, b.resource, b.type, b.class_,
-                 b.version.definition_id, b.version.version, b.pinned, orjson.dumps(b.outputs).decode(), at]
+                [self.workload, self.app, self.env, self.env_type, b.resource, b.res_id, b.type, b.class_,
+                 orjson.dumps(b.params).decode(), b.version.definition_id, b.version.version, b.pinned,
+                 orjson.dumps(b.outputs).decode(), at]
             )  # fmt: skip
         for m in self.misses:
             repo.add_miss(
@@ -112,11 +116,20 @@ def _bind(
         version = catalog.active(definition_id)
     assert version is not None, "a matching candidate always has an active version"
     rtype = catalog.resource_types()[version.spec.type]
-    params = {**version.spec.params, **resource.params}
-    validate_params(params, rtype, f"resources.{name}.params")
+    validate_params({**version.spec.params, **resource.params}, rtype, f"resources.{name}.params")
     try:
-        outputs = DRIVERS[version.spec.driver].outputs(version.spec, ctx, params)
-        secret_outputs_are_references(outputs, rtype)
+        outputs = render_outputs(version.spec, rtype, ctx, resource.params)
     except DriverError as exc:
         raise CatalogError(f"resource {name}: definition {definition_id}: {exc}") from None
-    return Binding(name, resource.type, class_, version, version.state != "active", outputs)
+    return Binding(
+        name, ctx.res_id, resource.type, class_, resource.params, version, version.state != "active", outputs
+    )
+
+
+def render_outputs(
+    spec: DefinitionSpec, rtype: ResourceTypeSpec, ctx: Context, workload_params: dict[str, Any]
+) -> dict[str, Any]:
+    """A definition version's outputs for one context; secrets stay references."""
+    outputs = DRIVERS[spec.driver].outputs(spec, ctx, {**spec.params, **workload_params})
+    secret_outputs_are_references(outputs, rtype)
+    return outputs
