@@ -6,6 +6,7 @@ route states the scope it needs.
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 import uuid
@@ -56,6 +57,7 @@ class ApiContext:
     settings: Settings
     started_at: float = field(default_factory=time.time)
     routes: list[Route] = field(default_factory=list)
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     def add(self, path: str, handler: Handler, scope: Scope, methods: list[str]) -> None:
         """Register an endpoint that needs ``scope``."""
@@ -180,6 +182,13 @@ def _ipc(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+EXTENSIONS = ("catalog.api:install",)
+"""Packages that add routes; each names a function ``install(ctx: ApiContext)``."""
+
+
 def build_api(ctx: ApiContext) -> Starlette:
     add_core_routes(ctx)
+    for extension in EXTENSIONS:
+        module, _, name = extension.partition(":")
+        getattr(importlib.import_module(module), name)(ctx)
     return Starlette(routes=ctx.routes)

@@ -28,6 +28,7 @@ class Token(BaseModel):
     name: str = Field(min_length=1, description="Who holds the token; recorded as the actor in the audit log.")
     token: SecretStr = Field(description="The bearer token itself.")
     scopes: list[Scope] = Field(min_length=1, description="What the token may do.")
+    groups: list[str] = Field(default_factory=list, description="Approval groups the holder belongs to.")
 
 
 class TokensFile(BaseModel):
@@ -78,6 +79,14 @@ class Authenticator:
     @property
     def enabled(self) -> bool:
         return self._tokens is not None
+
+    def groups(self) -> dict[str, set[str]]:
+        """Approval groups and the token names in each."""
+        members: dict[str, set[str]] = {}
+        for token in self._tokens or []:
+            for group in token.groups:
+                members.setdefault(group, set()).add(token.name)
+        return members
 
     def identify(self, authorization: str | None) -> Token | None:
         """The token an Authorization header names, or None."""

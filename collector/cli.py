@@ -22,6 +22,15 @@ emit_app = typer.Typer(no_args_is_help=True, help="Send deployment and incident 
 app.add_typer(emit_app, name="emit")
 
 
+def _register_packages() -> None:
+    from catalog.cli import register
+
+    register(app)
+
+
+_register_packages()
+
+
 def _help(name: str) -> str:
     field = Settings.model_fields[name]
     return f"{field.description} [env: TRELLIS_{name.upper()}]"
@@ -190,28 +199,29 @@ def _check_choice(flag: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
+    from catalog.documents import DocumentError
+    from catalog.service import CatalogError
     from collector.auth import TokensFileError
     from collector.client import ClientError
     from collector.emit import EmitError
     from collector.server import ConfigError
 
-    return (ConfigError, ClientError, TokensFileError, EmitError, ValidationError, OSError)
+    return (ConfigError, ClientError, TokensFileError, EmitError, ValidationError, OSError, CatalogError, DocumentError)
 
 
 def main() -> None:
     """Entry point: every error a user can cause is one readable line."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Abort:
         sys.exit(130)
     except (typer.BadParameter, typer.Exit) as exc:
         _click_exit(exc)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if isinstance(exc, _click_errors()):
+            _click_exit(exc)
         if os.environ.get("TRELLIS_DEBUG"):
             raise
         prefix = "" if isinstance(exc, _known_errors()) else f"unexpected {type(exc).__name__}: "
@@ -226,12 +236,17 @@ def main() -> None:
         sys.exit(130)
 
 
-def _click_exit(exc: Exception) -> None:
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Click's error class, and the copy of it that newer typer (which vendors click) raises."""
     import click
 
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        sys.exit(exc.exit_code)
+    return (click.ClickException, *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"))
+
+
+def _click_exit(exc: Exception) -> None:
+    if isinstance(exc, _click_errors()):
+        error: Any = exc
+        error.show()
     sys.exit(getattr(exc, "exit_code", 0))
 
 
