@@ -9,9 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from catalog.deadlines import Housekeeper
 from catalog.documents import DocumentError, describe_validation
 from catalog.operations import OPERATIONS, Operation
 from catalog.service import Catalog, CatalogError
+from catalog.webhooks import Dispatcher, read_webhooks
 from collector.api import ApiContext, ApiError, Caller, json_response
 from collector.auth import Scope
 
@@ -33,8 +35,21 @@ def run_operation(catalog: Catalog, operation: Operation, actor: str | None, pay
 
 
 def install(ctx: ApiContext) -> None:
-    """Register every catalog operation on the API."""
-    catalog = Catalog(ctx.store.cursor(), groups=ctx.auth.groups())
+    """Register every catalog operation on the API, and start webhooks and housekeeping."""
+    settings = ctx.settings
+    dispatcher = None
+    if settings.webhooks_file is not None:
+        dispatcher = Dispatcher(ctx.store.cursor(), read_webhooks(settings.webhooks_file))
+        ctx.on_shutdown.append(dispatcher.close)
+    catalog = Catalog(
+        ctx.store.cursor(),
+        groups=ctx.auth.groups(),
+        deprecation_days=settings.deprecation_days,
+        on_event=dispatcher.publish if dispatcher else None,
+    )
+    housekeeper = Housekeeper(catalog, settings.housekeeping_seconds)
+    housekeeper.start()
+    ctx.on_shutdown.append(housekeeper.stop)
     ctx.extensions["catalog"] = catalog
     for operation in OPERATIONS.values():
         ctx.add(operation.path, _endpoint(catalog, operation), Scope(operation.scope), [operation.method])

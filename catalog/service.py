@@ -123,10 +123,10 @@ class Catalog:
             if self.on_event:
                 self.on_event(name, payload)
 
-    def _audit(self, actor: str, action: str, obj: str, change: dict[str, Any]) -> None:
+    def record(self, actor: str, action: str, obj: str, change: dict[str, Any]) -> None:
         audit.append(self.con, self.now(), actor, action, obj, change)
 
-    def _emit(self, name: str, payload: dict[str, Any]) -> None:
+    def announce(self, name: str, payload: dict[str, Any]) -> None:
         self._events.append((name, payload))
 
     # reading ------------------------------------------------------------
@@ -191,7 +191,7 @@ class Catalog:
         if before == spec:
             return Change(kind, object_id, "unchanged")
         self.repo.put_object(kind, object_id, spec, document.metadata.description, self.now())
-        self._audit(actor, "create" if before is None else "update", f"{kind}/{object_id}", audit.diff(before, spec))
+        self.record(actor, "create" if before is None else "update", f"{kind}/{object_id}", audit.diff(before, spec))
         return Change(kind, object_id, "created" if before is None else "updated")
 
     def _check_pin(self, pin: PinSpec) -> None:
@@ -226,10 +226,10 @@ class Catalog:
         self._ensure_definition(definition_id, document, latest)
         self._withdraw_pending(definition_id, actor)
         row = self._add_version(definition_id, spec, digest, actor, latest)
-        self._audit(
+        self.record(
             actor, "propose", f"ResourceDefinition/{definition_id}@{row.version}", self._spec_diff(latest, spec)
         )
-        self._emit("version.proposed", row.summary())
+        self.announce("version.proposed", row.summary())
         detail = self._settle(row)
         return Change("ResourceDefinition", definition_id, "proposed" if latest else "created", detail, warnings)
 
@@ -275,7 +275,7 @@ class Catalog:
     def _withdraw_pending(self, definition_id: str, actor: str) -> None:
         for row in self.repo.versions(definition_id, ("proposed",)):
             self.repo.set_state(definition_id, row.version, "withdrawn")
-            self._audit(actor, "withdraw", f"ResourceDefinition/{definition_id}@{row.version}", {})
+            self.record(actor, "withdraw", f"ResourceDefinition/{definition_id}@{row.version}", {})
 
     def _add_version(
         self, definition_id: str, spec: DefinitionSpec, digest: str, actor: str, latest: VersionRow | None
@@ -313,11 +313,11 @@ class Catalog:
             self.repo.set_state(
                 previous.definition_id, previous.version, "deprecated", deprecated_at=now, deadline=deadline
             )
-            self._audit(actor, "deprecate", _ref(previous), {"deadline": deadline.isoformat()})
-            self._emit("version.deprecated", {**previous.summary(), "deadline": deadline})
+            self.record(actor, "deprecate", _ref(previous), {"deadline": deadline.isoformat()})
+            self.announce("version.deprecated", {**previous.summary(), "deadline": deadline})
         self.repo.set_state(row.definition_id, row.version, "active", activated_at=now)
-        self._audit(actor, "activate", _ref(row), {})
-        self._emit("version.activated", {**row.summary(), "state": "active", "activated_at": now})
+        self.record(actor, "activate", _ref(row), {})
+        self.announce("version.activated", {**row.summary(), "state": "active", "activated_at": now})
 
     # approvals ----------------------------------------------------------
     def approve(self, definition_id: str, version: int, actor: str, content_hash_seen: str | None = None) -> str:
@@ -332,8 +332,8 @@ class Catalog:
             if actor in self.repo.approvals(definition_id, version, row.content_hash):
                 raise CatalogError(f"{actor} already approved version {version} of {definition_id}", 409)
             self.repo.add_approval(definition_id, version, row.content_hash, actor, self.now())
-            self._audit(actor, "approve", _ref(row), {"content_hash": row.content_hash})
-            self._emit("version.approved", {**row.summary(), "approver": actor})
+            self.record(actor, "approve", _ref(row), {"content_hash": row.content_hash})
+            self.announce("version.approved", {**row.summary(), "approver": actor})
             return self._settle(row)
 
     def _pending(self, definition_id: str, version: int) -> VersionRow:
@@ -357,8 +357,8 @@ class Catalog:
             if row.state not in ("active", "deprecated"):
                 raise CatalogError(f"version {version} of {definition_id} is {row.state}; only active ones deprecate")
             self.repo.set_state(definition_id, version, "deprecated", deprecated_at=self.now(), deadline=deadline)
-            self._audit(actor, "deprecate", _ref(row), {"deadline": deadline.isoformat()})
-            self._emit("version.deprecated", {**row.summary(), "deadline": deadline})
+            self.record(actor, "deprecate", _ref(row), {"deadline": deadline.isoformat()})
+            self.announce("version.deprecated", {**row.summary(), "deadline": deadline})
 
     def archive(self, definition_id: str, version: int, actor: str) -> None:
         with self.transaction():
@@ -366,7 +366,7 @@ class Catalog:
             if row.state != "deprecated":
                 raise CatalogError(f"version {version} of {definition_id} is {row.state}; deprecate it first")
             self.repo.set_state(definition_id, version, "archived", archived_at=self.now())
-            self._audit(actor, "archive", _ref(row), {})
+            self.record(actor, "archive", _ref(row), {})
 
     def _existing(self, definition_id: str, version: int) -> VersionRow:
         row = self.repo.version(definition_id, version)
@@ -385,8 +385,8 @@ class Catalog:
             for pin_id in expired:
                 pin = self.pins()[pin_id]
                 self.repo.delete_object("Pin", pin_id)
-                self._audit(SYSTEM_ACTOR, "pin-expired", f"Pin/{pin_id}", pin.model_dump(mode="json"))
-                self._emit("pin.expired", {"pin": pin_id, **pin.model_dump(mode="json")})
+                self.record(SYSTEM_ACTOR, "pin-expired", f"Pin/{pin_id}", pin.model_dump(mode="json"))
+                self.announce("pin.expired", {"pin": pin_id, **pin.model_dump(mode="json")})
         return expired
 
     def pin_for(self, app: str, env: str, workload: str, resource: str) -> PinSpec | None:

@@ -58,6 +58,7 @@ class ApiContext:
     started_at: float = field(default_factory=time.time)
     routes: list[Route] = field(default_factory=list)
     extensions: dict[str, Any] = field(default_factory=dict)
+    on_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
     def add(self, path: str, handler: Handler, scope: Scope, methods: list[str]) -> None:
         """Register an endpoint that needs ``scope``."""

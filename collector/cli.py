@@ -59,6 +59,9 @@ def serve(
     query_row_limit: int = typer.Option(None, help=_help("query_row_limit")),
     query_timeout_seconds: float = typer.Option(None, help=_help("query_timeout_seconds")),
     log_level: str = typer.Option(None, help=_help("log_level")),
+    webhooks_file: Path = typer.Option(None, help=_help("webhooks_file")),
+    housekeeping_seconds: float = typer.Option(None, help=_help("housekeeping_seconds")),
+    deprecation_days: int = typer.Option(None, help=_help("deprecation_days")),
 ) -> None:
     """Run the collector: OTLP over gRPC and HTTP into DuckDB, and the API."""
     settings = settings_from(**locals())
@@ -201,12 +204,23 @@ def _check_choice(flag: str, value: str, allowed: tuple[str, ...]) -> None:
 def _known_errors() -> tuple[type[Exception], ...]:
     from catalog.documents import DocumentError
     from catalog.service import CatalogError
+    from catalog.webhooks import WebhooksFileError
     from collector.auth import TokensFileError
     from collector.client import ClientError
     from collector.emit import EmitError
     from collector.server import ConfigError
 
-    return (ConfigError, ClientError, TokensFileError, EmitError, ValidationError, OSError, CatalogError, DocumentError)
+    return (
+        ConfigError,
+        ClientError,
+        TokensFileError,
+        EmitError,
+        ValidationError,
+        OSError,
+        CatalogError,
+        DocumentError,
+        WebhooksFileError,
+    )
 
 
 def main() -> None:

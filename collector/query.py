@@ -56,9 +56,23 @@ def to_json_ready(table: pa.Table) -> dict[str, Any]:
 
 
 def _jsonable(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type) or pa.types.is_time(column.type):
-        return column.cast(pa.string())
-    return column
+    target = _json_type(column.type)
+    return column if target == column.type else column.cast(target)
+
+
+def _json_type(kind: pa.DataType) -> pa.DataType:
+    """The type with every timestamp, date and time (also inside lists, structs and maps) as text."""
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_time(kind):
+        return pa.string()
+    if pa.types.is_list(kind):
+        return pa.list_(kind.value_field.with_type(_json_type(kind.value_type)))
+    if pa.types.is_large_list(kind):
+        return pa.large_list(kind.value_field.with_type(_json_type(kind.value_type)))
+    if pa.types.is_map(kind):
+        return pa.map_(_json_type(kind.key_type), _json_type(kind.item_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([f.with_type(_json_type(f.type)) for f in kind])
+    return kind
 
 
 __all__ = ["QueryFailed", "QueryRefused", "QueryResult", "run_query", "to_json_ready"]

@@ -2,8 +2,15 @@
 
 A decoder (``otlp_proto``, ``otlp_json``) walks a request and calls these
 builders; rows of one resource/scope/metric share a *context* that is stored
-once and repeated into the points with a single ``take``. This keeps the
-per-point Python work to the few values that really differ per point.
+once. This keeps the per-point Python work to the few values that really
+differ per point.
+
+Columns whose values repeat across rows (the context columns, and the
+``attributes`` map, which takes few distinct values in real exports) become
+Arrow *dictionary* arrays: each distinct value is converted once, and DuckDB
+reads a dictionary as a selection over its values, so it builds and checks
+each distinct map once instead of once per row. The stored values are the
+same as with plain arrays.
 """
 
 from __future__ import annotations
@@ -19,6 +26,12 @@ from collector.schema import PROMOTED_RESOURCE_ATTRIBUTES, RESOURCE_COLUMNS, TAB
 
 Attributes = list[tuple[str, str]]
 """Attributes as (key, text) pairs: strings as they are, anything else JSON-encoded."""
+
+AttributeKey = tuple[tuple[str, str], ...]
+"""The same pairs as a tuple, so that a set of attributes can key a dict."""
+
+INTERNED_COLUMNS = ("attributes",)
+"""Per-row columns whose rows hold an index into the table's distinct values (see ``Interned``)."""
 
 _METRIC_CONTEXT = ["metric_name", "metric_description", "metric_unit"]
 _RESOURCE_NAMES = [c.name for c in RESOURCE_COLUMNS]
@@ -50,30 +63,79 @@ def series_key(*parts: Any) -> bytes:
     return orjson.dumps(parts)
 
 
-def series_id(key: bytes, attributes: Attributes) -> int:
+def series_id(key: bytes, attributes: Attributes | AttributeKey) -> int:
     """64-bit series id: the hash of the metric's identity and the point's attributes."""
     digest = hashlib.blake2b(key, digest_size=8)
     digest.update(orjson.dumps(sorted(attributes)))
     return int.from_bytes(digest.digest(), "little")
 
 
+class Interned:
+    """The distinct values of one column of one request, in order of first appearance."""
+
+    __slots__ = ("_index", "values")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._index: dict[Any, int] = {}
+
+    def index(self, value: Any) -> int:
+        """The position of ``value`` (hashable) among the distinct values, adding it if new."""
+        position = self._index.get(value)
+        if position is None:
+            position = self._index[value] = len(self.values)
+            self.values.append(value)
+        return position
+
+
+class SeriesCache:
+    """Per metric: attribute set -> (its index in the ``attributes`` dictionary, its series id).
+
+    Points of one metric share few attribute sets, so the hash and the
+    dictionary lookup are paid once per distinct set, not once per point.
+    """
+
+    __slots__ = ("_attributes", "_cache", "_key")
+
+    def __init__(self, rows: TableRows, key: bytes) -> None:
+        self._key, self._attributes = key, rows.interned["attributes"]
+        self._cache: dict[AttributeKey, tuple[int, int]] = {}
+
+    def lookup(self, attributes: AttributeKey) -> tuple[int, int]:
+        entry = self._cache.get(attributes)
+        if entry is None:
+            entry = (self._attributes.index(attributes), series_id(self._key, attributes))
+            self._cache[attributes] = entry
+        return entry
+
+
 @dataclass
 class TableRows:
-    """The rows of one signal table built from one request."""
+    """The rows of one signal table built from one request.
+
+    ``columns`` holds one list per per-row column; for the ``INTERNED_COLUMNS``
+    the list holds indexes into ``interned[name].values``.
+    """
 
     table: str
     context_names: list[str]
     contexts: list[list[Any]] = field(default_factory=list)
     context_of_row: list[int] = field(default_factory=list)
     columns: dict[str, list[Any]] = field(default_factory=dict)
+    interned: dict[str, Interned] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [c.name for c in TABLES[self.table]]
         self.columns = {n: [] for n in names if n not in self.context_names}
+        self.interned = {n: Interned() for n in INTERNED_COLUMNS if n in self.columns}
 
     def add_context(self, values: list[Any]) -> int:
         self.contexts.append(values)
         return len(self.contexts) - 1
+
+    def add_attributes(self, attributes: AttributeKey) -> None:
+        """Append one row's attributes (for rows without a ``SeriesCache``)."""
+        self.columns["attributes"].append(self.interned["attributes"].index(attributes))
 
     def __len__(self) -> int:
         return len(self.context_of_row)
@@ -84,10 +146,14 @@ class TableRows:
         arrays: dict[str, pa.Array] = {}
         for i, name in enumerate(self.context_names):
             values = pa.array([ctx[i] for ctx in self.contexts], type=schema.field(name).type)
-            arrays[name] = values.take(rows)
+            arrays[name] = pa.DictionaryArray.from_arrays(rows, values)
         for name, values in self.columns.items():
-            arrays[name] = pa.array(values, type=schema.field(name).type)
-        return pa.table([arrays[f.name] for f in schema], schema=schema)
+            if name in self.interned:
+                distinct = pa.array(self.interned[name].values, type=schema.field(name).type)
+                arrays[name] = pa.DictionaryArray.from_arrays(pa.array(values, type=pa.int32()), distinct)
+            else:
+                arrays[name] = pa.array(values, type=schema.field(name).type)
+        return pa.table([arrays[f.name] for f in schema], names=schema.names)
 
 
 def metric_rows(table: str) -> TableRows:

@@ -84,11 +84,16 @@ class Collector:
     store: Store
     auth: Authenticator
 
-    async def run(self, ready: asyncio.Event | None = None) -> None:
+    async def run(self) -> None:
         s = self.settings
+        context = ApiContext(self.store, self.auth, s)
+        try:
+            api = build_api(context)
+        except Exception:
+            self.store.close()
+            raise
         grpc_server, _ = start_grpc_server(self.store, self.auth, s.host, s.otlp_grpc_port, s.max_body_bytes)
         receiver = OtlpHttpReceiver(self.store, self.auth, s.max_body_bytes, s.retry_after_seconds)
-        api = build_api(ApiContext(self.store, self.auth, s))
         servers = [
             _uvicorn(receiver.app(), s.host, s.otlp_http_port, s.log_level),
             _uvicorn(api, s.host, s.api_port, s.log_level),
@@ -106,6 +111,8 @@ class Collector:
             await asyncio.gather(*(srv.serve() for srv in servers))
         finally:
             grpc_server.stop(grace=5).wait()
+            for stop_extension in context.on_shutdown:
+                stop_extension()
             self.store.close()
             log.info("collector stopped; every acknowledged export is committed")
 

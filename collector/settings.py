@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(1, description="Retry-After sent to clients while the write queue is full.")
     query_row_limit: int = Field(100_000, description="Most rows one /api/v1/query answer returns.")
     query_timeout_seconds: float = Field(30.0, description="Longest a query may run before it is interrupted.")
+    webhooks_file: Path | None = Field(None, description="YAML file of webhooks that receive catalog events.")
+    housekeeping_seconds: float = Field(
+        60.0, description="How often the collector expires pins and announces passed deadlines."
+    )
+    deprecation_days: int = Field(30, description="Deadline given to a version that a newer one replaces.")
     api: str = Field("http://127.0.0.1:4319", description="URL of a running collector's API, for CLI commands.")
     token: str | None = Field(None, description="API token the CLI sends to a running collector.")
     log_level: str = Field("info", description="Log level of the collector: debug, info, warning or error.")
