@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from catalog.deadlines import Housekeeper
 from catalog.documents import DocumentError, describe_validation
+from catalog.importers import LegacyImportError
 from catalog.operations import OPERATIONS, Operation
 from catalog.service import Catalog, CatalogError
 from catalog.webhooks import Dispatcher, read_webhooks
@@ -32,6 +33,8 @@ def run_operation(catalog: Catalog, operation: Operation, actor: str | None, pay
         return operation.run(catalog, actor or ANONYMOUS, body)
     except DocumentError as exc:
         raise CatalogError(str(exc)) from None
+    except LegacyImportError as exc:
+        raise CatalogError(str(exc), exc.status) from None
 
 
 def install(ctx: ApiContext) -> None:

@@ -12,6 +12,7 @@ import typer
 from catalog.backend import CatalogClient, connect
 from catalog.documents import read_path
 from catalog.export import write_documents
+from catalog.service import CatalogError
 from collector.settings import Settings
 
 resources_app = typer.Typer(no_args_is_help=True, help="Resource types, definitions, policies, approvals and pins.")
@@ -69,6 +70,56 @@ def apply(
         _print_changes(applied, "applied:")
     finally:
         catalog.close()
+
+
+import_app = typer.Typer(no_args_is_help=True, help="Bring legacy resources into the catalog.")
+resources_app.add_typer(import_app, name="import")
+
+
+def _import(fmt: str, path: Path, namespace: str | None, dry_run: bool, api: str | None, token: str | None,
+            db: Path | None) -> None:  # fmt: skip
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read: {exc.strerror}") from None
+    payload = {"format": fmt, "text": text, "file": str(path), "namespace": namespace}
+    catalog = open_catalog(api, token, db)
+    try:
+        report = catalog.call("import", {**payload, "dry_run": True})
+        _print_changes(report["changes"], f"plan ({catalog.where}):")
+        for skipped in report["skipped"]:
+            typer.echo(f"  skipped    {skipped['address']}: {skipped['reason']}")
+        for gone in report["vanished"]:
+            typer.echo(f"  vanished   {gone} (no longer in the file; left as it is)")
+        if not dry_run and any(c["action"] != "unchanged" for c in report["changes"]):
+            _print_changes(catalog.call("import", payload)["changes"], "imported:")
+    finally:
+        catalog.close()
+
+
+@import_app.command("terraform")
+def import_terraform(
+    state: Path = typer.Argument(..., help="Output of terraform show -json."),
+    namespace: str = typer.Option(None, help="Keeps resources of several workspaces apart."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported; change nothing."),
+    api: str = ApiOpt,
+    token: str = TokenOpt,
+    db: Path = DbOpt,
+) -> None:
+    """Import legacy resources from a Terraform state as static, legacy definitions."""
+    _import("terraform", state, namespace, dry_run, api, token, db)
+
+
+@import_app.command("csv")
+def import_csv(
+    file: Path = typer.Argument(..., help="CSV in the layout of docs/legacy-import.md."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported; change nothing."),
+    api: str = ApiOpt,
+    token: str = TokenOpt,
+    db: Path = DbOpt,
+) -> None:
+    """Import legacy resources from a CSV file."""
+    _import("csv", file, None, dry_run, api, token, db)
 
 
 @resources_app.command()

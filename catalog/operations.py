@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,6 +77,14 @@ class ExplainRequest(Request):
     res_id: str
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ImportRequest(Request):
+    format: Literal["terraform", "csv"]
+    text: str = Field(description="The file's content: terraform show -json output, or the CSV layout.")
+    file: str = Field(description="The file's name, recorded in provenance and named in errors.")
+    namespace: str | None = Field(None, description="Keeps resources of several Terraform workspaces apart.")
+    dry_run: bool = False
 
 
 class DefinitionRequest(Request):
@@ -157,6 +165,18 @@ def _export(catalog: Catalog, actor: str, body: Empty) -> Any:
     return {"documents": export_documents(catalog)}
 
 
+def _import(catalog: Catalog, actor: str, body: ImportRequest) -> Any:
+    from catalog.importers import apply_import
+    from catalog.importers.csv_layout import parse_csv_text
+    from catalog.importers.terraform import parse_terraform_text
+
+    if body.format == "terraform":
+        result = parse_terraform_text(body.text, body.file, namespace=body.namespace)
+    else:
+        result = parse_csv_text(body.text, body.file)
+    return apply_import(catalog, result, actor, body.dry_run).as_dict()
+
+
 def _definitions(catalog: Catalog, actor: str, body: Empty) -> Any:
     rows = []
     for definition_id in catalog.repo.definition_ids():
@@ -206,6 +226,7 @@ def _verify(catalog: Catalog, actor: str, body: Empty) -> Any:
 
 OPERATIONS: dict[str, Operation] = {
     "apply": Operation("POST", "/api/v1/catalog/apply", "admin", DocumentsRequest, _apply),
+    "import": Operation("POST", "/api/v1/catalog/import", "admin", ImportRequest, _import),
     "plan": Operation("POST", "/api/v1/catalog/plan", "read", DocumentsRequest, _plan),
     "export": Operation("GET", "/api/v1/catalog/export", "read", Empty, _export),
     "definitions": Operation("GET", "/api/v1/catalog/definitions", "read", Empty, _definitions),

@@ -101,14 +101,14 @@ class Catalog:
         self.deprecation_days = deprecation_days
         self.now = now
         self.on_event = on_event
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self._events: list[tuple[str, dict[str, Any]]] = []
 
     # transactions -------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction for a whole change; events are sent only after it commits."""
-        with self._lock:
+        with self.lock:
             self._events = []
             self.con.execute("BEGIN TRANSACTION")
             try:
@@ -161,7 +161,7 @@ class Catalog:
         """Apply documents in one transaction; with ``dry_run`` report the plan and change nothing."""
         ordered = sorted(documents, key=lambda item: APPLY_ORDER[item[0].kind])
         changes: list[Change] = []
-        with self._lock:
+        with self.lock:
             try:
                 with self.transaction():
                     for document, source in ordered:

@@ -153,16 +153,19 @@ def apply_import(catalog: Catalog, result: ImportResult, actor: str, dry_run: bo
     ``CatalogError`` when the catalog refuses a definition (a policy, clashing criteria); in both
     cases nothing changes.
     """
-    documents: list[tuple[ResourceDefinition, Source]] = []
-    seen: set[str] = set()
-    for document, source in result.documents():
-        definition_id = document.metadata.id
-        where = result.locations.get(definition_id)
-        if definition_id in seen:
-            raise LegacyImportError(result.file, f"definition id {definition_id} appears twice", where)
-        seen.add(definition_id)
-        documents.append((_keep_catalog_criteria(catalog, result, document, where), source))
-    changes = catalog.apply(documents, actor, dry_run=dry_run)
+    # The catalog's lock (re-entrant, also taken by apply) keeps the checks and the apply together.
+    with catalog.lock:
+        documents: list[tuple[ResourceDefinition, Source]] = []
+        seen: set[str] = set()
+        for document, source in result.documents():
+            definition_id = document.metadata.id
+            where = result.locations.get(definition_id)
+            if definition_id in seen:
+                raise LegacyImportError(result.file, f"definition id {definition_id} appears twice", where)
+            seen.add(definition_id)
+            documents.append((_keep_catalog_criteria(catalog, result, document, where), source))
+        changes = catalog.apply(documents, actor, dry_run=dry_run)
+        vanished = _vanished(catalog, result)
     return ImportReport(
         source=result.source,
         file=result.file,
@@ -170,7 +173,7 @@ def apply_import(catalog: Catalog, result: ImportResult, actor: str, dry_run: bo
         changes=changes,
         skipped=list(result.skipped),
         definitions=[d for d, _ in documents],
-        vanished=_vanished(catalog, result),
+        vanished=vanished,
     )
 
 
