@@ -63,7 +63,7 @@ def read_tokens(path: Path) -> TokensFile:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise TokensFileError(f"{path}: field {where}: {first['msg']}") from None
+        raise TokensFileError(f"{path}: {f'field {where}' if where else 'the file'}: {first['msg']}") from None
     names = [t.name for t in tokens.tokens]
     if len(set(names)) != len(names):
         raise TokensFileError(f"{path}: token names must be unique")
