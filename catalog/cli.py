@@ -30,13 +30,15 @@ def open_catalog(api: str | None, token: str | None, db: Path | None, tokens_fil
     return connect(settings.api, settings.token, db or settings.db, tokens_file, prefer_db=db is not None)
 
 
-def _raw_documents(path: Path) -> tuple[list[dict[str, Any]], str]:
+def _raw_documents(path: Path) -> dict[str, Any]:
+    """The documents of a file or folder as an apply/plan payload, each with the file it came from."""
     documents = read_path(path)
     raws = [doc.model_dump(mode="json", by_alias=True, exclude_defaults=True) for doc, _ in documents]
     for raw, (doc, _) in zip(raws, documents, strict=True):
         raw.setdefault("apiVersion", doc.apiVersion)
         raw.setdefault("kind", doc.kind)
-    return raws, str(path)
+    locations = [[source.file, source.index] for _, source in documents]
+    return {"documents": raws, "source": str(path), "locations": locations}
 
 
 def _print_changes(changes: list[dict[str, Any]], header: str) -> None:
@@ -58,10 +60,9 @@ def apply(
     tokens_file: Path = TokensFileOpt,
 ) -> None:
     """Apply catalog documents idempotently, showing the plan first."""
-    documents, source = _raw_documents(file)
+    payload = _raw_documents(file)
     catalog = open_catalog(api, token, db, tokens_file)
     try:
-        payload = {"documents": documents, "source": source}
         planned = catalog.call("apply", {**payload, "dry_run": True})["changes"]
         _print_changes(planned, f"plan ({catalog.where}):")
         if dry_run or all(c["action"] == "unchanged" for c in planned):
@@ -146,10 +147,10 @@ def plan(
     db: Path = DbOpt,
 ) -> None:
     """Blast radius: every consumer whose binding changes at its next deployment."""
-    documents, source = _raw_documents(file)
+    payload = _raw_documents(file)
     catalog = open_catalog(api, token, db)
     try:
-        consumers = catalog.call("plan", {"documents": documents, "source": source})["consumers"]
+        consumers = catalog.call("plan", payload)["consumers"]
     finally:
         catalog.close()
     if not consumers:

@@ -39,6 +39,9 @@ class DocumentsRequest(Request):
     documents: list[dict[str, Any]] = Field(description="Catalog documents, as parsed from YAML.")
     dry_run: bool = False
     source: str = Field("request", description="Name used in error messages (a file name).")
+    locations: list[tuple[str, int]] | None = Field(
+        None, description="Per document, the file it came from and its place in that file."
+    )
 
 
 class ProposeRequest(Request):
@@ -106,9 +109,14 @@ class Operation:
 
 
 def _documents(body: DocumentsRequest) -> list[tuple[Any, Source]]:
-    return [
-        (parse_document(raw, Source(body.source, i)), Source(body.source, i)) for i, raw in enumerate(body.documents)
-    ]
+    if body.locations is not None and len(body.locations) != len(body.documents):
+        raise CatalogError("invalid request: locations must name one place per document")
+    sources = [Source(*place) for place in body.locations] if body.locations else None
+    out = []
+    for i, raw in enumerate(body.documents):
+        source = sources[i] if sources else Source(body.source, i)
+        out.append((parse_document(raw, source), source))
+    return out
 
 
 def _apply(catalog: Catalog, actor: str, body: DocumentsRequest) -> Any:

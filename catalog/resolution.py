@@ -112,18 +112,17 @@ def _bind(
 
     pin = catalog.pin_for(ctx.app_id, ctx.env_id, workload.name, name)
     version = catalog.repo.version(definition_id, pin.version) if pin and pin.definition == definition_id else None
+    pinned = version is not None
     if version is None:
-        version = catalog.active(definition_id)
-    assert version is not None, "a matching candidate always has an active version"
+        version = catalog.current(definition_id)
+    assert version is not None, "a matching candidate always has a current version"
     rtype = catalog.resource_types()[version.spec.type]
     validate_params({**version.spec.params, **resource.params}, rtype, f"resources.{name}.params")
     try:
         outputs = render_outputs(version.spec, rtype, ctx, resource.params)
     except DriverError as exc:
         raise CatalogError(f"resource {name}: definition {definition_id}: {exc}") from None
-    return Binding(
-        name, ctx.res_id, resource.type, class_, resource.params, version, version.state != "active", outputs
-    )
+    return Binding(name, ctx.res_id, resource.type, class_, resource.params, version, pinned, outputs)
 
 
 def render_outputs(

@@ -151,10 +151,24 @@ class Catalog:
         rows = self.repo.versions(definition_id)
         return rows[-1] if rows else None
 
-    def candidates(self, states: tuple[str, ...] = ("active",)) -> list[Candidate]:
-        return [
-            Candidate(v.definition_id, v.spec.type, tuple(v.spec.criteria)) for v in self.repo.versions(states=states)
-        ]
+    def current(self, definition_id: str) -> VersionRow | None:
+        """The version consumers get: the active one, or the newest deprecated one while none is active."""
+        rows = self.repo.versions(definition_id, ("active", "deprecated"))
+        active = [r for r in rows if r.state == "active"]
+        return active[0] if active else (rows[-1] if rows else None)
+
+    def candidates(self, states: tuple[str, ...] = ("current",)) -> list[Candidate]:
+        """Matching candidates: one per definition from its current version, or every version in ``states``."""
+        if states == ("current",):
+            rows = self.repo.versions(states=("active", "deprecated"))
+            current: dict[str, VersionRow] = {}
+            for row in rows:
+                if row.state == "active" or current.get(row.definition_id, row).state != "active":
+                    current[row.definition_id] = row
+            versions = list(current.values())
+        else:
+            versions = self.repo.versions(states=states)
+        return [Candidate(v.definition_id, v.spec.type, tuple(v.spec.criteria)) for v in versions]
 
     # writing documents ----------------------------------------------------
     def apply(self, documents: list[tuple[Any, Source]], actor: str, dry_run: bool = False) -> list[Change]:
@@ -219,9 +233,7 @@ class Catalog:
             )
         digest = content_hash(spec)
         if latest is not None and latest.content_hash == digest:
-            return Change(
-                "ResourceDefinition", definition_id, "unchanged", f"version {latest.version} ({latest.state})"
-            )
+            return self._describe(definition_id, document.metadata.description, actor, latest)
         warnings = self.validate_definition(definition_id, spec)
         self._ensure_definition(definition_id, document, latest)
         self._withdraw_pending(definition_id, actor)
@@ -232,6 +244,17 @@ class Catalog:
         self.announce("version.proposed", row.summary())
         detail = self._settle(row)
         return Change("ResourceDefinition", definition_id, "proposed" if latest else "created", detail, warnings)
+
+    def _describe(self, definition_id: str, description: str | None, actor: str, latest: VersionRow) -> Change:
+        """Same content: only the description may have changed, which needs no new version."""
+        existing = self.repo.definition(definition_id) or {}
+        detail = f"version {latest.version} ({latest.state})"
+        if existing.get("description") == description:
+            return Change("ResourceDefinition", definition_id, "unchanged", detail)
+        self.repo.update_definition(definition_id, description, bool(existing.get("legacy")))
+        change = {"description": {"before": existing.get("description"), "after": description}}
+        self.record(actor, "update", f"ResourceDefinition/{definition_id}", change)
+        return Change("ResourceDefinition", definition_id, "updated", f"description; {detail}")
 
     def _spec_diff(self, latest: VersionRow | None, spec: DefinitionSpec) -> dict[str, Any]:
         before = latest.spec.model_dump(mode="json", by_alias=True) if latest else None
@@ -247,7 +270,8 @@ class Catalog:
             DRIVERS[spec.driver].check(spec, rtype)
         except DriverError as exc:
             raise CatalogError(f"field spec.outputs: {exc}") from None
-        others = [c for c in self.candidates(("active", "proposed")) if c.definition_id != definition_id]
+        possible = self.candidates() + self.candidates(("proposed",))
+        others = [c for c in possible if c.definition_id != definition_id]
         clashes = conflicts(Candidate(definition_id, spec.type, tuple(spec.criteria)), others)
         if clashes:
             raise CatalogError(f"field spec.criteria: {clashes[0]}")

@@ -449,3 +449,15 @@ def test_the_commands_talk_to_a_running_collector(served: RunningCollector, tmp_
     assert (checked.returncode, checked.stdout) == (0, "allow\n")
     assert verified.stdout == "audit log intact: 9 entries\n"
     assert served.process.poll() is None
+
+
+def test_an_error_in_a_folder_names_the_file_and_its_own_document_number(tmp_path: Path) -> None:
+    folder = tmp_path / "catalog"
+    write_yaml(folder / "a.yaml", definition("fine-db", criteria=[{"env_type": "staging"}]))
+    write_yaml(folder / "b.yaml", definition("broken", type_="no-such-type"))
+
+    result = cli("resources", "apply", "-f", folder, "--db", tmp_path / "t.duckdb")
+
+    assert result.returncode == 1
+    assert f"{folder / 'b.yaml'} (document 1)" in result.stderr
+    assert "no-such-type" in result.stderr

@@ -367,3 +367,25 @@ def test_the_content_hash_ignores_how_the_document_was_written() -> None:
     c = DefinitionSpec.model_validate({"type": "dns", "driver": "static", "outputs": {"host": "H"}})
 
     assert content_hash(a) == content_hash(b) != content_hash(c)
+
+
+def test_a_deprecated_version_with_no_successor_still_serves_its_consumers_until_the_deadline(
+    catalog: Catalog, clock: Clock
+) -> None:
+    apply_docs(catalog, definition("only-db"))
+    catalog.deprecate("only-db", 1, clock() + timedelta(days=10), "alice")
+
+    resolved = catalog.resolve(workload("api"), "shop", "prod", "production")
+
+    assert resolved["resources"]["db"]["definition"] == "only-db"
+    assert resolved["resources"]["db"]["version"] == 1
+
+
+def test_a_description_only_change_is_stored_without_a_new_version(catalog: Catalog) -> None:
+    apply_docs(catalog, definition("pg", description="first words"))
+
+    changes = apply_docs(catalog, definition("pg", description="better words"))
+
+    assert [c.action for c in changes] == ["updated"]
+    assert catalog.repo.definition("pg")["description"] == "better words"
+    assert [v.version for v in catalog.repo.versions("pg")] == [1]
