@@ -46,6 +46,8 @@ class Verification:
     ok: bool
     entries: int
     problem: str | None = None
+    head: str = GENESIS
+    """Hash of the newest entry: kept elsewhere, it shows when the newest entries are deleted."""
 
 
 def verify(con: duckdb.DuckDBPyConnection) -> Verification:
@@ -62,7 +64,7 @@ def verify(con: duckdb.DuckDBPyConnection) -> Verification:
         if entry_hash(prev, seq, at, actor, action, obj, orjson.loads(diff)) != digest:
             return Verification(False, len(rows), f"entry {seq} ({action} {obj}) was changed after it was written")
         prev = digest
-    return Verification(True, len(rows))
+    return Verification(True, len(rows), head=prev)
 
 
 def diff(before: Any, after: Any) -> dict[str, Any]:

@@ -351,7 +351,7 @@ def verify(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt) -> None:
     finally:
         catalog.close()
     if result["ok"]:
-        typer.echo(f"audit log intact: {result['entries']} entries")
+        typer.echo(f"audit log intact: {result['entries']} entries, head {result['head']}")
         return
     typer.echo(f"audit log broken: {result['problem']}", err=True)
     raise typer.Exit(1)
