@@ -307,7 +307,8 @@ def test_explain_says_who_wins_and_why_others_lose(db: Path) -> None:
 
 def test_audit_verify_passes_then_exits_1_naming_an_edited_or_deleted_entry(db: Path) -> None:
     intact = cli("audit", "verify", "--db", db)
-    assert (intact.returncode, intact.stdout) == (0, "audit log intact: 12 entries\n")
+    assert intact.returncode == 0
+    assert intact.stdout.startswith("audit log intact: 12 entries, head ")
 
     query(db, "UPDATE catalog_audit SET actor = 'mallory' WHERE seq = 2")
     edited = cli("audit", "verify", "--db", db)
@@ -447,7 +448,7 @@ def test_the_commands_talk_to_a_running_collector(served: RunningCollector, tmp_
     assert missed.returncode == 1 and missed.stdout == ""
     assert missed.stderr.startswith("error: 400: resource db: no definition of type postgres and class default")
     assert (checked.returncode, checked.stdout) == (0, "allow\n")
-    assert verified.stdout == "audit log intact: 9 entries\n"
+    assert verified.stdout.startswith("audit log intact: 9 entries, head ")
     assert served.process.poll() is None
 
 
