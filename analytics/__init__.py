@@ -1,1 +1,33 @@
-"""Analytics: Polars jobs that turn usage into answers."""
+"""Analytics: Polars jobs that turn usage into answers.
+
+Each job is a pure function over lazy scans of the collector's DuckDB (``Sources``) that returns one
+DataFrame with the columns docs/analytics.md documents; ``run_job`` keeps it in ``analytics_<job>``.
+The collector runs every job on a schedule and on ``POST /api/v1/analyze``; ``trellis analyze`` runs them
+through it, or on the database file when no collector runs. Other packages use only what is listed here.
+"""
+
+from analytics.job import AnalyticsConfig, Job
+from analytics.prices import DEFAULT_PRICES, PriceTableError, load_price_table
+from analytics.registry import JOBS, UnknownJob, select_jobs
+from analytics.runner import JobResult, run_job, run_jobs
+from analytics.service import AnalyticsService, config_from_settings, period_from
+from analytics.sources import Period, Sources
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "JOBS",
+    "AnalyticsConfig",
+    "AnalyticsService",
+    "Job",
+    "JobResult",
+    "Period",
+    "PriceTableError",
+    "Sources",
+    "UnknownJob",
+    "config_from_settings",
+    "load_price_table",
+    "period_from",
+    "run_job",
+    "run_jobs",
+    "select_jobs",
+]

@@ -110,9 +110,13 @@ def migrate_catalog(con: duckdb.DuckDBPyConnection) -> int:
         if version <= current:
             continue
         con.execute("BEGIN")
-        for statement in statements:
-            con.execute(statement)
-        con.execute("INSERT INTO catalog_schema VALUES (?, now())", [version])
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("INSERT INTO catalog_schema VALUES (?, now())", [version])
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
         con.execute("COMMIT")
         current = version
     return current

@@ -108,12 +108,21 @@ class QueryRequest(BaseModel):
 
 
 def _table_rows(store: Store) -> dict[str, int]:
+    """Rows per table, counted: ``estimated_size`` also counts the old versions of upserted rows."""
     cursor = store.cursor()
-    rows = cursor.execute(
-        "SELECT table_name, estimated_size FROM duckdb_tables() WHERE database_name = current_database() "
+    names = cursor.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = 'main' ORDER BY table_name"
     ).fetchall()
-    return {name: int(size) for name, size in rows}
+    if not names:
+        return {}
+
+    def count(name: str) -> str:
+        literal, identifier = name.replace("'", "''"), name.replace('"', '""')
+        return f"SELECT '{literal}', count(*) FROM main.\"{identifier}\""
+
+    counts = " UNION ALL ".join(count(name) for (name,) in names)
+    return dict(sorted((name, int(rows)) for name, rows in cursor.execute(counts).fetchall()))
 
 
 def _write_snapshot(store: Store) -> str:
@@ -183,7 +192,7 @@ def _ipc(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-EXTENSIONS = ("catalog.api:install",)
+EXTENSIONS = ("catalog.api:install", "analytics.api:install")
 """Packages that add routes; each names a function ``install(ctx: ApiContext)``."""
 
 

@@ -23,9 +23,11 @@ app.add_typer(emit_app, name="emit")
 
 
 def _register_packages() -> None:
+    from analytics.cli import register as register_analytics
     from catalog.cli import register
 
     register(app)
+    register_analytics(app)
 
 
 _register_packages()
@@ -62,6 +64,11 @@ def serve(
     webhooks_file: Path = typer.Option(None, help=_help("webhooks_file")),
     housekeeping_seconds: float = typer.Option(None, help=_help("housekeeping_seconds")),
     deprecation_days: int = typer.Option(None, help=_help("deprecation_days")),
+    analytics_interval_seconds: float = typer.Option(None, help=_help("analytics_interval_seconds")),
+    analytics_window_days: int = typer.Option(None, help=_help("analytics_window_days")),
+    production_environments: str = typer.Option(None, help=_help("production_environments")),
+    price_table: Path = typer.Option(None, help=_help("price_table")),
+    analytics_dead_after_days: int = typer.Option(None, help=_help("analytics_dead_after_days")),
 ) -> None:
     """Run the collector: OTLP over gRPC and HTTP into DuckDB, and the API."""
     settings = settings_from(**locals())
@@ -202,6 +209,7 @@ def _check_choice(flag: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
+    from analytics.prices import PriceTableError
     from catalog.documents import DocumentError
     from catalog.service import CatalogError
     from catalog.webhooks import WebhooksFileError
@@ -220,6 +228,7 @@ def _known_errors() -> tuple[type[Exception], ...]:
         CatalogError,
         DocumentError,
         WebhooksFileError,
+        PriceTableError,
     )
 
 

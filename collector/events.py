@@ -191,9 +191,12 @@ def incident_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _keep_latest(rows: dict[str, dict[str, Any]], row: dict[str, Any], key: str, time: str) -> None:
+    """Keep the latest event per id; like the upsert, what it leaves out keeps the earlier value."""
     current = rows.get(row[key])
-    if current is None or (row[time] or 0) >= (current[time] or 0):
+    if current is None:
         rows[row[key]] = row
+    elif (row[time] or 0) >= (current[time] or 0):
+        rows[row[key]] = {name: current[name] if value is None else value for name, value in row.items()}
 
 
 def _merge_incident(rows: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:

@@ -244,9 +244,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         if version <= current:
             continue
         con.execute("BEGIN")
-        for statement in statements:
-            con.execute(statement)
-        con.execute("INSERT INTO trellis_schema VALUES (?, now())", [version])
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("INSERT INTO trellis_schema VALUES (?, now())", [version])
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
         con.execute("COMMIT")
         current = version
     return current

@@ -39,6 +39,19 @@ class Settings(BaseSettings):
         60.0, description="How often the collector expires pins and announces passed deadlines."
     )
     deprecation_days: int = Field(30, description="Deadline given to a version that a newer one replaces.")
+    analytics_interval_seconds: float = Field(
+        3600.0, description="How often the collector runs every analytics job over its window; 0 turns it off."
+    )
+    analytics_window_days: int = Field(
+        30, description="Days an analytics run covers when no period is given (scheduled runs, trellis analyze)."
+    )
+    production_environments: str = Field(
+        "production", description="Comma-separated prefixes of the environments DORA metrics count as production."
+    )
+    price_table: Path | None = Field(None, description="YAML file of unit prices for the cost job (docs/analytics.md).")
+    analytics_dead_after_days: int = Field(
+        30, description="Days without a consumer after which a definition, version or class is dead inventory."
+    )
     api: str = Field("http://127.0.0.1:4319", description="URL of a running collector's API, for CLI commands.")
     token: str | None = Field(None, description="API token the CLI sends to a running collector.")
     log_level: str = Field("info", description="Log level of the collector: debug, info, warning or error.")

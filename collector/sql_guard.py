@@ -21,6 +21,8 @@ _FILE_FUNCTIONS = {
     "load_extension",
     "duckdb_secrets",
     "which_secret",
+    "checkpoint",
+    "force_checkpoint",
 }
 _FILE_PREFIXES = ("read_", "parquet_", "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_")
 _ALLOWED = "SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE"
@@ -40,12 +42,15 @@ def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise QueryRefused(f"send exactly one statement, not {len(statements)}")
     statement_type = statements[0].type
     if statement_type != duckdb.StatementType.SELECT:
-        raise QueryRefused(f"{statement_type.name} statements are not allowed; only read-only {_ALLOWED}")
+        name = "INSTALL/LOAD" if statement_type == duckdb.StatementType.LOAD else statement_type.name
+        raise QueryRefused(f"{name} statements are not allowed; only read-only {_ALLOWED}")
     for kind, name in _references(con, sql):
         if kind == "file":
             raise QueryRefused(f"{name!r} names a file; queries read only the collector's tables")
         if _reads_outside(name):
-            raise QueryRefused(f"function {name}() reads files or other databases, which queries may not do")
+            raise QueryRefused(
+                f"function {name}() reads files or other databases or changes the store; queries may not"
+            )
 
 
 def _first_line(exc: Exception) -> str:
@@ -53,6 +58,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _reads_outside(name: str) -> bool:
+    """Functions that reach files, other databases or the environment, or change the database."""
     name = name.lower()
     return name in _FILE_FUNCTIONS or name.startswith(_FILE_PREFIXES) or name.endswith("_scan")
 

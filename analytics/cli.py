@@ -1,0 +1,132 @@
+"""``trellis analyze``: run the analytics jobs through a running collector, or on the database file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from analytics.prices import PriceTableError
+from analytics.registry import UnknownJob, select_jobs
+from analytics.runner import JobResult
+
+FromOpt = typer.Option(
+    None, "--from", help="First day (or RFC 3339 moment) of the period (default: --to minus the window)."
+)
+ToOpt = typer.Option(None, "--to", help="End of the period, not included (default: the end of today, UTC).")
+JobOpt = typer.Option(None, "--job", help="Job to run; repeat for several (default: every job).")
+ApiOpt = typer.Option(None, "--api", help="URL of a running collector (env: TRELLIS_API).")
+TokenOpt = typer.Option(None, "--token", help="API token (env: TRELLIS_TOKEN).")
+DbOpt = typer.Option(None, "--db", help="Run on this database file directly (no collector may hold it).")
+PriceOpt = typer.Option(
+    None, "--price-table", help="Price table for the cost job, with --db (env: TRELLIS_PRICE_TABLE)."
+)
+ProductionOpt = typer.Option(
+    None, "--production-environments", help="Production prefixes, with --db (env: TRELLIS_PRODUCTION_ENVIRONMENTS)."
+)
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+    )
+
+
+def _report(progress: Any, result: JobResult, where: str) -> None:
+    progress.console.print(
+        f"{result.job:<16} {result.rows:>8} rows  {result.seconds:7.2f} s  -> analytics_{result.job} ({where})",
+        soft_wrap=True,
+    )
+
+
+def analyze(
+    start: str = FromOpt,
+    end: str = ToOpt,
+    job: list[str] = JobOpt,
+    api: str = ApiOpt,
+    token: str = TokenOpt,
+    db: Path = DbOpt,
+    price_table: Path = PriceOpt,
+    production_environments: str = ProductionOpt,
+) -> None:
+    """Run the analytics jobs; results land in analytics_<job> tables (readable with trellis query)."""
+    from collector.client import Client, ClientError
+    from collector.settings import Settings
+
+    flags = {"api": api, "token": token, "price_table": price_table, "production_environments": production_environments}
+    settings = Settings(**{k: v for k, v in flags.items() if v is not None})  # type: ignore[arg-type]
+    try:
+        jobs = select_jobs(job)
+    except UnknownJob as exc:
+        raise typer.BadParameter(str(exc), param_hint="--job") from None
+    if db is None:
+        client = Client(url=settings.api, token=settings.token, timeout=3600)
+        try:
+            client.health()
+        except ClientError as exc:
+            client.close()
+            if "cannot reach" not in str(exc):
+                raise
+        else:
+            with client:
+                _through_api(client, jobs, start, end)
+            return
+    _on_file(db or settings.db, settings, jobs, start, end)
+
+
+def _through_api(client: Any, jobs: list[Any], start: str | None, end: str | None) -> None:
+    bounds: dict[str, str] = {k: v for k, v in (("from", start), ("to", end)) if v is not None}
+    with _progress() as progress:
+        task = progress.add_task("analyzing", total=len(jobs))
+        for job in jobs:
+            progress.update(task, description=f"{job.name} (collector)")
+            answer = client.request("POST", "/api/v1/analyze", json={**bounds, "jobs": [job.name]})
+            bounds = {"from": answer["from"], "to": answer["to"]}
+            for row in answer["results"]:
+                _report(progress, JobResult(row["job"], row["rows"], row["seconds"]), f"collector at {client.url}")
+            progress.advance(task)
+    typer.echo(f"period {bounds['from']} to {bounds['to']}")
+
+
+def _on_file(path: Path, settings: Any, jobs: list[Any], start: str | None, end: str | None) -> None:
+    import duckdb
+
+    from analytics.runner import run_job
+    from analytics.service import config_from_settings, period_from
+    from collector.client import ClientError
+
+    try:
+        config = config_from_settings(settings)
+    except PriceTableError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--price-table") from None
+    try:
+        period = period_from(start, end, settings.analytics_window_days)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--from/--to") from None
+    if not path.exists():
+        raise ClientError(f"{path} does not exist, and no collector answers at {settings.api}")
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        raise ClientError(f"cannot open {path}: {str(exc).splitlines()[0]} (is a collector holding it?)") from None
+    try:
+        with _progress() as progress:
+            task = progress.add_task("analyzing", total=len(jobs))
+            for job in jobs:
+                progress.update(task, description=f"{job.name} (file)")
+                _report(progress, run_job(con, job, period, config), str(path))
+                progress.advance(task)
+    finally:
+        con.close()
+    typer.echo(f"period {period.start.isoformat()} to {period.end.isoformat()}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``trellis analyze`` to the ``trellis`` command."""
+    app.command("analyze")(analyze)
+
+
+__all__ = ["analyze", "register"]

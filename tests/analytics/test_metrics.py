@@ -1,0 +1,161 @@
+"""analytics/metrics.py: counters become rates (resets included), delta equals cumulative, gauges hold."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from analytics.metrics import read_intervals
+from analytics.sources import Period, Sources
+from tests.analytics.conftest import insert
+
+D = datetime
+MINUTE = timedelta(minutes=1)
+HOUR = Period(D(2026, 1, 5, 10), D(2026, 1, 5, 11))
+CUMULATIVE, DELTA = 2, 1
+
+# (time, cumulative value, start_time): 0.5 cores throughout. At 10:03 the process restarted at 10:02:30 (a new
+# start time); at 10:05 the value drops below the previous one with the same start time (a reset the start time
+# does not show), so the increase is the value itself over the minute since the previous point.
+S0, S1 = D(2026, 1, 5, 9), D(2026, 1, 5, 10, 2, 30)
+CPU_POINTS = [
+    (D(2026, 1, 5, 10, 0), 100.0, S0),  # ends at the period's start: describes time before it
+    (D(2026, 1, 5, 10, 1), 130.0, S0),
+    (D(2026, 1, 5, 10, 2), 160.0, S0),
+    (D(2026, 1, 5, 10, 3), 15.0, S1),
+    (D(2026, 1, 5, 10, 4), 45.0, S1),
+    (D(2026, 1, 5, 10, 5), 30.0, S1),
+]
+
+
+def point(metric: str, series: int, time: datetime, value: float, workload: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "metric_name": metric,
+        "series_id": series,
+        "time": time,
+        "value": value,
+        "service_name": workload,
+        "service_namespace": "shop",
+        "deployment_environment_name": "production",
+        "k8s_namespace_name": "shop",
+        "k8s_pod_name": f"{workload}-7d9f-x1",
+        "k8s_container_name": "app",
+        **extra,
+    }
+
+
+def cumulative(workload: str, series: int) -> list[dict[str, Any]]:
+    return [
+        point("container.cpu.time", series, t, v, workload, start_time=s, aggregation_temporality=CUMULATIVE,
+              is_monotonic=True)
+        for t, v, s in CPU_POINTS
+    ]  # fmt: skip
+
+
+def as_delta(workload: str, series: int) -> list[dict[str, Any]]:
+    """The same counter as an SDK with delta temporality sends it: each point the increase since the last."""
+    out, previous = [], None
+    for t, v, s in CPU_POINTS:
+        if previous is None or s != previous[2] or v < previous[1]:
+            start, increase = (s if previous is None or s != previous[2] else previous[0]), v
+        else:
+            start, increase = previous[0], v - previous[1]
+        out.append(
+            point("container.cpu.time", series, t, increase, workload, start_time=start,
+                  aggregation_temporality=DELTA, is_monotonic=True)
+        )  # fmt: skip
+        previous = (t, v, s)
+    return out
+
+
+def intervals(con: duckdb.DuckDBPyConnection, period: Period = HOUR) -> pl.DataFrame:
+    return read_intervals(Sources(con), period).sort("workload", "end")
+
+
+def test_a_counter_reset_is_a_new_start_time_or_a_drop(con: duckdb.DuckDBPyConnection) -> None:
+    insert(con, "otel_metrics_sum", cumulative("api", 1))
+    got = intervals(con).select("start", "end", "value", "seconds", "sample")
+    expected = pl.DataFrame(
+        [
+            (D(2026, 1, 5, 10, 0), D(2026, 1, 5, 10, 1), 0.5, 60.0, True),
+            (D(2026, 1, 5, 10, 1), D(2026, 1, 5, 10, 2), 0.5, 60.0, True),
+            (S1, D(2026, 1, 5, 10, 3), 0.5, 30.0, True),  # 15 s of CPU in the 30 s since the restart
+            (D(2026, 1, 5, 10, 3), D(2026, 1, 5, 10, 4), 0.5, 60.0, True),
+            (D(2026, 1, 5, 10, 4), D(2026, 1, 5, 10, 5), 0.5, 60.0, True),  # dropped to 30: 30 s in a minute
+        ],
+        schema={"start": pl.Datetime("ns"), "end": pl.Datetime("ns"), "value": pl.Float64, "seconds": pl.Float64,
+                "sample": pl.Boolean},
+        orient="row",
+    )  # fmt: skip
+    assert_frame_equal(got, expected)
+
+
+def test_delta_and_cumulative_give_the_same_rates(con: duckdb.DuckDBPyConnection) -> None:
+    insert(con, "otel_metrics_sum", cumulative("cumulative", 1) + as_delta("delta", 2))
+    frame = intervals(con).drop("pod")
+    by_kind = {name: frame.filter(pl.col("workload") == name).drop("workload") for name in ("cumulative", "delta")}
+    assert by_kind["cumulative"].height == 5
+    assert_frame_equal(by_kind["cumulative"], by_kind["delta"])
+
+
+def test_gauges_hold_their_value_since_the_previous_point(con: duckdb.DuckDBPyConnection) -> None:
+    times = [D(2026, 1, 5, 9, 58), D(2026, 1, 5, 10, 0), D(2026, 1, 5, 10, 30), D(2026, 1, 5, 11, 0)]
+    insert(
+        con,
+        "otel_metrics_gauge",
+        [
+            point("container.memory.working_set", 7, t, v, "api")
+            for t, v in zip(times, [1.0, 2.0, 3.0, 4.0], strict=True)
+        ]
+        + [point("k8s.container.cpu.request", 8, D(2026, 1, 5, 10, 20), 0.25, "api")],
+    )
+    frame = intervals(con)
+    memory = frame.filter(pl.col("resource") == "memory").select("start", "end", "value", "sample")
+    assert memory.rows() == [
+        (D(2026, 1, 5, 10, 25), D(2026, 1, 5, 10, 30), 3.0, True),  # at most five minutes back
+        (D(2026, 1, 5, 10, 55), D(2026, 1, 5, 11, 0), 4.0, True),  # the point at the very end counts
+    ]
+    request = frame.filter(pl.col("kind") == "request").select("start", "end", "value", "seconds").row(0)
+    assert request == (D(2026, 1, 5, 10, 20), D(2026, 1, 5, 10, 20), 0.25, 0.0)  # a first point: no duration
+
+
+def test_the_counter_wins_over_the_gauge_and_containers_over_their_pod(con: duckdb.DuckDBPyConnection) -> None:
+    pod = {"k8s_container_name": None}
+    insert(con, "otel_metrics_sum", cumulative("api", 1))
+    insert(
+        con,
+        "otel_metrics_gauge",
+        [point("container.cpu.usage", 2, D(2026, 1, 5, 10, m), 9.0, "api") for m in (1, 2)]
+        + [point("k8s.pod.cpu.usage", 3, D(2026, 1, 5, 10, m), 9.0, "api", **pod) for m in (1, 2)]
+        + [point("k8s.pod.memory.working_set", 4, D(2026, 1, 5, 10, m), 5.0, "api", **pod) for m in (1, 2)],
+    )
+    frame = intervals(con)
+    assert frame.filter(pl.col("resource") == "cpu")["value"].unique().to_list() == [0.5]
+    memory = frame.filter(pl.col("resource") == "memory")
+    assert memory["container"].to_list() == [None, None]  # no container reports memory: the pod's own counts
+
+
+def test_kubernetes_workload_names_come_from_the_resource_when_there_is_no_service(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    con.execute(
+        "INSERT INTO otel_metrics_gauge (metric_name, series_id, time, value, k8s_namespace_name, k8s_pod_name, "
+        "k8s_container_name, resource_attributes) VALUES "
+        "('container.cpu.usage', 1, '2026-01-05 10:10', 0.2, 'shop', 'web-5b7c-x', 'nginx', "
+        "MAP {'k8s.deployment.name': 'web'}), "
+        "('container.cpu.usage', 2, '2026-01-05 10:10', 0.1, 'shop', 'lonely-pod', 'c', MAP {})"
+    )
+    frame = intervals(con)
+    assert frame.select("team", "workload", "container").rows() == [
+        ("shop", "lonely-pod", "c"),
+        ("shop", "web", "nginx"),
+    ]
+
+
+def test_no_metric_tables_or_no_points_give_no_intervals(con: duckdb.DuckDBPyConnection) -> None:
+    assert intervals(con).is_empty()
+    assert read_intervals(Sources(duckdb.connect()), HOUR).is_empty()

@@ -1,0 +1,111 @@
+"""analytics/utilization.py: usage against requests, percentiles, idle share and the recommended request."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from analytics import utilization
+from analytics.job import AnalyticsConfig
+from analytics.sources import Period, Sources
+from tests.analytics.conftest import insert
+from tests.analytics.test_metrics import HOUR, as_delta, cumulative, point
+
+GIB = 1 << 30
+MINUTES = [HOUR.start + timedelta(minutes=m) for m in range(61)]
+"""10:00 to 11:00 each minute: the 10:00 point describes time before the hour, the 60 others one minute each."""
+
+
+def steady(workload: str, series: int, metric: str, value: float, **extra: Any) -> list[dict[str, Any]]:
+    return [point(metric, series, t, value, workload, **extra) for t in MINUTES]
+
+
+def containers(con: duckdb.DuckDBPyConnection) -> None:
+    """'over' requests more than it uses; 'under' uses more than it requests."""
+    insert(
+        con,
+        "otel_metrics_gauge",
+        steady("over", 1, "container.cpu.usage", 0.25)
+        + steady("over", 2, "k8s.container.cpu.request", 1.0)
+        + steady("over", 3, "container.memory.working_set", 0.25 * GIB)
+        + steady("over", 4, "k8s.container.memory.request", 1.0 * GIB)
+        + steady("under", 5, "container.cpu.usage", 1.0)
+        + steady("under", 6, "k8s.container.cpu.request.current", 0.5)
+        + steady("under", 7, "container.memory.working_set", 1.0 * GIB)
+        + steady("under", 8, "k8s.container.memory.request", 0.5 * GIB),
+    )
+
+
+def run(con: duckdb.DuckDBPyConnection, period: Period = HOUR) -> pl.DataFrame:
+    return utilization.run(Sources(con), period, AnalyticsConfig())
+
+
+def test_usage_against_requests_worked_out_by_hand(con: duckdb.DuckDBPyConnection) -> None:
+    containers(con)
+    got = run(con).select(
+        "workload", "resource", "unit", "samples", "usage_avg", "usage_p95", "request_avg", "usage_to_request",
+        "idle_share", "usage_hours", "request_hours", "recommended_request",
+    )  # fmt: skip
+    expected = pl.DataFrame(
+        [
+            ("over", "cpu", "cores", 60, 0.25, 0.25, 1.0, 0.25, 0.75, 0.25, 1.0, 0.25 * 1.15),
+            (
+                "over",
+                "memory",
+                "bytes",
+                60,
+                0.25 * GIB,
+                0.25 * GIB,
+                GIB,
+                0.25,
+                0.75,
+                0.25 * GIB,
+                GIB,
+                0.25 * GIB * 1.15,
+            ),
+            ("under", "cpu", "cores", 60, 1.0, 1.0, 0.5, 2.0, 0.0, 1.0, 0.5, 1.15),
+            ("under", "memory", "bytes", 60, GIB, GIB, 0.5 * GIB, 2.0, 0.0, GIB, 0.5 * GIB, 1.15 * GIB),
+        ],
+        schema={c: utilization.SCHEMA[c] for c in got.columns},
+        orient="row",
+    )
+    assert_frame_equal(got, expected)
+
+
+def test_percentiles_come_from_the_samples(con: duckdb.DuckDBPyConnection) -> None:
+    """Twenty one-minute samples 1..20 cores: p50 10.5 and p95 19.05 (linear), average 10.5, max 20."""
+    times = [HOUR.start + timedelta(minutes=m) for m in range(21)]
+    insert(
+        con,
+        "otel_metrics_gauge",
+        [point("container.cpu.usage", 1, t, float(n), "api") for n, t in enumerate(times)],
+    )
+    row = run(con).row(0, named=True)
+    assert row["samples"] == 20
+    assert row["usage_p50"] == pytest.approx(10.5)
+    assert row["usage_p95"] == pytest.approx(19.05)
+    assert (row["usage_max"], row["usage_avg"]) == (20.0, pytest.approx(10.5))
+    assert row["recommended_request"] == pytest.approx(19.05 * 1.15)
+    assert row["request_avg"] is None and row["idle_share"] is None
+
+
+def test_delta_and_cumulative_counters_give_the_same_utilization(con: duckdb.DuckDBPyConnection) -> None:
+    insert(con, "otel_metrics_sum", cumulative("cumulative", 1) + as_delta("delta", 2))
+    frame = run(con)
+    rows = {r["workload"]: r for r in frame.drop("workload").with_columns(frame["workload"]).to_dicts()}
+    assert rows["cumulative"]["usage_avg"] == 0.5 and rows["cumulative"]["samples"] == 5
+    assert {k: v for k, v in rows["cumulative"].items() if k != "workload"} == {
+        k: v for k, v in rows["delta"].items() if k != "workload"
+    }
+
+
+def test_no_data_gives_the_documented_empty_frame(con: duckdb.DuckDBPyConnection) -> None:
+    assert_frame_equal(run(con), pl.DataFrame(schema=utilization.SCHEMA))
+    assert_frame_equal(run(duckdb.connect()), pl.DataFrame(schema=utilization.SCHEMA))
+    containers(con)
+    assert run(con, Period(datetime(2025, 1, 1), datetime(2025, 1, 2))).is_empty()

@@ -1,0 +1,334 @@
+"""The collector's API: /api/v1/query (JSON and Arrow), its guards and limits, /stats and snapshots."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pyarrow as pa
+import pytest
+
+from collector.schema import SCHEMA_VERSION, TABLES
+from tests.collector.test_durability import BASE_NS, KEY_STRIDE, PROTOBUF, metrics_export, stored_exports
+from tests.conftest import ROOT, RunningCollector, start_collector
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+ROW_LIMIT = 50
+TIMEOUT = 0.5
+SLOW_QUERY = "SELECT count(*) FROM range(100000000) a, range(1000) b"
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    """A collector of this module's own, with a small row limit and a short query time limit."""
+    db = tmp_path_factory.mktemp("api-limits") / "trellis.duckdb"
+    running = start_collector(
+        db, "--query-row-limit", str(ROW_LIMIT), "--query-timeout-seconds", str(TIMEOUT)
+    )  # fmt: skip
+    yield running
+    running.stop()
+
+
+def query(collector: RunningCollector, body: Any, **kwargs: Any) -> httpx.Response:
+    return httpx.post(f"{collector.api}/api/v1/query", json=body, timeout=30, **kwargs)
+
+
+def ingest(collector: RunningCollector, metric: str, key: int = 1, points: int = 3) -> None:
+    response = httpx.post(
+        f"{collector.otlp_http}/v1/metrics", content=metrics_export(metric, key, points), headers=PROTOBUF, timeout=30
+    )
+    assert response.status_code == 200, response.text
+
+
+def unique_metric(prefix: str) -> str:
+    return f"{prefix}.{uuid.uuid4().hex[:10]}"
+
+
+# --- /api/v1/query ---------------------------------------------------------------------------------
+
+
+def test_query_answers_columns_rows_and_truncated(collector: RunningCollector) -> None:
+    metric = unique_metric("api.json")
+    ingest(collector, metric)
+    sql = (
+        "SELECT metric_name, int_value, time, attributes FROM otel_metrics_gauge "
+        f"WHERE metric_name = '{metric}' ORDER BY int_value"
+    )
+
+    response = query(collector, {"sql": sql})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "columns": [
+            {"name": "metric_name", "type": "string"},
+            {"name": "int_value", "type": "int64"},
+            {"name": "time", "type": "timestamp[ns]"},
+            {"name": "attributes", "type": "map<string, string>"},
+        ],
+        "rows": [[metric, KEY_STRIDE + i, f"2026-01-01 12:00:00.00000000{i}", {"i": str(i)}] for i in range(3)],
+        "truncated": False,
+    }
+
+
+def test_query_answers_an_arrow_stream_when_asked(collector: RunningCollector) -> None:
+    metric = unique_metric("api.arrow")
+    ingest(collector, metric)
+    sql = f"SELECT int_value, time FROM otel_metrics_gauge WHERE metric_name = '{metric}' ORDER BY int_value"
+
+    response = query(collector, {"sql": sql}, headers={"Accept": ARROW_STREAM})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == ARROW_STREAM
+    assert response.headers["x-trellis-truncated"] == "false"
+    with pa.ipc.open_stream(response.content) as reader:
+        table = reader.read_all()
+    assert table.schema.field("time").type == pa.timestamp("ns")
+    assert table.column("time").cast(pa.int64()).to_pylist() == [BASE_NS + i for i in range(3)]
+    assert table.column("int_value").to_pylist() == [KEY_STRIDE + i for i in range(3)]
+
+
+def _fingerprint(collector: RunningCollector) -> list[Any]:
+    """What a refused statement must not change: databases, tables and their sizes, settings."""
+    sql = (
+        "SELECT (SELECT list(database_name ORDER BY database_name) FROM duckdb_databases()) AS dbs, "
+        "(SELECT list((table_name, estimated_size) ORDER BY table_name) FROM duckdb_tables()) AS tables, "
+        "current_setting('threads') AS threads, current_setting('enable_external_access') AS external"
+    )
+    response = query(collector, {"sql": sql})
+    assert response.status_code == 200, response.text
+    return list(response.json()["rows"])
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("SELECT * FROM read_csv('/etc/passwd')", "read_csv() reads files or other databases"),
+        ("SELECT * FROM '/etc/passwd'", "'/etc/passwd' names a file"),
+        ("COPY otel_logs TO '{tmp}/out.csv'", "COPY statements are not allowed"),
+        ("ATTACH '{tmp}/other.duckdb' AS other", "ATTACH statements are not allowed"),
+        ("INSTALL httpfs", "statements are not allowed"),
+        ("PRAGMA enable_profiling", "PRAGMA statements are not allowed"),
+        ("SET threads = 1", "SET statements are not allowed"),
+        ("DELETE FROM otel_logs", "DELETE statements are not allowed"),
+        ("DROP TABLE deployments", "DROP statements are not allowed"),
+        ("SELECT 1; DROP TABLE deployments", "send exactly one statement, not 2"),
+        ("SELEC 1", "the SQL does not parse"),
+        ("SELECT no_such_column FROM deployments", 'column "no_such_column" not found'),
+        ("SELECT * FROM no_such_table", "no_such_table does not exist"),
+    ],
+)
+def test_refused_statements_answer_400_with_the_reason_and_change_nothing(
+    collector: RunningCollector, tmp_path: Path, sql: str, reason: str
+) -> None:
+    before = _fingerprint(collector)
+
+    response = query(collector, {"sql": sql.format(tmp=tmp_path)})
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert _fingerprint(collector) == before
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"sql": ', "invalid request: body: Invalid JSON"),
+        (b'{"sql": "SELECT 1", "format": "csv"}', "invalid request: format: Extra inputs are not permitted"),
+        (b"{}", "invalid request: sql: Field required"),
+        (b'{"sql": ""}', "invalid request: sql: String should have at least 1 character"),
+        (b'{"sql": 5}', "invalid request: sql: Input should be a valid string"),
+        (b'{"sql": "SELECT 1", "limit": 0}', "invalid request: limit: Input should be greater than or equal to 1"),
+        (b"[]", "invalid request: body: Input should be an object"),
+    ],
+)
+def test_bad_request_bodies_answer_400_naming_the_field(collector: RunningCollector, body: bytes, message: str) -> None:
+    response = httpx.post(f"{collector.api}/api/v1/query", content=body, timeout=30)
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(message)
+
+
+def test_the_row_limit_truncates_and_says_so(limited: RunningCollector) -> None:
+    response = query(limited, {"sql": "SELECT * FROM range(1000) ORDER BY 1"})
+    assert response.status_code == 200
+    assert response.json()["rows"] == [[i] for i in range(ROW_LIMIT)]
+    assert response.json()["truncated"] is True
+
+    exact = query(limited, {"sql": f"SELECT * FROM range({ROW_LIMIT})"}).json()
+    assert (len(exact["rows"]), exact["truncated"]) == (ROW_LIMIT, False)
+
+    smaller = query(limited, {"sql": "SELECT * FROM range(1000)", "limit": 10}).json()
+    assert (len(smaller["rows"]), smaller["truncated"]) == (10, True)
+
+    # A client's limit cannot raise the server's.
+    larger = query(limited, {"sql": "SELECT * FROM range(1000)", "limit": 500}).json()
+    assert (len(larger["rows"]), larger["truncated"]) == (ROW_LIMIT, True)
+
+    arrow = query(limited, {"sql": "SELECT * FROM range(1000)"}, headers={"Accept": ARROW_STREAM})
+    assert arrow.headers["x-trellis-truncated"] == "true"
+    with pa.ipc.open_stream(arrow.content) as reader:
+        assert reader.read_all().num_rows == ROW_LIMIT
+
+
+def test_a_slow_query_is_stopped_while_ingest_keeps_working(limited: RunningCollector) -> None:
+    metric = unique_metric("api.during")
+    answer: dict[str, Any] = {}
+
+    def slow() -> None:
+        started = time.monotonic()
+        answer["response"] = query(limited, {"sql": SLOW_QUERY})
+        answer["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    acknowledged_during_query = 0
+    key = 0
+    deadline = time.monotonic() + 30
+    with httpx.Client(timeout=30) as http:
+        while thread.is_alive() and time.monotonic() < deadline:
+            key += 1
+            response = http.post(
+                f"{limited.otlp_http}/v1/metrics", content=metrics_export(metric, key, 100), headers=PROTOBUF
+            )
+            assert response.status_code == 200
+            if thread.is_alive():
+                acknowledged_during_query += 1
+    thread.join(30)
+
+    response = answer["response"]
+    assert response.status_code == 400
+    assert response.json()["error"] == f"the query ran longer than {TIMEOUT:g} s and was stopped"
+    assert TIMEOUT <= answer["seconds"] < 10
+    assert acknowledged_during_query >= 1, "exports should be acknowledged while a long query runs"
+    stored = query(
+        limited,
+        {
+            "sql": f"SELECT count(DISTINCT int_value // {KEY_STRIDE}), count(*) FROM otel_metrics_gauge "
+            f"WHERE metric_name = '{metric}'"
+        },
+    )
+    assert stored.json()["rows"] == [[key, key * 100]]
+    # The collector answers the next query normally.
+    assert query(limited, {"sql": "SELECT 42 AS answer"}).json()["rows"] == [[42]]
+
+
+# --- /api/v1/stats -----------------------------------------------------------------------------
+
+
+def test_stats_move_after_an_export(limited: RunningCollector) -> None:
+    before = httpx.get(f"{limited.api}/api/v1/stats", timeout=30).json()
+    # 7 gauge points and one metric without data, which is rejected.
+    body = metrics_export(unique_metric("api.stats"), 1, 7)
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    request = ExportMetricsServiceRequest.FromString(body)
+    request.resource_metrics[0].scope_metrics[0].metrics.add(name="empty")
+    response = httpx.post(
+        f"{limited.otlp_http}/v1/metrics", content=request.SerializeToString(), headers=PROTOBUF, timeout=30
+    )
+    assert response.status_code == 200
+
+    after = httpx.get(f"{limited.api}/api/v1/stats", timeout=30).json()
+    assert set(TABLES) | {"deployments", "incidents"} <= set(after["tables"])
+    assert after["tables"]["otel_metrics_gauge"] == before["tables"]["otel_metrics_gauge"] + 7
+    assert after["tables"]["otel_logs"] == before["tables"]["otel_logs"]
+    assert after["points_ingested"] == before["points_ingested"] + 7
+    assert after["points_rejected"] == before["points_rejected"] + 1
+    assert after["commits"] == before["commits"] + 1
+    assert after["write_queue_points"] == 0
+    assert after["last_commit_at"] is not None
+    assert before["last_commit_at"] is None or after["last_commit_at"] > before["last_commit_at"]
+    assert abs(after["last_commit_at"] - time.time()) < 60
+    assert after["ingest_rate_per_s"] > 0
+
+
+def test_stats_count_a_deployment_sent_again_once(limited: RunningCollector) -> None:
+    before = httpx.get(f"{limited.api}/api/v1/stats", timeout=30).json()["tables"]
+    dep = f"stats-{uuid.uuid4().hex[:10]}"
+    for status, seconds in [("failed", 0), ("failed", 0), ("succeeded", 60)]:
+        record = {
+            "eventName": "trellis.deployment",
+            "timeUnixNano": str(BASE_NS + seconds * 1_000_000_000),
+            "attributes": [
+                {"key": "deployment.id", "value": {"stringValue": dep}},
+                {"key": "deployment.status", "value": {"stringValue": status}},
+            ],
+        }
+        export = {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+        assert httpx.post(f"{limited.otlp_http}/v1/logs", json=export, timeout=30).status_code == 200
+
+    after = httpx.get(f"{limited.api}/api/v1/stats", timeout=30).json()["tables"]
+    assert after["otel_logs"] == before["otel_logs"] + 3
+    assert after["deployments"] == before["deployments"] + 1
+
+
+# --- snapshots ---------------------------------------------------------------------------------
+
+
+def test_trellis_snapshot_copies_the_database_while_ingest_continues(
+    collector: RunningCollector, tmp_path: Path
+) -> None:
+    metric = unique_metric("api.snapshot")
+    ingest(collector, metric, key=0, points=500)  # committed before the snapshot: must be in it
+    stop = threading.Event()
+    acknowledged: list[int] = []
+
+    def keep_ingesting() -> None:
+        with httpx.Client(timeout=30) as http:
+            for key in range(1, 2_000):
+                if stop.is_set():
+                    return
+                response = http.post(
+                    f"{collector.otlp_http}/v1/metrics", content=metrics_export(metric, key, 500), headers=PROTOBUF
+                )
+                assert response.status_code == 200
+                acknowledged.append(key)
+
+    thread = threading.Thread(target=keep_ingesting)
+    thread.start()
+    out = tmp_path / "out" / "snapshot.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "collector", "snapshot", str(out), "--api", collector.api],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        during = len(acknowledged)
+    finally:
+        stop.set()
+        thread.join(60)
+
+    assert result.returncode == 0, result.stderr
+    assert f"snapshot written to {out}" in result.stdout
+    assert during > 0, "ingest should go on while the snapshot is taken"
+    assert not out.with_name(out.name + ".part").exists()
+    with duckdb.connect(str(out), read_only=True) as con:
+        rows = con.execute(
+            f"SELECT int_value // {KEY_STRIDE} AS key, count(*) FROM otel_metrics_gauge "
+            f"WHERE metric_name = '{metric}' GROUP BY key"
+        ).fetchall()
+        tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        version = con.execute("SELECT max(version) FROM trellis_schema").fetchone()
+    stored = dict(rows)
+    assert stored[0] == 500
+    assert set(stored.values()) == {500}, "a snapshot holds whole exports only"
+    assert set(TABLES) | {"deployments", "incidents", "trellis_schema"} <= tables
+    assert version == (SCHEMA_VERSION,)
+    # The collector keeps no copy behind.
+    snapshots = collector.db.parent / f".{collector.db.name}.snapshots"
+    deadline = time.monotonic() + 10
+    while any(snapshots.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(snapshots.iterdir()) == []
+    assert stored_exports(collector.api, metric) == dict.fromkeys([0, *acknowledged], 500)
