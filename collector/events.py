@@ -9,7 +9,7 @@ break it are counted as rejected for the projection and logged with the reason.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -56,6 +56,9 @@ INCIDENTS_SCHEMA = pa.schema(
         ("caused_by_deployment_id", pa.string()),
     ]
 )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ContractError(ValueError):
@@ -135,7 +138,7 @@ def parse_time(text: str, key: str) -> int:
         raise ContractError(f"attribute {key!r} is {text!r}, not RFC 3339 or Unix nanoseconds") from None
     if moment.tzinfo is None:
         raise ContractError(f"attribute {key!r} is {text!r}, which has no time zone")
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _string_list(text: str | None, key: str) -> list[str] | None:
