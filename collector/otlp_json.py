@@ -54,6 +54,8 @@ def _list(obj: dict[str, Any], key: str) -> list[Any]:
 
 
 def _int(value: Any, name: str = "integer") -> int:
+    if value.__class__ is str and value.isdecimal():  # the usual case, 64-bit integers as strings: decided at once
+        return int(value)
     if value is None:
         return 0
     if isinstance(value, bool):
@@ -123,11 +125,26 @@ def any_value(value: Any) -> Any:
     return None
 
 
+def _attribute_text(value: Any) -> str:
+    """``attribute_text(any_value(value))``, with a short way for strings, which nearly all attributes are."""
+    if value.__class__ is dict:
+        text = value.get("stringValue")
+        if text.__class__ is str:
+            return text
+    return r.attribute_text(any_value(value))
+
+
+def attribute_key(kvs: list[Any] | None) -> r.AttributeKey:
+    """Attributes as a tuple of (key, text) pairs, for the per-row ``attributes`` column."""
+    if not kvs:
+        return ()
+    return tuple([(kv["key"], _attribute_text(kv.get("value"))) for kv in kvs])
+
+
 def attributes(kvs: list[Any] | None) -> r.Attributes:
     if not kvs:
         return []
-    text = r.attribute_text
-    return [(kv["key"], text(any_value(kv.get("value")))) for kv in kvs]
+    return [(kv["key"], _attribute_text(kv.get("value"))) for kv in kvs]
 
 
 def _resource(items: dict[str, Any]) -> list[Any]:
@@ -202,26 +219,83 @@ def _metric(tables: dict[str, r.TableRows], rejected: r.Rejections, context: lis
     unit = metric.get("unit") or ""
     ctx = rows.add_context([name, metric.get("description") or None, unit or None, *context])
     proto_kind = "exponential_histogram" if kind == "exponentialHistogram" else kind
-    key = r.series_key(context, name, unit, proto_kind, temporality, monotonic)
+    series = r.SeriesIds(rows, r.series_key(context, name, unit, proto_kind, temporality, monotonic))
+    if kind in ("gauge", "sum"):
+        _number_points(rows, rejected, ctx, series, data, temporality, monotonic, name)
+        return
     add_point = _POINT_WRITERS[kind]
     for point in _list(data, "dataPoints"):
-        attrs = attributes(point.get("attributes"))
+        attrs = attribute_key(point.get("attributes"))
         problem = add_point(rows.columns, point, temporality, monotonic)
         if problem:
             rejected.add(f"metric {name!r}: {problem}")
             continue
-        _common_point(rows, ctx, key, point, attrs)
+        _common_point(rows, ctx, series, point, attrs)
 
 
-def _common_point(rows: r.TableRows, ctx: int, key: bytes, point: dict[str, Any], attrs: r.Attributes) -> None:
+def _common_point(
+    rows: r.TableRows, ctx: int, series: r.SeriesIds, point: dict[str, Any], attrs: r.AttributeKey
+) -> None:
     c = rows.columns
+    attr_index, series_id = series.lookup(attrs)
     rows.context_of_row.append(ctx)
-    c["series_id"].append(r.series_id(key, attrs))
+    c["series_id"].append(series_id)
     c["start_time"].append(_int(point.get("startTimeUnixNano"), "startTimeUnixNano") or None)
     c["time"].append(_int(point.get("timeUnixNano"), "timeUnixNano") or None)
-    c["attributes"].append(attrs)
+    c["attributes"].append(attr_index)
     c["flags"].append(_int(point.get("flags"), "flags"))
     c["exemplars"].append(_exemplars(point))
+
+
+def _number_points(
+    rows: r.TableRows,
+    rejected: r.Rejections,
+    ctx: int,
+    series: r.SeriesIds,
+    data: dict[str, Any],
+    temporality: int,
+    monotonic: bool,
+    name: str,
+) -> None:
+    """Gauge and sum points, the bulk of most exports: ``_number`` and ``_common_point`` in one loop.
+
+    Fields are read (and refused) in the same order as there, so a bad point
+    gives the same error; the appends are bound once, and the columns that
+    are the same for all points of the metric are filled once at the end.
+    """
+    c = rows.columns
+    lookup = series.lookup
+    add_value, add_int, add_series = c["value"].append, c["int_value"].append, c["series_id"].append
+    add_start, add_time, add_attrs = c["start_time"].append, c["time"].append, c["attributes"].append
+    add_flags, add_exemplars = c["flags"].append, c["exemplars"].append
+    count = 0
+    for point in _list(data, "dataPoints"):
+        attrs = attribute_key(point.get("attributes"))
+        if point.get("asInt") is not None:
+            exact = _int(point["asInt"], "asInt")
+            add_value(float(exact))
+            add_int(exact)
+        elif point.get("asDouble") is not None:
+            add_value(_float(point["asDouble"], "asDouble"))
+            add_int(None)
+        elif _int(point.get("flags"), "flags") & NO_RECORDED_VALUE:
+            add_value(None)
+            add_int(None)
+        else:
+            rejected.add(f"metric {name!r}: a data point has no value")
+            continue
+        attr_index, series_id = lookup(attrs)
+        add_series(series_id)
+        add_start(_int(point.get("startTimeUnixNano"), "startTimeUnixNano") or None)
+        add_time(_int(point.get("timeUnixNano"), "timeUnixNano") or None)
+        add_attrs(attr_index)
+        add_flags(_int(point.get("flags"), "flags"))
+        add_exemplars(_exemplars(point))
+        count += 1
+    rows.context_of_row.extend([ctx] * count)
+    if "is_monotonic" in c:
+        c["aggregation_temporality"].extend([temporality] * count)
+        c["is_monotonic"].extend([monotonic] * count)
 
 
 def _number(c: dict[str, list[Any]], point: dict[str, Any], temporality: int, monotonic: bool) -> str | None:
@@ -325,7 +399,7 @@ def _logs(request: dict[str, Any]) -> ExportBatch:
                 c["trace_id"].append(_hex_id(rec.get("traceId"), 16, "traceId"))
                 c["span_id"].append(_hex_id(rec.get("spanId"), 8, "spanId"))
                 c["flags"].append(_int(rec.get("flags"), "flags"))
-                c["attributes"].append(attributes(rec.get("attributes")))
+                rows.add_attributes(attribute_key(rec.get("attributes")))
                 c["dropped_attributes_count"].append(_int(rec.get("droppedAttributesCount")))
     return ExportBatch.from_rows("logs", [rows], r.Rejections())
 
@@ -337,12 +411,13 @@ def _traces(request: dict[str, Any]) -> ExportBatch:
         for ss in _scoped(rs, "scopeSpans", "instrumentationLibrarySpans"):
             ctx = rows.add_context(resource + _scope(ss))
             for span in _list(ss, "spans"):
-                _span(rows.columns, span)
+                _span(rows, span)
                 rows.context_of_row.append(ctx)
     return ExportBatch.from_rows("traces", [rows], r.Rejections())
 
 
-def _span(c: dict[str, list[Any]], span: dict[str, Any]) -> None:
+def _span(rows: r.TableRows, span: dict[str, Any]) -> None:
+    c = rows.columns
     start = _int(span.get("startTimeUnixNano"), "startTimeUnixNano")
     end = _int(span.get("endTimeUnixNano"), "endTimeUnixNano")
     status = span.get("status") or {}
@@ -358,7 +433,7 @@ def _span(c: dict[str, list[Any]], span: dict[str, Any]) -> None:
     c["duration_ns"].append(end - start if start and end else None)
     c["status_code"].append(_int(status.get("code"), "status.code"))
     c["status_message"].append(status.get("message") or None)
-    c["attributes"].append(attributes(span.get("attributes")))
+    rows.add_attributes(attribute_key(span.get("attributes")))
     c["events"].append([_event(e) for e in _list(span, "events")])
     c["links"].append([_link(link) for link in _list(span, "links")])
     c["dropped_attributes_count"].append(_int(span.get("droppedAttributesCount")))

@@ -16,6 +16,7 @@ same as with plain arrays.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,33 +81,77 @@ class Interned:
         self._index: dict[Any, int] = {}
 
     def index(self, value: Any) -> int:
-        """The position of ``value`` (hashable) among the distinct values, adding it if new."""
-        position = self._index.get(value)
+        """The position of ``value`` among the distinct values, adding it if new."""
+        try:
+            position = self._index.get(value)
+        except TypeError:  # unhashable: a JSON attribute key that is no string; Arrow refuses it later
+            return self.append(value)
         if position is None:
             position = self._index[value] = len(self.values)
             self.values.append(value)
         return position
 
+    def append(self, value: Any) -> int:
+        """Add ``value`` as a distinct value of its own."""
+        self.values.append(value)
+        return len(self.values) - 1
 
-class SeriesCache:
-    """Per metric: attribute set -> (its index in the ``attributes`` dictionary, its series id).
 
-    Points of one metric share few attribute sets, so the hash and the
-    dictionary lookup are paid once per distinct set, not once per point.
+class AttributeSets(Interned):
+    """The distinct attribute sets of a table: the ``attributes`` column's dictionary.
+
+    Besides a set itself it can key a set by its raw protobuf bytes (one
+    serialized KeyValue per attribute), so the protobuf decoder converts each
+    distinct set once per request, and it keeps each set's sorted JSON, the
+    part of the series id that depends on the point.
     """
 
-    __slots__ = ("_attributes", "_cache", "_key")
+    __slots__ = ("_by_raw", "_encoded")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_raw: dict[tuple[bytes, ...], int] = {}
+        self._encoded: dict[int, bytes] = {}
+
+    def index_raw(self, raw: tuple[bytes, ...], convert: Callable[[tuple[bytes, ...]], AttributeKey]) -> int:
+        """The index of the set whose raw bytes are ``raw``; ``convert`` turns them into pairs when new."""
+        position = self._by_raw.get(raw)
+        if position is None:
+            position = self._by_raw[raw] = self.index(convert(raw))
+        return position
+
+    def sorted_json(self, index: int) -> bytes:
+        """What ``series_id`` hashes after the metric's key, for the set at ``index``."""
+        encoded = self._encoded.get(index)
+        if encoded is None:
+            encoded = self._encoded[index] = orjson.dumps(sorted(self.values[index]))
+        return encoded
+
+
+class SeriesIds:
+    """``series_id(key, attributes)`` for the points of one metric, without its repeated work.
+
+    The metric's key (hundreds of bytes: the resource is part of it) is hashed
+    once and the hash state copied per point; the attribute part comes
+    encoded from ``AttributeSets``.
+    """
+
+    __slots__ = ("_hasher", "_sets")
 
     def __init__(self, rows: TableRows, key: bytes) -> None:
-        self._key, self._attributes = key, rows.interned["attributes"]
-        self._cache: dict[AttributeKey, tuple[int, int]] = {}
+        self._sets = rows.interned["attributes"]
+        self._hasher = hashlib.blake2b(key, digest_size=8)
+
+    def of(self, index: int) -> int:
+        """The series id of the metric's points whose attributes are set ``index``."""
+        digest = self._hasher.copy()
+        digest.update(self._sets.sorted_json(index))
+        return int.from_bytes(digest.digest(), "little")
 
     def lookup(self, attributes: AttributeKey) -> tuple[int, int]:
-        entry = self._cache.get(attributes)
-        if entry is None:
-            entry = (self._attributes.index(attributes), series_id(self._key, attributes))
-            self._cache[attributes] = entry
-        return entry
+        """(index of ``attributes`` among the table's sets, series id)."""
+        index = self._sets.index(attributes)
+        return index, self.of(index)
 
 
 @dataclass
@@ -122,19 +167,19 @@ class TableRows:
     contexts: list[list[Any]] = field(default_factory=list)
     context_of_row: list[int] = field(default_factory=list)
     columns: dict[str, list[Any]] = field(default_factory=dict)
-    interned: dict[str, Interned] = field(default_factory=dict)
+    interned: dict[str, AttributeSets] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [c.name for c in TABLES[self.table]]
         self.columns = {n: [] for n in names if n not in self.context_names}
-        self.interned = {n: Interned() for n in INTERNED_COLUMNS if n in self.columns}
+        self.interned = {n: AttributeSets() for n in INTERNED_COLUMNS if n in self.columns}
 
     def add_context(self, values: list[Any]) -> int:
         self.contexts.append(values)
         return len(self.contexts) - 1
 
     def add_attributes(self, attributes: AttributeKey) -> None:
-        """Append one row's attributes (for rows without a ``SeriesCache``)."""
+        """Append one row's attributes (rows without a series id)."""
         self.columns["attributes"].append(self.interned["attributes"].index(attributes))
 
     def __len__(self) -> int:
