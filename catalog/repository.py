@@ -167,7 +167,7 @@ class Repository:
         """The latest binding of every (app, env, workload, resource)."""
         cursor = self.con.execute(
             "SELECT * FROM catalog_bindings QUALIFY row_number() OVER "
-            "(PARTITION BY app, env, workload, resource ORDER BY resolved_at DESC) = 1 "
+            "(PARTITION BY app, env, workload, resource ORDER BY resolved_at DESC, version DESC) = 1 "
             "ORDER BY app, env, workload, resource"
         )
         names = [d[0] for d in cursor.description]
