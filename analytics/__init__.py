@@ -9,6 +9,9 @@ through it, or on the database file when no collector runs. Other packages use o
 from analytics.job import AnalyticsConfig, Job
 from analytics.prices import DEFAULT_PRICES, PriceTableError, load_price_table
 from analytics.registry import JOBS, UnknownJob, select_jobs
+from analytics.report import Report, build_report
+from analytics.report_formats import FORMATS as REPORT_FORMATS
+from analytics.report_formats import write_report
 from analytics.runner import JobResult, run_job, run_jobs
 from analytics.service import AnalyticsService, config_from_settings, period_from
 from analytics.sources import Period, Sources
@@ -16,18 +19,22 @@ from analytics.sources import Period, Sources
 __all__ = [
     "DEFAULT_PRICES",
     "JOBS",
+    "REPORT_FORMATS",
     "AnalyticsConfig",
     "AnalyticsService",
     "Job",
     "JobResult",
     "Period",
     "PriceTableError",
+    "Report",
     "Sources",
     "UnknownJob",
+    "build_report",
     "config_from_settings",
     "load_price_table",
     "period_from",
     "run_job",
     "run_jobs",
     "select_jobs",
+    "write_report",
 ]

@@ -125,8 +125,11 @@ def _on_file(path: Path, settings: Any, jobs: list[Any], start: str | None, end:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``trellis analyze`` to the ``trellis`` command."""
+    """Add ``trellis analyze`` and ``trellis report`` to the ``trellis`` command."""
+    from analytics.report_cli import report
+
     app.command("analyze")(analyze)
+    app.command("report")(report)
 
 
 __all__ = ["analyze", "register"]

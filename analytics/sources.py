@@ -73,4 +73,5 @@ class Sources:
 
     def sql(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run SQL in DuckDB and return the (already reduced) result as a DataFrame."""
-        return pl.from_arrow(self.con.execute(query, params or []).to_arrow_table())  # type: ignore[return-value]
+        relation = self.con.sql(query, params=params) if params else self.con.sql(query)
+        return pl.from_arrow(relation.to_arrow_table())  # type: ignore[return-value]

@@ -8,6 +8,7 @@ from analytics.frames import conform, empty
 from analytics.job import AnalyticsConfig, Job
 from analytics.metrics import hourly, read_intervals
 from analytics.sources import Period, Sources
+from analytics.usage_sql import utilization_totals
 
 KEYS = ["team", "workload", "environment", "container", "resource"]
 UNITS = {"cpu": "cores", "memory": "bytes"}
@@ -36,6 +37,15 @@ SCHEMA: dict[str, pl.DataType] = {
 
 
 def run(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFrame:
+    frame = utilization_totals(sources, period)
+    if frame.is_empty():
+        return empty(SCHEMA)
+    return _finish(frame, config)
+
+
+def run_in_polars(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFrame:
+    """The same table computed from every interval in Polars (``metrics.read_intervals``): the reference
+    ``run`` is tested against; it holds every point of the period in memory."""
     intervals = read_intervals(sources, period)
     if intervals.is_empty():
         return empty(SCHEMA)
@@ -60,7 +70,11 @@ def run(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFra
         .group_by(KEYS)
         .agg(idle=pl.col("idle_hours").sum(), requested=pl.col("requested_hours").sum())
     )
-    frame = totals.join(idle, on=KEYS, how="left", nulls_equal=True)
+    return _finish(totals.join(idle, on=KEYS, how="left", nulls_equal=True), config)
+
+
+def _finish(frame: pl.DataFrame, config: AnalyticsConfig) -> pl.DataFrame:
+    """From the sums per group to the documented columns."""
     usage_avg = pl.when(pl.col("usage_sec") > 0).then(pl.col("usage_int") / pl.col("usage_sec"))
     request_avg = pl.when(pl.col("request_sec") > 0).then(pl.col("request_int") / pl.col("request_sec"))
     frame = frame.with_columns(usage_avg=usage_avg, request_avg=request_avg).with_columns(

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from collector.auth import Authenticator, AuthError, Scope
+from collector.auth import Authenticator, AuthError, Scope, grants
 from collector.query import QueryFailed, QueryRefused, run_query, to_json_ready
 from collector.schema import SCHEMA_VERSION
 from collector.settings import Settings
@@ -179,6 +179,18 @@ def add_core_routes(ctx: ApiContext) -> None:
         path = await run_in_threadpool(_write_snapshot, ctx.store)
         return FileResponse(path, media_type="application/octet-stream", background=BackgroundTask(os.remove, path))
 
+    async def whoami(request: Request) -> Response:
+        """Who the bearer token belongs to and what it may do; any valid token may ask."""
+        if not ctx.auth.enabled:
+            return json_response({"name": None, "scopes": [s.value for s in Scope], "groups": [], "tokens": False})
+        token = ctx.auth.identify(request.headers.get("authorization"))
+        if token is None:
+            missing = not request.headers.get("authorization")
+            return error_response(401, "a bearer token is required" if missing else "the bearer token is not valid")
+        scopes = [s.value for s in Scope if grants(token.scopes, s)]
+        return json_response({"name": token.name, "scopes": scopes, "groups": token.groups, "tokens": True})
+
+    ctx.routes.append(Route("/api/v1/whoami", whoami, methods=["GET"]))
     ctx.add("/api/v1/health", health, Scope.READ, ["GET"])
     ctx.add("/api/v1/stats", stats, Scope.READ, ["GET"])
     ctx.add("/api/v1/query", query, Scope.READ, ["POST"])

@@ -109,7 +109,7 @@ class Authenticator:
         if token is None:
             missing = not authorization
             raise AuthError(401, "a bearer token is required" if missing else "the bearer token is not valid")
-        if not _grants(token.scopes, scope):
+        if not grants(token.scopes, scope):
             raise AuthError(403, f"token {token.name!r} lacks the {scope.value!r} scope")
         return token.name
 
@@ -118,5 +118,5 @@ _ADMIN_IMPLIES = (Scope.READ, Scope.INGEST)
 """Admin includes reading and ingesting; approving is always a scope of its own."""
 
 
-def _grants(scopes: list[Scope], wanted: Scope) -> bool:
+def grants(scopes: list[Scope], wanted: Scope) -> bool:
     return wanted in scopes or (Scope.ADMIN in scopes and wanted in _ADMIN_IMPLIES)

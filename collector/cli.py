@@ -25,9 +25,11 @@ app.add_typer(emit_app, name="emit")
 def _register_packages() -> None:
     from analytics.cli import register as register_analytics
     from catalog.cli import register
+    from dashboard.cli import register as register_dashboard
 
     register(app)
     register_analytics(app)
+    register_dashboard(app)
 
 
 _register_packages()
@@ -123,12 +125,69 @@ def status(api: str = ApiOpt, token: str = TokenOpt) -> None:
         typer.echo(json.dumps({"health": client.health(), "stats": client.stats()}, indent=2))
 
 
-@app.command()
-def demo(db: Path = typer.Option(None, help=_help("db"))) -> None:
-    """Start the collector on the embedded database with sample history; Ctrl-C stops it."""
-    from collector.demo import run_demo
+DataOpt = typer.Option(None, "--data", help="Folder of the sample organisation (default: sample_data/).")
+SeedOpt = typer.Option(7, "--seed", help="Seed: the same seed gives the same organisation history.")
+SpeedOpt = typer.Option(10.0, "--speed", help="Live deployments and incidents come this many times as often.")
 
-    run_demo(settings_from(db=db))
+
+@app.command()
+def demo(
+    db: Path = typer.Option(None, help=_help("db")),
+    days: float = typer.Option(90.0, "--days", help="Days of history the first run simulates."),
+    seed: int = SeedOpt,
+    data: Path = DataOpt,
+    otlp_grpc_port: int = typer.Option(4317, help=_help("otlp_grpc_port")),
+    otlp_http_port: int = typer.Option(4318, help=_help("otlp_http_port")),
+    api_port: int = typer.Option(4319, help=_help("api_port")),
+    dashboard_port: int = typer.Option(8501, help="Port of the dashboard."),
+    live: bool = typer.Option(True, "--live/--no-live", help="Keep the organisation running after the history."),
+    speed: float = SpeedOpt,
+    dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Start `trellis dashboard` if present."),
+) -> None:
+    """The sample organisation's history in a collector, analytics, the dashboard, live; Ctrl-C stops it all."""
+    from collector.demo import DemoOptions, run_demo
+    from collector.simulator_model import SAMPLE_DATA, SimulationError
+
+    options = DemoOptions(
+        db=db or settings_from().db, days=days, seed=seed, data=data or SAMPLE_DATA, otlp_grpc_port=otlp_grpc_port,
+        otlp_http_port=otlp_http_port, api_port=api_port, dashboard_port=dashboard_port, live=live, speed=speed,
+        dashboard=dashboard,
+    )  # fmt: skip
+    try:
+        run_demo(options)
+    except SimulationError as exc:
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def simulate(
+    backfill: float = typer.Option(None, "--backfill", metavar="DAYS", help="Send this many days of history."),
+    live: bool = typer.Option(False, "--live", help="Then keep a steady stream going until Ctrl-C."),
+    seed: int = SeedOpt,
+    speed: float = SpeedOpt,
+    data: Path = DataOpt,
+    endpoint: str = typer.Option(None, "--endpoint", help="OTLP/HTTP endpoint (default: http://127.0.0.1:4318)."),
+    api: str = ApiOpt,
+    token: str = typer.Option(
+        None, "--token", help="Token with the ingest and read scopes (env: TRELLIS_TOKEN; default: ci-pipeline's)."
+    ),
+) -> None:
+    """Drive the sample organisation (sample_data/) into a running collector over OTLP."""
+    from collector.simulator import Target
+    from collector.simulator import simulate as run
+    from collector.simulator_model import SAMPLE_DATA, SimulationError, load_organisation
+
+    try:
+        org = load_organisation(data or SAMPLE_DATA)
+        settings = settings_from(api=api, token=token)
+        target = Target(endpoint or "http://127.0.0.1:4318", settings.api, settings.token or org.token("ci-pipeline"))
+        run(org, target, seed=seed, backfill_days=backfill, live=live, speed=speed)
+    except SimulationError as exc:
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("simulation stopped", err=True)
 
 
 def _endpoint(endpoint: str | None) -> str:

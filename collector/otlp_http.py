@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from collector import ingest
 from collector.auth import Authenticator, AuthError, Scope
-from collector.batch import Signal
+from collector.batch import ExportBatch, Signal
 from collector.decode_errors import PayloadError
 from collector.store import QueueFull, Store
 
@@ -34,6 +34,10 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _FORMATS = {PROTOBUF: "protobuf", JSON: "json"}
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 405: 12, 413: 8, 415: 3, 429: 8, 503: 14}
+
+
+BODIES_PER_DECODER = 4
+"""Request bodies read and held in memory at once, per decoding thread."""
 
 
 class BodyTooLarge(Exception):
@@ -100,9 +104,12 @@ class OtlpHttpReceiver:
         self.max_body_bytes, self.retry_after = max_body_bytes, retry_after
         # Decoding is Python work that holds the GIL: more threads than cores only add
         # decoded exports waiting in memory at once, not speed.
-        self._decoders = ThreadPoolExecutor(
-            max_workers=min(os.cpu_count() or 2, 4), thread_name_prefix="trellis-decode"
-        )
+        decoders = min(os.cpu_count() or 2, 4)
+        self._decoders = ThreadPoolExecutor(max_workers=decoders, thread_name_prefix="trellis-decode")
+        # Bodies are read only when a decoder will soon be free. The others wait in their
+        # sockets (uvicorn stops reading a body nobody consumes), so memory does not grow
+        # with the number of exporters sending at once.
+        self._reading = asyncio.Semaphore(BODIES_PER_DECODER * decoders)
 
     def app(self) -> Starlette:
         methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
@@ -136,15 +143,8 @@ class OtlpHttpReceiver:
             raise HttpError(415, f"content type {media or '(none)'!r} is not supported; use {PROTOBUF} or {JSON}")
         if self.store.queued_points >= self.store.max_queue_points:
             raise self._busy()
-        try:
-            body = await read_body(request, self.max_body_bytes)
-        except BodyTooLarge:
-            raise HttpError(413, f"the body is larger than {self.max_body_bytes} bytes after decompression") from None
-        try:
-            loop = asyncio.get_running_loop()
-            batch = await loop.run_in_executor(self._decoders, ingest.decode, signal, wire_format, body)
-        except PayloadError as exc:
-            raise HttpError(400, str(exc)) from None
+        async with self._reading:
+            batch = await self._read_and_decode(signal, request, wire_format)
         try:
             done = ingest.submit(self.store, batch)
         except QueueFull:
@@ -157,3 +157,16 @@ class OtlpHttpReceiver:
         if wire_format == "json":
             return Response(orjson.dumps(ingest.response_json(batch)), media_type=JSON)
         return Response(ingest.response_message(batch).SerializeToString(), media_type=PROTOBUF)
+
+    async def _read_and_decode(self, signal: Signal, request: Request, wire_format: str) -> ExportBatch:
+        if self.store.queued_points >= self.store.max_queue_points:  # it may have filled while this waited
+            raise self._busy()
+        try:
+            body = await read_body(request, self.max_body_bytes)
+        except BodyTooLarge:
+            raise HttpError(413, f"the body is larger than {self.max_body_bytes} bytes after decompression") from None
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._decoders, ingest.decode, signal, wire_format, body)
+        except PayloadError as exc:
+            raise HttpError(400, str(exc)) from None

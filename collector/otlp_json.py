@@ -24,6 +24,11 @@ _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 def decode(signal: Signal, body: bytes) -> ExportBatch:
     """Decode the JSON body of an OTLP export."""
+    with r.gc_paused():
+        return _decode(signal, body)
+
+
+def _decode(signal: Signal, body: bytes) -> ExportBatch:
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

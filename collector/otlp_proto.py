@@ -83,6 +83,11 @@ def parse_request(signal: Signal, body: bytes) -> Any:
 
 def decode(signal: Signal, body: bytes) -> ExportBatch:
     """Decode protobuf bytes of an OTLP export."""
+    with r.gc_paused():
+        return _decode_bytes(signal, body)
+
+
+def _decode_bytes(signal: Signal, body: bytes) -> ExportBatch:
     try:
         message = _RAW_REQUEST_TYPES[signal].FromString(body)
     except (DecodeError, ValueError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections import deque
@@ -32,10 +33,17 @@ GROUP_MAX_POINTS = 300_000
 whole row groups (122,880 rows) straight to the file, few enough to bound the memory of
 one transaction."""
 
-CHECKPOINT_THRESHOLD = "64MB"
-"""WAL size that triggers a checkpoint. DuckDB's 16 MB default checkpoints every few
-commits at full ingest, and each checkpoint compresses the table's last, partly filled
-row group again; a larger WAL costs more replay time after a crash, nothing else."""
+CHECKPOINT_EVERY_POINTS = 1_000_000
+"""The writer checkpoints after committing this many points. Rows DuckDB wrote straight
+to the file hardly grow the WAL, so its own WAL-size trigger fires rarely under heavy
+ingest, and then one checkpoint compacts millions of rows: seconds of stalled commits
+and a memory peak. Checkpointing at a steady pace bounds both."""
+
+MEMORY_LIMIT = "512MB"
+"""DuckDB's buffer memory by default. Without a limit (80% of RAM) DuckDB keeps every
+block it wrote cached, so the collector grows with its database. Queries (and analytics
+jobs on the store's cursors) that need more spill to ``<db>.tmp``; ``Store(memory_limit=)``
+sets another value, None keeps DuckDB's own."""
 
 
 class QueueFull(RuntimeError):
@@ -72,7 +80,7 @@ class IngestCounters:
         return sum(n for t, n in list(self.recent) if t >= since) / window
 
 
-def open_database(path: Path, snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
+def open_database(path: Path, snapshot_dir: Path, memory_limit: str | None = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
     """Open the collector's database read-write, migrated, with file and network access off."""
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +90,10 @@ def open_database(path: Path, snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_external_access=false")
     con.execute("SET autoinstall_known_extensions=false")
     con.execute("SET autoload_known_extensions=false")
-    con.execute(f"SET checkpoint_threshold='{CHECKPOINT_THRESHOLD}'")
+    if memory_limit is not None:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory_limit):
+            raise ValueError(f"memory_limit must look like 512MB or 2GiB, not {memory_limit!r}")
+        con.execute(f"SET memory_limit='{memory_limit}'")
     con.execute("SET lock_configuration=true")
     return con
 
@@ -90,10 +101,10 @@ def open_database(path: Path, snapshot_dir: Path) -> duckdb.DuckDBPyConnection:
 class Store:
     """The collector's database: a writer thread with group commit, and read cursors."""
 
-    def __init__(self, path: Path, max_queue_points: int = 2_000_000) -> None:
+    def __init__(self, path: Path, max_queue_points: int = 2_000_000, memory_limit: str | None = MEMORY_LIMIT) -> None:
         self.path = path
         self.snapshot_dir = path.parent / f".{path.name}.snapshots"
-        self.con = open_database(path, self.snapshot_dir)
+        self.con = open_database(path, self.snapshot_dir, memory_limit)
         self.max_queue_points = max_queue_points
         self.counters = IngestCounters()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -134,6 +145,7 @@ class Store:
 
     def _run(self) -> None:
         cur = self.con.cursor()
+        since_checkpoint = 0
         while True:
             first = self._queue.get()
             if first is None:
@@ -141,6 +153,10 @@ class Store:
             jobs = [first]
             stop = self._drain(jobs)
             self._commit_group(cur, jobs)
+            since_checkpoint += sum(j.batch.accepted for j in jobs)
+            if since_checkpoint >= CHECKPOINT_EVERY_POINTS:
+                _checkpoint(cur)
+                since_checkpoint = 0
             if stop:
                 return
 
@@ -205,6 +221,16 @@ class Store:
                 job.done.set_result(None)
             else:
                 job.done.set_exception(error)
+
+
+def _checkpoint(cur: duckdb.DuckDBPyConnection) -> None:
+    started = time.perf_counter()
+    try:
+        cur.execute("CHECKPOINT")
+    except duckdb.Error as exc:  # e.g. a snapshot is being copied; DuckDB checkpoints later by itself
+        log.debug("checkpoint skipped: %s", exc)
+        return
+    log.debug("checkpoint in %.3f s", time.perf_counter() - started)
 
 
 def _combined_tables(jobs: list[_Job]) -> list[tuple[str, pa.Table]]:

@@ -1,0 +1,88 @@
+"""analytics/usage_sql.py: the utilization and cost jobs, computed a chunk of points at a time, give what the
+Polars pipeline over every interval (``metrics.read_intervals``) gives."""
+
+from __future__ import annotations
+
+from datetime import datetime as D
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from analytics import cost, usage_sql, utilization
+from analytics.job import AnalyticsConfig
+from analytics.prices import merged
+from analytics.sources import Period, Sources
+from tests.analytics.conftest import insert
+from tests.analytics.test_metrics import HOUR, as_delta, cumulative, point
+from tests.analytics.test_report import _benchmark
+
+START = D(2026, 1, 5, 9, 55)
+
+
+def edge_cases(con: duckdb.DuckDBPyConnection) -> None:
+    """Counter resets, delta counters, a counter and a gauge for one container, a pod's own metrics beside
+    its containers', gauges with gaps, and points just outside the period."""
+    pod = {"k8s_container_name": None}
+    insert(con, "otel_metrics_sum", cumulative("api", 1) + as_delta("worker", 11))
+    insert(
+        con,
+        "otel_metrics_gauge",
+        [point("container.cpu.usage", 2, D(2026, 1, 5, 10, m), 9.0, "api") for m in (1, 2, 7)]
+        + [point("k8s.pod.cpu.usage", 3, D(2026, 1, 5, 10, m), 9.0, "api", **pod) for m in (1, 2)]
+        + [point("k8s.pod.memory.working_set", 4, D(2026, 1, 5, 10, m), 5.0 + m, "api", **pod) for m in (1, 2, 30)]
+        + [point("container.memory.working_set", 5, START + timedelta(minutes=m), 2.0 * m, "web") for m in range(70)]
+        + [point("k8s.container.memory.request", 6, D(2026, 1, 5, 10, 3 * m), 100.0, "web") for m in range(20)]
+        + [point("k8s.container.cpu.request", 7, D(2026, 1, 5, 10, 0), 1.5, "worker")],
+    )
+
+
+def _compare(con: duckdb.DuckDBPyConnection, period: Period) -> None:
+    config = AnalyticsConfig()
+    fast = utilization.run(Sources(con), period, config)
+    slow = utilization.run_in_polars(Sources(con), period, config)
+    assert fast.height == slow.height > 0
+    assert_frame_equal(fast, slow, rel_tol=1e-9, abs_tol=1e-9)
+    prices = merged({})
+    lines = cost._containers(Sources(con), period, prices)
+    reference = cost._containers_in_polars(Sources(con), period, prices)
+    keys = ["team", "workload", "environment", "day"]
+    reference = reference.group_by(keys).agg(pl.all().sum()).sort(keys, nulls_last=True)
+    assert_frame_equal(lines.select(reference.columns).sort(keys, nulls_last=True), reference, rel_tol=1e-9,
+                       abs_tol=1e-9)  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [3, 50, 8_000_000])
+def test_edge_cases_give_the_same_tables_whatever_the_chunks(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    edge_cases(con)
+    monkeypatch.setattr(usage_sql, "CHUNK_POINTS", chunk)
+    monkeypatch.setattr(usage_sql, "SAMPLES_PER_BATCH", 7)
+    _compare(con, HOUR)
+
+
+@pytest.mark.parametrize("chunk", [20_000, 8_000_000])
+def test_an_organisation_gives_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    path = tmp_path / "org.duckdb"
+    _benchmark().build_store(path, workloads=6, days=2, step_minutes=5, deployments=100)
+    monkeypatch.setattr(usage_sql, "CHUNK_POINTS", chunk)
+    with duckdb.connect(str(path), read_only=True) as con:
+        _compare(con, Period(D(2026, 1, 5, 7, 30), D(2026, 1, 6, 19)))
+
+
+def test_no_points_give_no_rows(con: duckdb.DuckDBPyConnection) -> None:
+    assert utilization.run(Sources(con), HOUR, AnalyticsConfig()).is_empty()
+    assert usage_sql.cost_lines(Sources(con), HOUR, 1.0, 1.0, 1.0).is_empty()
+
+
+def test_percentiles_are_computed_in_batches_that_fit_duckdbs_memory_limit() -> None:
+    with (
+        duckdb.connect(config={"memory_limit": "512MB"}) as small,
+        duckdb.connect(config={"memory_limit": "3GB"}) as big,
+    ):
+        assert usage_sql._memory_limit(small) == int(488.2 * 2**20)
+        assert 3_000_000 < usage_sql.samples_per_batch(small) < usage_sql.samples_per_batch(big) < 30_000_000

@@ -1,0 +1,245 @@
+"""The dashboard in a real Chromium, on a demo-sized platform (90 days, 60 workloads).
+
+Starts a collector and ``trellis dashboard`` on free ports, opens every page, waits until Streamlit has
+finished running and drawn everything, checks there is no exception and that the page's main element is
+there, takes a screenshot per page and measures the time to interactive, both for opening the page's
+URL and for navigating to it from the sidebar. Then one change end to end: alice signs in, changes
+pg-prod, sees the blast radius and submits; bob signs in, approves; the new version is active.
+
+Needs Playwright (dev extras) and Debian's Chromium at /usr/bin/chromium (``apt-get install -y chromium``);
+Playwright's own browser download is never used. Screenshots and ``timings.json`` go to
+``$TRELLIS_ARTIFACTS`` (default: a pytest temporary folder, printed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, RunningCollector, free_port
+from tests.dashboard import scenario
+from tests.dashboard.conftest import start_platform
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+PAGES = {
+    # url path: (title, the element the page is for)
+    "": ("Overview", '[data-testid="stMetricValue"]'),
+    "delivery": ("Delivery", '[data-testid="stVegaLiteChart"]'),
+    "resources": ("Resource usage", '[data-testid="stVegaLiteChart"]'),
+    "catalog": ("Catalog", '[data-testid="stDataFrame"]'),
+    "rollouts": ("Rollouts", '[data-testid="stDataFrame"]'),
+    "approvals": ("Approvals and audit", '[data-testid="stExpander"]'),
+    "legacy": ("Legacy", '[data-testid="stDataFrame"]'),
+    "reports": ("Reports", '[data-testid="stForm"]'),
+    "explore": ("Explore", '[data-testid="stVegaLiteChart"]'),
+}
+READY = """([title, main]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  const busy = '[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"], '
+               + '[data-testid="stStatusWidgetRunningIcon"]';
+  if (document.querySelector(busy)) return false;
+  const h1 = document.querySelector('[data-testid="stMain"] h1');
+  if (!h1 || !h1.textContent.includes(title)) return false;
+  return !!document.querySelector('[data-testid="stMain"] ' + main);
+}"""
+
+
+def _playwright() -> Any:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the browser test needs Playwright: pip install -e '.[dev]'")
+    if not CHROMIUM.exists():
+        pytest.skip("the browser test needs Debian's Chromium at /usr/bin/chromium: apt-get install -y chromium")
+    return sync_playwright
+
+
+@dataclass
+class Demo:
+    collector: RunningCollector
+    url: str
+    artifacts: Path
+
+
+def _start_dashboard(api: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
+    command = [sys.executable, "-m", "collector", "dashboard", "--api", api, "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the dashboard exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"the dashboard did not start:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    _playwright()
+    root = tmp_path_factory.mktemp("browser")
+    artifacts = Path(os.environ.get("TRELLIS_ARTIFACTS") or root / "artifacts")
+    artifacts.mkdir(parents=True, exist_ok=True)
+    collector, _ = start_platform(root, days=90, workloads=60)
+    port = free_port()
+    process = _start_dashboard(collector.api, port, root / "dashboard.log")
+    try:
+        yield Demo(collector, f"http://127.0.0.1:{port}", artifacts)
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        collector.stop()
+        print(f"\nbrowser test artifacts: {artifacts}")
+
+
+def _wait_ready(page: Any, path: str, timeout: float = 30_000) -> None:
+    page.wait_for_function(READY, arg=list(PAGES[path]), timeout=timeout, polling=20)
+
+
+def _sign_in(page: Any, user: str) -> None:
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sign_out = sidebar.get_by_role("button", name="Sign out")
+    if sign_out.count():
+        sign_out.click()
+        page.wait_for_selector('[data-testid="stSidebar"] input[type="password"]')
+    sidebar.locator('input[type="password"]').fill(scenario.TOKENS[user][0])
+    sidebar.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"signed in as {user}").wait_for()
+    kept = "() => document.querySelector('.st-key-f_range input')?.value === 'Last 30 days'"
+    page.wait_for_function(kept, timeout=10_000)  # signing in again keeps the filters
+
+
+def _no_exception(page: Any, where: str) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, f"{where} shows an exception"
+
+
+def _shot(page: Any, demo: Demo, name: str) -> None:
+    page.screenshot(path=str(demo.artifacts / f"{name}.png"), full_page=True)
+
+
+def _click_sign_in(page: Any, user: str) -> float:
+    """Type the token, then time from pressing *Sign in* (the page's first run with data) to interactive."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.locator('input[type="password"]').fill(scenario.TOKENS[user][0])
+    started = time.monotonic()
+    sidebar.get_by_role("button", name="Sign in").click()
+    return started
+
+
+def test_every_page_becomes_interactive_and_its_timings_are_recorded(demo: Demo) -> None:
+    """Navigation from the sidebar, first with nothing cached (every query runs), then again (cached); and
+    opening each page's URL in a new session (app shell, then sign-in to interactive).
+
+    The 2-second target is checked by ``benchmarks/dashboard.py`` from the timings this writes, not here:
+    a test asserts behaviour, a benchmark asserts speed."""
+    sync_playwright = _playwright()
+    timings: dict[str, dict[str, float]] = {title: {} for title, _ in PAGES.values()}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(demo.url)
+        page.wait_for_selector('[data-testid="stSidebar"] input[type="password"]', timeout=60_000)
+        started = _click_sign_in(page, "reader")
+        _wait_ready(page, "")
+        timings["Overview"]["navigate_cold_s"] = round(time.monotonic() - started, 3)
+        for key in ("navigate_cold_s", "navigate_warm_s"):
+            for path, (title, _) in PAGES.items():
+                if key in timings[title]:
+                    continue
+                link = page.locator('[data-testid="stSidebarNav"] a', has_text=title).first
+                started = time.monotonic()
+                link.click()
+                page.wait_for_url(lambda url, path=path: urlparse(url).path == f"/{path}", timeout=30_000)
+                _wait_ready(page, path)
+                timings[title][key] = round(time.monotonic() - started, 3)
+                _no_exception(page, title)
+                if key == "navigate_warm_s":
+                    page.wait_for_timeout(300)
+                    _shot(page, demo, f"page-{path or 'overview'}")
+        for path, (title, _) in PAGES.items():
+            started = time.monotonic()  # a new session: the app shell loads, then the person signs in
+            page.goto(f"{demo.url}/{path}")
+            page.wait_for_selector('[data-testid="stSidebar"] input[type="password"]', timeout=60_000)
+            shell = time.monotonic() - started
+            started = _click_sign_in(page, "reader")
+            _wait_ready(page, path)
+            timings[title]["open_url_s"] = round(shell + time.monotonic() - started, 3)
+        browser.close()
+    (demo.artifacts / "timings.json").write_text(json.dumps(timings, indent=2))
+    print("\n" + json.dumps(timings, indent=2))
+    assert {title for title, _ in PAGES.values()} == set(timings)
+    assert all(set(t) == {"navigate_cold_s", "navigate_warm_s", "open_url_s"} for t in timings.values())
+
+
+def test_change_a_definition_then_approve_it_in_the_browser(demo: Demo) -> None:
+    sync_playwright = _playwright()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        page.goto(f"{demo.url}/catalog")
+        page.wait_for_selector('[data-testid="stSidebar"] input[type="password"]', timeout=60_000)
+        _sign_in(page, "alice")
+        _wait_ready(page, "catalog")
+        page.get_by_role("tab", name="Create or change").click()
+        page.locator(".st-key-edit_choice").click()
+        page.get_by_role("option", name="pg-prod", exact=True).click()
+        page.locator(".st-key-edit_mode").get_by_text("YAML", exact=True).click()
+        box = page.get_by_label("ResourceDefinition (YAML)")
+        box.wait_for()
+        box.fill(box.input_value().replace("pg-prod.internal", "pg-prod-2.internal"))
+        page.keyboard.press("Control+Enter")
+        page.get_by_role("button", name="Check the blast radius").click()
+        page.get_by_text("Blast radius: 60 consumers change at their next deployment").wait_for(timeout=30_000)
+        _wait_ready(page, "catalog")
+        _no_exception(page, "blast radius")
+        _shot(page, demo, "flow-1-blast-radius")
+        page.get_by_role("button", name="Submit the proposal").click()
+        page.get_by_text("pg-prod: proposed. version 2 awaits approval").wait_for(timeout=30_000)
+        _shot(page, demo, "flow-2-proposed")
+
+        _sign_in(page, "bob")
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Approvals and audit").click()
+        _wait_ready(page, "approvals")
+        approve = page.locator(".st-key-approve_pg-prod_2 button")
+        approve.wait_for()
+        assert "Approve as bob" in approve.inner_text()
+        _shot(page, demo, "flow-3-pending")
+        approve.click()
+        page.get_by_text("pg-prod version 2: version 2 is active").wait_for(timeout=30_000)
+        _no_exception(page, "approval")
+        _shot(page, demo, "flow-4-approved")
+
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Rollouts").click()
+        _wait_ready(page, "rollouts")
+        page.locator(".st-key-rollout_definition").click()
+        page.get_by_role("option", name="pg-prod", exact=True).click()
+        metric = page.locator('[data-testid="stMetric"]', has_text="Active version")
+        metric.locator('[data-testid="stMetricValue"]', has_text="2").wait_for(timeout=30_000)
+        _shot(page, demo, "flow-5-active")
+        browser.close()
+    entries = httpx.post(f"{demo.collector.api}/api/v1/catalog/audit", json={"limit": 20},
+                         headers=scenario.bearer("reader"), timeout=30).json()["entries"]  # fmt: skip
+    done = [(e["actor"], e["action"]) for e in entries if e["object"] == "ResourceDefinition/pg-prod@2"]
+    assert ("alice", "propose") in done and ("bob", "approve") in done
