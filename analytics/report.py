@@ -136,6 +136,10 @@ class Report:
         return f"{_moment(self.period.start)} to {_moment(self.period.end)} (end not included, UTC)"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _moment(value: datetime) -> str:
     return value.strftime("%Y-%m-%d") if value == datetime(value.year, value.month, value.day) else value.isoformat()
 
@@ -340,7 +344,7 @@ def _dora(q: _Query, period: Period, team: str | None) -> Section:
                 "No production incidents in the period: recovery comes from failed deployments only."
             )
     total = int(frame["deployments"].sum())
-    section.summary.insert(0, f"{total:,} deployments by {frame['team'].n_unique()} teams in the period.")
+    section.summary.insert(0, f"{total:,} deployments by {_count(frame['team'].n_unique(), 'team')} in the period.")
     week = weekly.frame.filter(pl.col("production")) if production.height else weekly.frame
     where_label = "production" if production.height else "all environments"
     per_team = week.group_by("team", "week_start").agg(
@@ -597,7 +601,7 @@ def _cost(q: _Query, period: Period, team: str | None) -> Section:
     total, idle = float(t["total_cost"].sum()), float(t["idle_cost"].sum())
     top = t.sort("total_cost", descending=True).row(0, named=True)
     section.summary.append(
-        f"{total:,.2f} {currency} in all for {t.height} teams, of which {idle:,.2f} idle ({idle / total:.0%})"
+        f"{total:,.2f} {currency} in all for {_count(t.height, 'team')}, of which {idle:,.2f} idle ({idle / total:.0%})"
         f"; the largest is {top['team']} ({top['total_cost']:,.2f} {currency})."
         if total
         else "Every cost is zero for the period."

@@ -23,7 +23,7 @@ from tests.conftest import ROOT, RunningCollector, start_collector
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 ROW_LIMIT = 50
-TIMEOUT = 0.5
+TIMEOUT = 2.0
 SLOW_QUERY = "SELECT count(*) FROM range(100000000) a, range(1000) b"
 
 
