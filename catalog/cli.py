@@ -24,6 +24,15 @@ DbOpt = typer.Option(None, "--db", help="Use this database file directly (no col
 TokensFileOpt = typer.Option(None, "--tokens-file", help="Tokens file, to know who you are when using --db.")
 
 
+def call(name: str, payload: dict[str, Any] | None, api: str | None, token: str | None, db: Path | None) -> Any:
+    """Run one catalog operation through the collector, or on the file when none runs."""
+    catalog = open_catalog(api, token, db)
+    try:
+        return catalog.call(name, payload)
+    finally:
+        catalog.close()
+
+
 def open_catalog(api: str | None, token: str | None, db: Path | None, tokens_file: Path | None = None) -> CatalogClient:
     flags = {k: v for k, v in {"api": api, "token": token}.items() if v is not None}
     settings = Settings(**flags)  # type: ignore[arg-type]
@@ -148,11 +157,7 @@ def plan(
 ) -> None:
     """Blast radius: every consumer whose binding changes at its next deployment."""
     payload = _raw_documents(file)
-    catalog = open_catalog(api, token, db)
-    try:
-        consumers = catalog.call("plan", payload)["consumers"]
-    finally:
-        catalog.close()
+    consumers = call("plan", payload, api, token, db)["consumers"]
     if not consumers:
         typer.echo("no consumer's binding changes")
     for c in consumers:
@@ -167,11 +172,7 @@ def plan(
 @resources_app.command("list")
 def list_definitions(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt) -> None:
     """Definitions with their versions and states."""
-    catalog = open_catalog(api, token, db)
-    try:
-        definitions = catalog.call("definitions")["definitions"]
-    finally:
-        catalog.close()
+    definitions = call("definitions", None, api, token, db)["definitions"]
     for d in definitions:
         states = ", ".join(f"v{v['version']} {v['state']}" for v in d["versions"])
         typer.echo(f"{d['id']:<32} {d['type']:<12} {'legacy ' if d['legacy'] else ''}{states}")
@@ -233,11 +234,7 @@ def convergence_command(
     definition: str = typer.Argument(...), api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt
 ) -> None:
     """Which consumers run the active version, and who lags behind."""
-    catalog = open_catalog(api, token, db)
-    try:
-        result = catalog.call("convergence", {"definition": definition})
-    finally:
-        catalog.close()
+    result = call("convergence", {"definition": definition}, api, token, db)
     share = result["share_on_active"]
     typer.echo(
         f"{definition}: active v{result['active_version']}, {result['on_active']}/{result['consumers']} consumers on it"
@@ -276,11 +273,7 @@ def resolve(
 ) -> None:
     """Resolve every resource of a workload to a definition, version and outputs; records the bindings."""
     payload = {"workload": _workload(score), "app": app, "env": env, "env_type": env_type, "source": str(score)}
-    catalog = open_catalog(api, token, db)
-    try:
-        result = catalog.call("resolve", payload)
-    finally:
-        catalog.close()
+    result = call("resolve", payload, api, token, db)
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
         return
@@ -302,11 +295,7 @@ def check(
 ) -> None:
     """Allow or deny a deployment before it happens; exits 1 on deny, with the reasons."""
     payload = {"workload": _workload(score), "app": app, "env": env, "env_type": env_type, "source": str(score)}
-    catalog = open_catalog(api, token, db)
-    try:
-        result = catalog.call("check", payload)
-    finally:
-        catalog.close()
+    result = call("check", payload, api, token, db)
     for warning in result["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
     if result["decision"] == "allow":
@@ -331,11 +320,7 @@ def explain(
 ) -> None:
     """Why a definition matches a context, and why the other candidates lost."""
     payload = {"type": type_, "class": class_, "app": app, "env": env, "env_type": env_type, "res_id": res_id}
-    catalog = open_catalog(api, token, db)
-    try:
-        result = catalog.call("explain", payload)
-    finally:
-        catalog.close()
+    result = call("explain", payload, api, token, db)
     if result["definition"] is None:
         typer.echo(f"no definition of type {type_} and class {class_} matches")
     for line in result["lines"]:
@@ -345,11 +330,7 @@ def explain(
 @audit_app.command()
 def verify(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt) -> None:
     """Check the audit log's hash chain; exits 1 when an entry was edited or deleted."""
-    catalog = open_catalog(api, token, db)
-    try:
-        result = catalog.call("verify")
-    finally:
-        catalog.close()
+    result = call("verify", None, api, token, db)
     if result["ok"]:
         typer.echo(f"audit log intact: {result['entries']} entries, head {result['head']}")
         return
@@ -365,11 +346,7 @@ def audit_log(
     db: Path = DbOpt,
 ) -> None:
     """The latest audit entries."""
-    catalog = open_catalog(api, token, db)
-    try:
-        entries = catalog.call("audit", {"limit": limit})["entries"]
-    finally:
-        catalog.close()
+    entries = call("audit", {"limit": limit}, api, token, db)["entries"]
     for e in entries:
         typer.echo(f"{e['seq']:>5} {e['at']} {e['actor']:<16} {e['action']:<12} {e['object']}")
 

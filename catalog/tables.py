@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import duckdb
 
+from collector.schema import run_migrations
+
 CATALOG_SCHEMA_VERSION = 1
 
 _V1 = [
@@ -104,19 +106,4 @@ MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1)]
 
 def migrate_catalog(con: duckdb.DuckDBPyConnection) -> int:
     """Create or upgrade the catalog's tables; returns the catalog schema version."""
-    con.execute("CREATE TABLE IF NOT EXISTS catalog_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
-    current = int(con.execute("SELECT coalesce(max(version), 0) FROM catalog_schema").fetchall()[0][0])
-    for version, statements in MIGRATIONS:
-        if version <= current:
-            continue
-        con.execute("BEGIN")
-        try:
-            for statement in statements:
-                con.execute(statement)
-            con.execute("INSERT INTO catalog_schema VALUES (?, now())", [version])
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-        current = version
-    return current
+    return run_migrations(con, "catalog_schema", MIGRATIONS)

@@ -235,22 +235,29 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 """Each migration brings the database to its version; they run in order, once."""
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Create or upgrade the tables; returns the schema version now in force."""
-    con.execute("CREATE TABLE IF NOT EXISTS trellis_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
-    row = con.execute("SELECT coalesce(max(version), 0) FROM trellis_schema").fetchall()[0]
-    current = int(row[0]) if row else 0
-    for version, statements in MIGRATIONS:
+def run_migrations(con: duckdb.DuckDBPyConnection, version_table: str, migrations: list[tuple[int, list[str]]]) -> int:
+    """Bring a set of tables to the newest version, each migration once and in one transaction.
+
+    ``version_table`` records the versions applied; returns the version now in force.
+    """
+    con.execute(f"CREATE TABLE IF NOT EXISTS {version_table} (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
+    current = int(con.execute(f"SELECT coalesce(max(version), 0) FROM {version_table}").fetchall()[0][0])
+    for version, statements in migrations:
         if version <= current:
             continue
         con.execute("BEGIN")
         try:
             for statement in statements:
                 con.execute(statement)
-            con.execute("INSERT INTO trellis_schema VALUES (?, now())", [version])
+            con.execute(f"INSERT INTO {version_table} VALUES (?, now())", [version])
         except Exception:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
         current = version
     return current
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Create or upgrade the collector's tables; returns the schema version now in force."""
+    return run_migrations(con, "trellis_schema", MIGRATIONS)
