@@ -77,6 +77,15 @@ def _int(value: Any, name: str = "integer") -> int:
     raise TypeError(f"{name} must be an integer, got {value!r}")
 
 
+def _bool(value: Any, name: str) -> bool:
+    """A JSON boolean; the strings "true" and "false" too, as protobuf's JSON mapping allows."""
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise TypeError(f"{name} must be true or false, got {value!r}")
+
+
 def _float(value: Any, name: str = "number") -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -120,7 +129,7 @@ def any_value(value: Any) -> Any:
     if "doubleValue" in value:
         return _float(value["doubleValue"], "doubleValue")
     if "boolValue" in value:
-        return bool(value["boolValue"])
+        return _bool(value["boolValue"], "boolValue")
     if "arrayValue" in value:
         return [any_value(v) for v in _list(value["arrayValue"] or {}, "values")]
     if "kvlistValue" in value:
@@ -220,7 +229,7 @@ def _metric(tables: dict[str, r.TableRows], rejected: r.Rejections, context: lis
     data = metric[kind]
     rows = tables[kind]
     temporality = _int(data.get("aggregationTemporality"), "aggregationTemporality")
-    monotonic = bool(data.get("isMonotonic", False))
+    monotonic = _bool(data.get("isMonotonic", False), "isMonotonic")
     unit = metric.get("unit") or ""
     ctx = rows.add_context([name, metric.get("description") or None, unit or None, *context])
     proto_kind = "exponential_histogram" if kind == "exponentialHistogram" else kind

@@ -294,3 +294,43 @@ def test_an_empty_export_decodes_to_nothing() -> None:
     for signal in ("metrics", "logs", "traces"):
         batch = otlp_json.decode(signal, b"{}")  # type: ignore[arg-type]
         assert (batch.tables, batch.accepted, batch.rejected.count) == ({}, 0, 0)
+
+
+def test_booleans_sent_as_strings_keep_their_value() -> None:
+    body = {
+        "resourceMetrics": [
+            {
+                "scopeMetrics": [
+                    {
+                        "metrics": [
+                            {
+                                "name": "jobs",
+                                "sum": {
+                                    "aggregationTemporality": 2,
+                                    "isMonotonic": "false",
+                                    "dataPoints": [
+                                        {
+                                            "asInt": "3",
+                                            "timeUnixNano": "1",
+                                            "attributes": [{"key": "ok", "value": {"boolValue": "false"}}],
+                                        }
+                                    ],
+                                },
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    table = otlp_json.decode("metrics", json.dumps(body).encode()).tables["otel_metrics_sum"].to_pylist()
+    assert table[0]["is_monotonic"] is False
+    assert table[0]["attributes"] == [("ok", "false")]
+
+
+def test_a_boolean_that_is_neither_true_nor_false_is_refused_naming_the_field() -> None:
+    body = (
+        b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"k","value":{"boolValue":"yes"}}]}]}]}]}'
+    )
+    with pytest.raises(PayloadError, match="boolValue must be true or false"):
+        otlp_json.decode("logs", body)
