@@ -27,6 +27,16 @@ ProductionOpt = typer.Option(
 )
 
 
+def analytics_settings(
+    api: str | None, token: str | None, price_table: Path | None, production_environments: str | None
+) -> Any:
+    """Settings from the analytics commands' flags, then TRELLIS_* variables, then defaults."""
+    from collector.settings import Settings
+
+    flags = {"api": api, "token": token, "price_table": price_table, "production_environments": production_environments}
+    return Settings(**{k: v for k, v in flags.items() if v is not None})  # type: ignore[arg-type]
+
+
 def _progress() -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -54,10 +64,8 @@ def analyze(
 ) -> None:
     """Run the analytics jobs; results land in analytics_<job> tables (readable with trellis query)."""
     from collector.client import Client, ClientError
-    from collector.settings import Settings
 
-    flags = {"api": api, "token": token, "price_table": price_table, "production_environments": production_environments}
-    settings = Settings(**{k: v for k, v in flags.items() if v is not None})  # type: ignore[arg-type]
+    settings = analytics_settings(api, token, price_table, production_environments)
     try:
         jobs = select_jobs(job)
     except UnknownJob as exc:

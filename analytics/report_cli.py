@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from analytics.cli import ApiOpt, FromOpt, PriceOpt, ProductionOpt, TokenOpt, ToOpt, analytics_settings
 from analytics.report import Report, build_report
 from analytics.report_formats import FORMATS, format_for, write_report
 from analytics.sources import Period
@@ -64,22 +65,10 @@ def make_report(reader: Any, period: Period, team: str | None, progress: Any = _
     return report
 
 
-FromOpt = typer.Option(
-    None, "--from", help="First day (or RFC 3339 moment) of the period (default: --to minus the window)."
-)
-ToOpt = typer.Option(None, "--to", help="End of the period, not included (default: the end of today, UTC).")
 FormatOpt = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} (default: from the --out suffix).")
 OutOpt = typer.Option(..., "--out", help="File to write (a folder, or a .zip, for csv and parquet).")
 TeamOpt = typer.Option(None, "--team", help="Only this team (service.namespace / app).")
-ApiOpt = typer.Option(None, "--api", help="URL of a running collector (env: TRELLIS_API).")
-TokenOpt = typer.Option(None, "--token", help="API token (env: TRELLIS_TOKEN).")
 DbOpt = typer.Option(None, "--db", help="Read this database file (or snapshot) directly, read-only.")
-PriceOpt = typer.Option(
-    None, "--price-table", help="Price table for the cost job, with --db (env: TRELLIS_PRICE_TABLE)."
-)
-ProductionOpt = typer.Option(
-    None, "--production-environments", help="Production prefixes, with --db (env: TRELLIS_PRODUCTION_ENVIRONMENTS)."
-)
 
 
 def report(
@@ -96,10 +85,8 @@ def report(
 ) -> None:
     """Write a report of the analytics for a period: HTML, Markdown, PDF, CSV, Parquet or XLSX."""
     from analytics.service import period_from
-    from collector.settings import Settings
 
-    flags = {"api": api, "token": token, "price_table": price_table, "production_environments": production_environments}
-    settings = Settings(**{k: v for k, v in flags.items() if v is not None})  # type: ignore[arg-type]
+    settings = analytics_settings(api, token, price_table, production_environments)
     try:
         chosen = format_for(out, fmt)
     except ValueError as exc:

@@ -55,7 +55,23 @@ def periods_query(tables: set[str]) -> str | None:
 TABLES_QUERY = "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal"
 
 
-class ApiReader:
+class _TableReader:
+    """What both readers share: which tables exist, and which jobs' tables do not hold a period."""
+
+    def sql(self, query: str) -> pl.DataFrame:
+        raise NotImplementedError
+
+    def tables(self) -> set[str]:
+        return set(self.sql(TABLES_QUERY)["table_name"].to_list())
+
+    def stale(self, period: Period, include_empty: bool = True) -> list[str]:
+        tables = self.tables()
+        query = periods_query(tables)
+        periods = self.sql(query) if query else pl.DataFrame()
+        return stale_jobs(tables, periods, period, include_empty)
+
+
+class ApiReader(_TableReader):
     """Reads through a running collector: ``/api/v1/query`` for tables, ``/api/v1/analyze`` to compute them."""
 
     def __init__(self, client: Any, row_limit: int = 100_000) -> None:
@@ -66,15 +82,6 @@ class ApiReader:
     def sql(self, query: str) -> pl.DataFrame:
         frame: pl.DataFrame = self.client.sql(query, limit=self.row_limit)
         return frame
-
-    def tables(self) -> set[str]:
-        return set(self.sql(TABLES_QUERY)["table_name"].to_list())
-
-    def stale(self, period: Period, include_empty: bool = True) -> list[str]:
-        tables = self.tables()
-        query = periods_query(tables)
-        periods = self.sql(query) if query else pl.DataFrame()
-        return stale_jobs(tables, periods, period, include_empty)
 
     def prepare(self, period: Period, progress: Progress = _quiet) -> list[str]:
         """Run the jobs whose tables do not hold the period; returns their names."""
@@ -92,7 +99,7 @@ class ApiReader:
         self.client.close()
 
 
-class FileReader:
+class FileReader(_TableReader):
     """Reads a database file read-only; jobs whose table does not hold the period run in memory."""
 
     def __init__(self, path: Path, config: AnalyticsConfig, row_limit: int = 10_000_000) -> None:
@@ -105,15 +112,6 @@ class FileReader:
 
     def sql(self, query: str) -> pl.DataFrame:
         return pl.from_arrow(self.con.sql(query).to_arrow_table())  # type: ignore[return-value]
-
-    def tables(self) -> set[str]:
-        return set(self.sql(TABLES_QUERY)["table_name"].to_list())
-
-    def stale(self, period: Period, include_empty: bool = True) -> list[str]:
-        tables = self.tables()
-        query = periods_query(tables)
-        periods = self.sql(query) if query else pl.DataFrame()
-        return stale_jobs(tables, periods, period, include_empty)
 
     def prepare(self, period: Period, progress: Progress = _quiet) -> list[str]:
         stale = self.stale(period)

@@ -135,5 +135,24 @@ def tokens_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def trellis(*args: str) -> subprocess.Popen[str]:
+    """Start the ``trellis`` command in its own process, without the caller's TRELLIS_* variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "collector", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """Wait for a ``trellis`` process: exit code, stdout, stderr."""
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, err
+
+
 def bearer(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[name][0]}"}

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +14,7 @@ import pytest
 
 from collector import Client, ClientError, CollectorRunning
 from tests.collector.test_durability import BASE_NS, KEY_STRIDE, PROTOBUF, metrics_export
-from tests.conftest import ROOT, RunningCollector, free_port
+from tests.conftest import RunningCollector, finish, free_port, trellis
 
 
 def ingest(collector: RunningCollector, metric: str, points: int = 3) -> None:
@@ -38,23 +35,6 @@ def assert_points(frame: pl.DataFrame, points: int = 3) -> None:
     assert frame.schema["time"] == pl.Datetime("ns")
     assert frame["time"].cast(pl.Int64).to_list() == [BASE_NS + i for i in range(points)]
     assert frame["int_value"].to_list() == [KEY_STRIDE + i for i in range(points)]
-
-
-def trellis(*args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "collector", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    out, err = process.communicate(timeout=60)
-    return process.returncode, out, err
 
 
 def test_sql_returns_a_polars_frame_with_exact_nanoseconds(collector: RunningCollector) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -14,7 +11,7 @@ import httpx
 import pytest
 
 from collector import Client
-from tests.conftest import ROOT, RunningCollector
+from tests.conftest import RunningCollector, finish, trellis
 
 T0 = 1_767_268_800_000_000_000
 """2026-01-01T12:00:00Z in Unix nanoseconds."""
@@ -110,23 +107,6 @@ def ns(text: str) -> int:
 
 
 # --- trellis emit --------------------------------------------------------------------------------
-
-
-def trellis(*args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "collector", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    out, err = process.communicate(timeout=60)
-    return process.returncode, out, err
 
 
 def test_trellis_emit_projects_a_deployment_and_an_incident(collector: RunningCollector) -> None:
