@@ -32,7 +32,7 @@ class Sources:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        self._tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        self._tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
     def has(self, table: str) -> bool:
         return table in self._tables

@@ -71,17 +71,14 @@ def _workloads_sql(workloads: int) -> str:
 
 def _metric_chunk_sql(table: str, metric: str, series: int, first: int, last: int, step_s: int, workloads: int,
                       value: str, sum_columns: bool) -> str:  # fmt: skip
+    from collector.schema import stored_table
+
     extra = ", 2 AS aggregation_temporality, true AS is_monotonic" if sum_columns else ""
     return f"""
-        INSERT INTO {table} BY NAME
+        INSERT INTO {stored_table(table)} BY NAME
         SELECT
             '{metric}' AS metric_name,
-            w.service AS service_name,
-            w.team AS service_namespace,
-            w.env AS deployment_environment_name,
-            w.team AS k8s_namespace_name,
-            w.service || '-' || w.env || '-7d9f8b6c5-x2x4q' AS k8s_pod_name,
-            'app' AS k8s_container_name,
+            r.resource_id,
             CAST(w.w * 4 + {series} AS UBIGINT) AS series_id,
             TIMESTAMP_NS '{START.isoformat()}' AS start_time,
             TIMESTAMP_NS '{START.isoformat()}' + to_microseconds(i * {step_s} * 1000000) AS "time",
@@ -89,7 +86,30 @@ def _metric_chunk_sql(table: str, metric: str, series: int, first: int, last: in
             {extra}
         FROM range({first}, {last}) p(i)
         CROSS JOIN ({_workloads_sql(workloads)}) w
+        JOIN bench_resource_ids r USING (w)
     """
+
+
+def _resources(con: Any, workloads: int) -> None:
+    """Each workload's resource (its pod) in otel_resources, and ``bench_resource_ids`` (w, resource_id)."""
+    from collector import resources
+    from collector.schema import RESOURCE_NAMES, resource_id
+
+    pods = con.execute(
+        f"SELECT w, service, team, env, service || '-' || env || '-7d9f8b6c5-x2x4q' FROM ({_workloads_sql(workloads)})"
+    ).fetchall()
+    by_id: dict[int, list[Any]] = {}
+    pairs = []
+    for w, service, team, env, pod in pods:
+        values = dict.fromkeys(RESOURCE_NAMES)
+        values.update(service_name=service, service_namespace=team, deployment_environment_name=env,
+                      k8s_namespace_name=team, k8s_pod_name=pod, k8s_container_name="app")  # fmt: skip
+        key = resource_id(list(values.values()))
+        by_id[key] = list(values.values())
+        pairs.append((w, key))
+    resources.insert_resources(con, resources.resources_table(by_id))
+    con.execute("CREATE TEMP TABLE bench_resource_ids (w BIGINT, resource_id UBIGINT)")
+    con.executemany("INSERT INTO bench_resource_ids VALUES (?, ?)", pairs)
 
 
 def _metrics(workloads: int, days: int, step_minutes: int) -> list[tuple[str, str, int, str, bool]]:
@@ -125,6 +145,7 @@ def build_store(path: Path, workloads: int, days: int, step_minutes: int, deploy
     total_points = workloads * 4 * per_day * days
     done = 0
     chunk_days = 5
+    _resources(con, workloads)
     for first_day in range(0, days, chunk_days):
         last_day = min(days, first_day + chunk_days)
         for table, metric, series, value, is_sum in _metrics(workloads, days, step_minutes):

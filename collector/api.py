@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from collector.auth import Authenticator, AuthError, Scope, grants
 from collector.query import QueryFailed, QueryRefused, run_query, to_json_ready
-from collector.schema import SCHEMA_VERSION
+from collector.schema import SCHEMA_VERSION, TABLES, stored_table
 from collector.settings import Settings
 from collector.store import Store
 
@@ -108,7 +108,9 @@ class QueryRequest(BaseModel):
 
 
 def _table_rows(store: Store) -> dict[str, int]:
-    """Rows per table, counted: ``estimated_size`` also counts the old versions of upserted rows."""
+    """Rows per table, counted: ``estimated_size`` also counts the old versions of upserted rows.
+
+    A signal table's rows are counted in the table that stores them, without the view's join."""
     cursor = store.cursor()
     names = cursor.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
@@ -122,7 +124,8 @@ def _table_rows(store: Store) -> dict[str, int]:
         return f"SELECT '{literal}', count(*) FROM main.\"{identifier}\""
 
     counts = " UNION ALL ".join(count(name) for (name,) in names)
-    return dict(sorted((name, int(rows)) for name, rows in cursor.execute(counts).fetchall()))
+    queried = {stored_table(table): table for table in TABLES}  # signal tables are views over these
+    return dict(sorted((queried.get(name, name), int(rows)) for name, rows in cursor.execute(counts).fetchall()))
 
 
 def _write_snapshot(store: Store) -> str:

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 
+from collector import resources as res
 from collector.rows import Rejections, TableRows
+from collector.schema import RESOURCES_SCHEMA
 
 Signal = Literal["metrics", "logs", "traces"]
 
 
 @dataclass
 class ExportBatch:
-    """One decoded OTLP export, ready to be written in one transaction."""
+    """One decoded OTLP export, ready to be written in one transaction.
+
+    ``tables`` hold each signal table's rows in the stored layout (with
+    ``resource_id``) and ``resources`` the resources they refer to; other
+    callers may hand over rows in the queried layout, which the store splits.
+    """
 
     signal: Signal
     tables: dict[str, pa.Table] = field(default_factory=dict)
@@ -22,9 +29,20 @@ class ExportBatch:
     rejected: Rejections = field(default_factory=Rejections)
     projections: dict[str, pa.Table] = field(default_factory=dict)
     projection_rejected: Rejections = field(default_factory=Rejections)
+    resources: pa.Table = field(default_factory=RESOURCES_SCHEMA.empty_table)
 
     @classmethod
     def from_rows(cls, signal: Signal, rows: list[TableRows], rejected: Rejections) -> ExportBatch:
-        tables = {r.table: r.to_arrow() for r in rows if len(r)}
+        tables: dict[str, pa.Table] = {}
+        resources: dict[int, list[Any]] = {}
+        for table_rows in rows:
+            if len(table_rows):
+                tables[table_rows.table], of_table = table_rows.to_arrow()
+                resources.update(of_table)
         accepted = sum(len(r) for r in rows)
-        return cls(signal, tables, accepted, rejected)
+        return cls(signal, tables, accepted, rejected, resources=res.resources_table(resources))
+
+    def rows(self, table: str) -> pa.Table:
+        """A table's rows in the layout queries see: with their resource's columns."""
+        data = self.tables[table]
+        return res.join(table, data, self.resources) if res.is_stored_layout(data) else data

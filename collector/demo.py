@@ -154,7 +154,7 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    rows = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()
+    rows = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()
     return bool(rows[0][0])
 
 

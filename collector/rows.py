@@ -27,7 +27,14 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from collector.schema import PROMOTED_RESOURCE_ATTRIBUTES, RESOURCE_COLUMNS, TABLES, arrow_schema
+from collector.schema import (
+    PROMOTED_RESOURCE_ATTRIBUTES,
+    RESOURCE_NAMES,
+    SCOPE_COLUMNS,
+    TABLES,
+    resource_id,
+    stored_schema,
+)
 
 Attributes = list[tuple[str, str]]
 """Attributes as (key, text) pairs: strings as they are, anything else JSON-encoded."""
@@ -39,7 +46,7 @@ INTERNED_COLUMNS = ("attributes",)
 """Per-row columns whose rows hold an index into the table's distinct values (see ``Interned``)."""
 
 _METRIC_CONTEXT = ["metric_name", "metric_description", "metric_unit"]
-_RESOURCE_NAMES = [c.name for c in RESOURCE_COLUMNS]
+_CONTEXT_NAMES = [*RESOURCE_NAMES, *(c.name for c in SCOPE_COLUMNS)]
 
 
 class _GcPause:
@@ -237,28 +244,38 @@ class TableRows:
     def __len__(self) -> int:
         return len(self.context_of_row)
 
-    def to_arrow(self) -> pa.Table:
-        schema = arrow_schema(self.table)
+    def to_arrow(self) -> tuple[pa.Table, dict[int, list[Any]]]:
+        """The rows in the stored layout, and the resources they refer to, by ``resource_id``."""
+        schema = stored_schema(self.table)
         rows = pa.array(self.context_of_row, type=pa.int32())
-        arrays: dict[str, pa.Array] = {}
+        first = self.context_names.index(RESOURCE_NAMES[0])
+        resource_part = slice(first, first + len(RESOURCE_NAMES))
+        resources: dict[int, list[Any]] = {}
+        ids = []
+        for ctx in self.contexts:
+            values = ctx[resource_part]
+            ids.append(key := resource_id(values))
+            resources.setdefault(key, values)
+        arrays = {"resource_id": pa.DictionaryArray.from_arrays(rows, pa.array(ids, type=pa.uint64()))}
         for i, name in enumerate(self.context_names):
-            values = pa.array([ctx[i] for ctx in self.contexts], type=schema.field(name).type)
-            arrays[name] = pa.DictionaryArray.from_arrays(rows, values)
+            if name not in arrays and not resource_part.start <= i < resource_part.stop:
+                values = pa.array([ctx[i] for ctx in self.contexts], type=schema.field(name).type)
+                arrays[name] = pa.DictionaryArray.from_arrays(rows, values)
         for name, values in self.columns.items():
             if name in self.interned:
                 distinct = pa.array(self.interned[name].values, type=schema.field(name).type)
                 arrays[name] = pa.DictionaryArray.from_arrays(pa.array(values, type=pa.int32()), distinct)
             else:
                 arrays[name] = pa.array(values, type=schema.field(name).type)
-        return pa.table([arrays[f.name] for f in schema], names=schema.names)
+        return pa.table([arrays[f.name] for f in schema], names=schema.names), resources
 
 
 def metric_rows(table: str) -> TableRows:
-    return TableRows(table, _METRIC_CONTEXT + _RESOURCE_NAMES)
+    return TableRows(table, _METRIC_CONTEXT + _CONTEXT_NAMES)
 
 
 def signal_rows(table: str) -> TableRows:
-    return TableRows(table, list(_RESOURCE_NAMES))
+    return TableRows(table, list(_CONTEXT_NAMES))
 
 
 @dataclass

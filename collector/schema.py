@@ -2,16 +2,24 @@
 
 Metric tables follow the OpenTelemetry Collector's ClickHouse exporter layout
 in snake_case. ``docs/schema.md`` documents every column; a test keeps it true.
+
+Queries see each signal table as ``TABLES`` lists it. It is a view: the rows
+are stored in ``<table>_rows`` with a ``resource_id`` in place of the
+resource's columns, and each distinct resource once in ``otel_resources``.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _ATTRS = pa.map_(pa.string(), pa.string())
 _TS = pa.timestamp("ns")
@@ -39,12 +47,16 @@ RESOURCE_COLUMNS = [
     _col("host_name", "VARCHAR", pa.string()),
     _col("resource_attributes", "MAP(VARCHAR, VARCHAR)", _ATTRS),
     _col("resource_schema_url", "VARCHAR", pa.string()),
+]
+"""The resource's columns: promoted resource attributes, the attribute map and the schema URL."""
+
+SCOPE_COLUMNS = [
     _col("scope_name", "VARCHAR", pa.string()),
     _col("scope_version", "VARCHAR", pa.string()),
     _col("scope_attributes", "MAP(VARCHAR, VARCHAR)", _ATTRS),
     _col("scope_schema_url", "VARCHAR", pa.string()),
 ]
-"""Columns every signal table starts with: promoted resource attributes, then the scope."""
+"""The instrumentation scope's columns, which follow the resource's in every signal table."""
 
 PROMOTED_RESOURCE_ATTRIBUTES = {
     "service.name": "service_name",
@@ -62,6 +74,7 @@ METRIC_COLUMNS = [
     _col("metric_description", "VARCHAR", pa.string()),
     _col("metric_unit", "VARCHAR", pa.string()),
     *RESOURCE_COLUMNS,
+    *SCOPE_COLUMNS,
     _col("series_id", "UBIGINT", pa.uint64()),
     _col("start_time", "TIMESTAMP_NS", _TS),
     _col("time", "TIMESTAMP_NS", _TS),
@@ -126,6 +139,7 @@ TABLES: dict[str, list[Column]] = {
     ],
     "otel_logs": [
         *RESOURCE_COLUMNS,
+        *SCOPE_COLUMNS,
         _col("time", "TIMESTAMP_NS", _TS),
         _col("observed_time", "TIMESTAMP_NS", _TS),
         _col("severity_number", "TINYINT", pa.int8()),
@@ -140,6 +154,7 @@ TABLES: dict[str, list[Column]] = {
     ],
     "otel_traces": [
         *RESOURCE_COLUMNS,
+        *SCOPE_COLUMNS,
         _col("trace_id", "VARCHAR", pa.string()),
         _col("span_id", "VARCHAR", pa.string()),
         _col("parent_span_id", "VARCHAR", pa.string()),
@@ -214,28 +229,119 @@ PROJECTION_DDL = {
 
 
 def arrow_schema(table: str) -> pa.Schema:
-    """The Arrow schema of a signal table's batches."""
+    """The Arrow schema of a signal table's rows as queries see them (``TABLES``)."""
     return pa.schema([pa.field(c.name, c.arrow) for c in TABLES[table]])
 
 
-def _create_signal_table(name: str, columns: list[Column]) -> str:
+RESOURCES_TABLE = "otel_resources"
+"""Each distinct resource once, by ``resource_id``; the signal tables' rows refer to it."""
+
+RESOURCE_ID = _col("resource_id", "UBIGINT", pa.uint64())
+
+RESOURCE_NAMES = [c.name for c in RESOURCE_COLUMNS]
+
+
+def stored_table(table: str) -> str:
+    """The table that holds a signal table's rows; the signal table itself is a view over it."""
+    return f"{table}_rows"
+
+
+def stored_columns(table: str) -> list[Column]:
+    """A signal table's columns as stored: ``resource_id`` in place of the resource's columns."""
+    columns = [c for c in TABLES[table] if c.name not in RESOURCE_NAMES]
+    at = [c.name for c in TABLES[table]].index(RESOURCE_NAMES[0])
+    return [*columns[:at], RESOURCE_ID, *columns[at:]]
+
+
+def stored_schema(table: str) -> pa.Schema:
+    """The Arrow schema of the rows the store inserts into ``stored_table(table)``."""
+    return pa.schema([pa.field(c.name, c.arrow) for c in stored_columns(table)])
+
+
+RESOURCES_SCHEMA = pa.schema([pa.field(c.name, c.arrow) for c in [RESOURCE_ID, *RESOURCE_COLUMNS]])
+
+
+def resource_id(values: list[Any]) -> int:
+    """The id of a resource: a 64-bit hash of its column values in ``RESOURCE_COLUMNS`` order,
+    the attribute map as (key, value) pairs in the order received."""
+    digest = hashlib.blake2b(orjson.dumps(values), digest_size=8)
+    return int.from_bytes(digest.digest(), "little")
+
+
+def _create_table(name: str, columns: list[Column]) -> str:
     body = ",\n    ".join(f'"{c.name}" {c.sql}' for c in columns)
     return f"CREATE TABLE IF NOT EXISTS {name} (\n    {body}\n)"
 
 
-MIGRATIONS: list[tuple[int, list[str]]] = [
+def _create_view(table: str) -> str:
+    """The signal table as a view: its stored rows joined with their resource, in ``TABLES`` order."""
+    select = ", ".join(f'{"r" if c.name in RESOURCE_NAMES else "d"}."{c.name}"' for c in TABLES[table])
+    return (
+        f"CREATE VIEW {table} AS SELECT {select} FROM {stored_table(table)} AS d "
+        f"JOIN {RESOURCES_TABLE} AS r ON d.resource_id = r.resource_id"
+    )
+
+
+def _store_resources_once(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 2: move each signal table's rows into its stored table, each resource into
+    ``otel_resources`` once, and put a view in the table's place."""
+    con.execute(_create_table(RESOURCES_TABLE, [RESOURCE_ID, *RESOURCE_COLUMNS]))
+    names = ", ".join(f'"{n}"' for n in RESOURCE_NAMES)
+    for table in TABLES:
+        con.execute(f"CREATE TEMP TABLE resource_ids AS SELECT DISTINCT {names} FROM {table}")
+        distinct = con.execute(f"SELECT {names} FROM resource_ids").fetchall()
+        ids = [resource_id(_resource_values(row)) for row in distinct]
+        con.execute("ALTER TABLE resource_ids ADD COLUMN resource_id UBIGINT")
+        con.execute("DELETE FROM resource_ids")
+        if distinct:
+            marks = ", ".join("?" * (len(RESOURCE_NAMES) + 1))
+            con.executemany(
+                f"INSERT INTO resource_ids ({names}, resource_id) VALUES ({marks})",
+                [[*row, rid] for row, rid in zip(distinct, ids, strict=True)],
+            )
+        con.execute(
+            f"INSERT INTO {RESOURCES_TABLE} SELECT resource_id, {names} FROM resource_ids "
+            f"WHERE resource_id NOT IN (SELECT resource_id FROM {RESOURCES_TABLE})"
+        )
+        con.execute(_create_table(stored_table(table), stored_columns(table)))
+        same = " AND ".join(f'old."{n}" IS NOT DISTINCT FROM ids."{n}"' for n in RESOURCE_NAMES)
+        select = ", ".join(f'{"ids" if c.name == "resource_id" else "old"}."{c.name}"' for c in stored_columns(table))
+        con.execute(
+            f"INSERT INTO {stored_table(table)} SELECT {select} FROM {table} AS old JOIN resource_ids AS ids ON {same}"
+        )
+        con.execute("DROP TABLE resource_ids")
+        con.execute(f"DROP TABLE {table}")
+        con.execute(_create_view(table))
+
+
+def _resource_values(row: tuple[Any, ...]) -> list[Any]:
+    """A resource row read from DuckDB as the values ``resource_id`` hashes: the map as pairs."""
+    values = list(row)
+    at = RESOURCE_NAMES.index("resource_attributes")
+    if values[at] is not None:
+        values[at] = list(values[at].items())
+    return values
+
+
+Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
+"""A statement to run, or a function that migrates with the connection it is given."""
+
+MIGRATIONS: list[tuple[int, list[Migration]]] = [
     (
         1,
         [
-            *(_create_signal_table(n, cols) for n, cols in TABLES.items()),
+            *(_create_table(n, cols) for n, cols in TABLES.items()),
             *PROJECTION_DDL.values(),
         ],
     ),
+    (2, [_store_resources_once]),
 ]
 """Each migration brings the database to its version; they run in order, once."""
 
 
-def run_migrations(con: duckdb.DuckDBPyConnection, version_table: str, migrations: list[tuple[int, list[str]]]) -> int:
+def run_migrations(
+    con: duckdb.DuckDBPyConnection, version_table: str, migrations: Sequence[tuple[int, Sequence[Migration]]]
+) -> int:
     """Bring a set of tables to the newest version, each migration once and in one transaction.
 
     ``version_table`` records the versions applied; returns the version now in force.
@@ -248,7 +354,10 @@ def run_migrations(con: duckdb.DuckDBPyConnection, version_table: str, migration
         con.execute("BEGIN")
         try:
             for statement in statements:
-                con.execute(statement)
+                if callable(statement):
+                    statement(con)
+                else:
+                    con.execute(statement)
             con.execute(f"INSERT INTO {version_table} VALUES (?, now())", [version])
         except Exception:
             con.execute("ROLLBACK")

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from collector import resources
 from collector.batch import ExportBatch
 from collector.events import UPSERT_SQL
 from collector.schema import TABLES, migrate
@@ -201,8 +202,9 @@ class Store:
     def _write_jobs(self, cur: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> None:
         cur.execute("BEGIN TRANSACTION")
         try:
+            resources.insert_resources(cur, _combined_resources(jobs))
             for table, data in _combined_tables(jobs):
-                _insert_table(cur, table, data)
+                resources.insert(cur, table, data)
             for job in jobs:  # upserts in arrival order: a later event wins
                 _upsert_projections(cur, job.batch)
             cur.execute("COMMIT")
@@ -258,12 +260,9 @@ def _combined_tables(jobs: list[_Job]) -> list[tuple[str, pa.Table]]:
     ]
 
 
-def _insert_table(cur: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
-    cur.register("incoming", data)
-    try:
-        cur.execute(f"INSERT INTO {table} SELECT * FROM incoming")
-    finally:
-        cur.unregister("incoming")
+def _combined_resources(jobs: list[_Job]) -> pa.Table:
+    """The resources the jobs' rows refer to, in one table (with repeats)."""
+    return pa.concat_tables([j.batch.resources for j in jobs])
 
 
 def _upsert_projections(cur: duckdb.DuckDBPyConnection, batch: ExportBatch) -> None:

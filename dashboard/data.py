@@ -60,7 +60,7 @@ def stats(ctx: Context) -> dict[str, Any] | None:
 
 def tables(ctx: Context) -> set[str]:
     """The tables the store has now (analytics tables appear after the first analysis)."""
-    frame = sql(ctx, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")
+    frame = sql(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")
     return set(frame["table_name"].to_list()) if frame.height else set()
 
 

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from collector.schema import PROJECTION_DDL, TABLES
+from collector.schema import PROJECTION_DDL, RESOURCES_SCHEMA, RESOURCES_TABLE, TABLES
 from collector.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -30,6 +30,8 @@ def test_every_column_of_every_table_is_documented() -> None:
         assert table in sections, f"docs/schema.md has no section for {table}"
         for column in columns:
             assert f"`{column.name}`" in sections[table], f"{table}.{column.name} is not documented"
+    for column in RESOURCES_SCHEMA.names:
+        assert f"`{column}`" in sections[RESOURCES_TABLE], f"{RESOURCES_TABLE}.{column} is not documented"
     for table, ddl in PROJECTION_DDL.items():
         names = [n for n in re.findall(r"^\s+(\w+) [A-Z]", ddl, flags=re.MULTILINE) if n != "CREATE"]
         assert names, ddl

@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from analytics.sources import Sources
 from catalog.tables import migrate_catalog
-from collector.schema import migrate
+from collector import resources
+from collector.schema import TABLES, arrow_schema, migrate
 
 
 @pytest.fixture
@@ -29,7 +31,12 @@ def sources(con: duckdb.DuckDBPyConnection) -> Sources:
 
 
 def insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows given as dicts; columns left out are NULL (or the column's default)."""
+    """Insert rows given as dicts; columns left out are NULL (or the column's default).
+
+    Signal tables go through ``collector.resources.insert``, as the store writes them."""
+    if table in TABLES:
+        resources.insert(con, table, pa.Table.from_pylist(list(rows), schema=arrow_schema(table)))
+        return
     for row in rows:
         names = ", ".join(f'"{k}"' for k in row)
         marks = ", ".join("?" for _ in row)

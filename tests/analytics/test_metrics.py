@@ -142,12 +142,29 @@ def test_the_counter_wins_over_the_gauge_and_containers_over_their_pod(con: duck
 def test_kubernetes_workload_names_come_from_the_resource_when_there_is_no_service(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
-    con.execute(
-        "INSERT INTO otel_metrics_gauge (metric_name, series_id, time, value, k8s_namespace_name, k8s_pod_name, "
-        "k8s_container_name, resource_attributes) VALUES "
-        "('container.cpu.usage', 1, '2026-01-05 10:10', 0.2, 'shop', 'web-5b7c-x', 'nginx', "
-        "MAP {'k8s.deployment.name': 'web'}), "
-        "('container.cpu.usage', 2, '2026-01-05 10:10', 0.1, 'shop', 'lonely-pod', 'c', MAP {})"
+    at = datetime(2026, 1, 5, 10, 10)
+    pod = {"metric_name": "container.cpu.usage", "time": at, "k8s_namespace_name": "shop"}
+    insert(
+        con,
+        "otel_metrics_gauge",
+        [
+            {
+                **pod,
+                "series_id": 1,
+                "value": 0.2,
+                "k8s_pod_name": "web-5b7c-x",
+                "k8s_container_name": "nginx",
+                "resource_attributes": {"k8s.deployment.name": "web"},
+            },
+            {
+                **pod,
+                "series_id": 2,
+                "value": 0.1,
+                "k8s_pod_name": "lonely-pod",
+                "k8s_container_name": "c",
+                "resource_attributes": {},
+            },
+        ],
     )
     frame = intervals(con)
     assert frame.select("team", "workload", "container").rows() == [

@@ -33,10 +33,7 @@ def test_a_window_keeps_the_half_open_range_also_on_timestamptz(con: duckdb.Duck
 
 
 def test_derived_columns_read_map_values_in_the_database(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        "INSERT INTO otel_metrics_gauge (metric_name, resource_attributes) "
-        "VALUES ('m', MAP {'k8s.deployment.name': 'web'})"
-    )
+    insert(con, "otel_metrics_gauge", [{"metric_name": "m", "resource_attributes": {"k8s.deployment.name": "web"}}])
     frame = Sources(con).scan(
         "otel_metrics_gauge", derived={"deployment": "resource_attributes['k8s.deployment.name']"}
     )

@@ -318,7 +318,7 @@ def test_trellis_snapshot_copies_the_database_while_ingest_continues(
             f"SELECT int_value // {KEY_STRIDE} AS key, count(*) FROM otel_metrics_gauge "
             f"WHERE metric_name = '{metric}' GROUP BY key"
         ).fetchall()
-        tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         version = con.execute("SELECT max(version) FROM trellis_schema").fetchone()
     stored = dict(rows)
     assert stored[0] == 500

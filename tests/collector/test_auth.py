@@ -150,7 +150,7 @@ def test_read_admin_and_approver_tokens_can_read(
         snapshot = tmp_path / "snapshot.duckdb"
         snapshot.write_bytes(response.content)
         with duckdb.connect(str(snapshot), read_only=True) as con:
-            tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         assert {"otel_metrics_sum", "otel_logs", "otel_traces"} <= tables
 
 

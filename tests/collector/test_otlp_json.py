@@ -34,7 +34,7 @@ def decode(signal: str, data: Any) -> ExportBatch:
 
 
 def rows(batch: ExportBatch, table: str) -> list[dict[str, Any]]:
-    return decoded_rows(batch.tables[table])
+    return decoded_rows(batch.rows(table))
 
 
 @pytest.mark.parametrize("name", EXAMPLE_SIGNALS)
@@ -323,7 +323,7 @@ def test_booleans_sent_as_strings_keep_their_value() -> None:
             }
         ]
     }
-    table = otlp_json.decode("metrics", json.dumps(body).encode()).tables["otel_metrics_sum"].to_pylist()
+    table = otlp_json.decode("metrics", json.dumps(body).encode()).rows("otel_metrics_sum").to_pylist()
     assert table[0]["is_monotonic"] is False
     assert table[0]["attributes"] == [("ok", "false")]
 

@@ -38,7 +38,7 @@ def decode(signal: str, data: dict[str, Any]) -> ExportBatch:
 
 
 def rows(batch: ExportBatch, table: str) -> list[dict[str, Any]]:
-    return decoded_rows(batch.tables[table])
+    return decoded_rows(batch.rows(table))
 
 
 @pytest.mark.parametrize("name", EXAMPLE_SIGNALS)
@@ -219,6 +219,7 @@ def test_json_and_protobuf_decoders_give_identical_tables(signal: str, data: dic
     assert list(from_json.tables) == list(from_protobuf.tables)
     for table, expected in from_json.tables.items():
         assert from_protobuf.tables[table].equals(expected), table
+    assert from_protobuf.resources.equals(from_json.resources)
     assert from_json.accepted == from_protobuf.accepted
     assert (from_json.rejected.count, from_json.rejected.message) == (
         from_protobuf.rejected.count,
@@ -287,7 +288,7 @@ def test_rich_metrics_are_decoded_completely() -> None:
 
 
 def test_rich_spans_are_decoded_completely() -> None:
-    table = decode("traces", RICH_TRACES).tables["otel_traces"]
+    table = decode("traces", RICH_TRACES).rows("otel_traces")
     span, bare = decoded_rows(table.drop_columns(["events"]))
     events = table["events"].combine_chunks().flatten()
 

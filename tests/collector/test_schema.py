@@ -20,7 +20,7 @@ def versions(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 def tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    return {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -64,6 +64,36 @@ def test_migrate_is_idempotent_and_keeps_the_data(tmp_path: Path) -> None:
         assert reopened.cursor().execute("SELECT count(*) FROM otel_metrics_gauge").fetchone() == (10,)
     finally:
         reopened.close()
+
+
+def test_schema_2_moves_rows_of_a_version_1_database_and_stores_each_resource_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "v1.duckdb"
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+    with duckdb.connect(str(path)) as con:
+        assert migrate(con) == 1
+        for i, (service, attributes) in enumerate(
+            [("checkout", "MAP {'service.name': 'checkout'}"), ("cart", "MAP {'service.name': 'cart'}"), (None, "NULL")]
+        ):
+            for table in ("otel_metrics_gauge", "otel_metrics_sum", "otel_logs"):
+                con.execute(
+                    f"INSERT INTO {table} (service_name, resource_attributes, scope_name, time, attributes) "
+                    f"SELECT ?, {attributes}, 'scope', make_timestamp_ns(range * 1000 + ?), "
+                    "MAP {'i': range::VARCHAR} FROM range(3)",
+                    [service, i],
+                )
+        before = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+    monkeypatch.undo()
+
+    with duckdb.connect(str(path)) as con:
+        assert migrate(con) == SCHEMA_VERSION
+        after = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+        assert after == before
+        assert len(after["otel_logs"]) == 9
+        # Three resources, each stored once although three tables and nine rows use each.
+        assert con.execute("SELECT count(*), count(DISTINCT resource_id) FROM otel_resources").fetchall() == [(3, 3)]
+        assert columns(con, "otel_metrics_gauge") == [c.name for c in TABLES["otel_metrics_gauge"]]
 
 
 def test_a_later_migration_upgrades_an_existing_database_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
