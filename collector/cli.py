@@ -59,6 +59,7 @@ def serve(
     tokens_file: Path = typer.Option(None, help=_help("tokens_file")),
     max_body_bytes: int = typer.Option(None, help=_help("max_body_bytes")),
     max_queue_points: int = typer.Option(None, help=_help("max_queue_points")),
+    duckdb_memory_limit: str = typer.Option(None, help=_help("duckdb_memory_limit")),
     retry_after_seconds: int = typer.Option(None, help=_help("retry_after_seconds")),
     query_row_limit: int = typer.Option(None, help=_help("query_row_limit")),
     query_timeout_seconds: float = typer.Option(None, help=_help("query_timeout_seconds")),

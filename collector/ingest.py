@@ -8,6 +8,7 @@ means: which decoder reads it, what was rejected, and what the
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import Future
 from typing import Any
 
@@ -39,6 +40,10 @@ _REJECTED_JSON: dict[Signal, str] = {
 
 DECODERS = {"protobuf": otlp_proto.decode, "json": otlp_json.decode}
 """One decoder per wire format: ``decode(signal, body) -> ExportBatch``."""
+
+DECODE_THREADS = min(os.cpu_count() or 2, 4)
+"""How many exports a receiver decodes at once. Decoding is Python work that holds the GIL:
+more threads than cores only add decoded exports waiting in memory, and contention, not speed."""
 
 
 def decode(signal: Signal, wire_format: str, body: bytes) -> ExportBatch:

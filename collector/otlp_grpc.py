@@ -7,6 +7,7 @@ INVALID_ARGUMENT for data it cannot read, and success only after commit.
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent import futures
 from typing import Any
 
@@ -28,6 +29,7 @@ class _Exporter:
 
     def __init__(self, store: Store, auth: Authenticator) -> None:
         self.store, self.auth = store, auth
+        self._decoding = threading.BoundedSemaphore(ingest.DECODE_THREADS)
 
     def export(self, signal: Signal, body: bytes, context: grpc.ServicerContext) -> Any:
         metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
@@ -38,7 +40,8 @@ class _Exporter:
         if self.store.queued_points >= self.store.max_queue_points:
             context.abort(grpc.StatusCode.UNAVAILABLE, "the write queue is full; retry later")
         try:
-            batch = otlp_proto.decode(signal, body)
+            with self._decoding:
+                batch = otlp_proto.decode(signal, body)
             done = ingest.submit(self.store, batch)
         except PayloadError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -102,9 +101,7 @@ class OtlpHttpReceiver:
     def __init__(self, store: Store, auth: Authenticator, max_body_bytes: int, retry_after: int) -> None:
         self.store, self.auth = store, auth
         self.max_body_bytes, self.retry_after = max_body_bytes, retry_after
-        # Decoding is Python work that holds the GIL: more threads than cores only add
-        # decoded exports waiting in memory at once, not speed.
-        decoders = min(os.cpu_count() or 2, 4)
+        decoders = ingest.DECODE_THREADS
         self._decoders = ThreadPoolExecutor(max_workers=decoders, thread_name_prefix="trellis-decode")
         # Bodies are read only when a decoder will soon be free. The others wait in their
         # sockets (uvicorn stops reading a body nobody consumes), so memory does not grow

@@ -134,7 +134,7 @@ def serve(settings: Settings) -> None:
     _check_free(settings.host, settings.otlp_http_port, "OTLP/HTTP")
     _check_free(settings.host, settings.api_port, "API")
     try:
-        store = Store(settings.db, settings.max_queue_points)
+        store = Store(settings.db, settings.max_queue_points, settings.duckdb_memory_limit)
     except Exception as exc:
         raise ConfigError(f"cannot open {settings.db}: {str(exc).splitlines()[0]}") from None
     asyncio.run(Collector(settings, store, auth).run())

@@ -43,8 +43,8 @@ and a memory peak. Checkpointing at a steady pace bounds both."""
 MEMORY_LIMIT = "512MB"
 """DuckDB's buffer memory by default. Without a limit (80% of RAM) DuckDB keeps every
 block it wrote cached, so the collector grows with its database. Queries (and analytics
-jobs on the store's cursors) that need more spill to ``<db>.tmp``; ``Store(memory_limit=)``
-sets another value, None keeps DuckDB's own."""
+jobs on the store's cursors) that need more spill to ``<db>.tmp``; ``--duckdb-memory-limit``
+(``Store(memory_limit=)``) sets another value, None keeps DuckDB's own."""
 
 
 class QueueFull(RuntimeError):

@@ -1,0 +1,74 @@
+"""Row building helpers: the garbage collector pause around decodes, and resources stored once."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pytest
+
+from collector import resources, rows
+from collector.schema import RESOURCE_NAMES, arrow_schema, resource_id
+
+
+@pytest.fixture
+def gc_enabled() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    if not was:
+        gc.disable()
+
+
+def test_the_collector_is_off_while_any_decode_runs_and_back_after_the_last(gc_enabled: None) -> None:
+    with rows.gc_paused():
+        assert not gc.isenabled()
+        with rows.gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled(), "another decode still runs"
+    assert gc.isenabled()
+
+
+def test_overlapping_decodes_collect_young_generations_each_second_and_all_each_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(rows.time, "monotonic", lambda: clock[0])
+    state = rows._GcPause()
+    assert state.due() == 1  # created at 1000, "since" is 0: overdue
+    assert state.due() is None
+    clock[0] += 1.5
+    assert state.due() == 1
+    clock[0] += 61
+    assert state.due() == 2
+    clock[0] += 1.5
+    assert state.due() == 1
+
+
+def test_rows_split_into_stored_rows_and_resources_join_back_unchanged() -> None:
+    schema = arrow_schema("otel_logs")
+    given = pa.Table.from_pylist(
+        [
+            {"service_name": "a", "resource_attributes": {"service.name": "a"}, "body": "1"},
+            {"service_name": "b", "resource_attributes": {"service.name": "b"}, "body": "2"},
+            {"service_name": "a", "resource_attributes": {"service.name": "a"}, "body": "3"},
+        ],
+        schema=schema,
+    )
+    stored, distinct = resources.split("otel_logs", given)
+
+    assert "service_name" not in stored.column_names
+    assert distinct.num_rows == 2
+    expected_a = [None] * len(RESOURCE_NAMES)
+    expected_a[0], expected_a[RESOURCE_NAMES.index("resource_attributes")] = "a", [("service.name", "a")]
+    assert stored["resource_id"].to_pylist()[0] == resource_id(expected_a)
+    assert resources.join("otel_logs", stored, distinct).equals(given)
+
+
+def test_joining_rows_whose_resource_is_missing_is_refused() -> None:
+    stored, distinct = resources.split(
+        "otel_logs", pa.Table.from_pylist([{"body": "x"}], schema=arrow_schema("otel_logs"))
+    )
+    with pytest.raises(ValueError, match="1 rows of otel_logs refer to a resource that is not given"):
+        resources.join("otel_logs", stored, distinct.slice(0, 0))
