@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -112,9 +113,15 @@ def gc_paused() -> Iterator[None]:
 
 
 def attribute_text(value: Any) -> str:
-    """The text stored for one attribute value: a string as it is, anything else as JSON."""
+    """The text stored for one attribute value: a string as it is, anything else as JSON.
+
+    JSON has no NaN or infinities; a double attribute that is one is stored the
+    way OTLP's JSON mapping writes it: ``NaN``, ``Infinity``, ``-Infinity``.
+    """
     if isinstance(value, str):
         return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return orjson.dumps(value).decode()
 
 

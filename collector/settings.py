@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(
         "512MB",
         pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
-        description="DuckDB's buffer memory in the collector (512MB, 2GiB); queries beyond it spill to disk."
+        description="DuckDB's buffer memory in the collector (512MB, 2GiB); queries beyond it spill to disk.",
     )
     retry_after_seconds: int = Field(1, description="Retry-After sent to clients while the write queue is full.")
     query_row_limit: int = Field(100_000, description="Most rows one /api/v1/query answer returns.")

@@ -22,6 +22,7 @@ from tests.collector.otlp_payloads import (
     example_signal,
     expected_decoded_rows,
     logs_request,
+    metrics_request,
     spans_request,
     to_protobuf,
     without_series_id,
@@ -405,3 +406,14 @@ def test_an_empty_export_decodes_to_nothing() -> None:
     for signal in ("metrics", "logs", "traces"):
         batch = otlp_proto.decode(signal, b"")  # type: ignore[arg-type]
         assert (batch.tables, batch.accepted, batch.rejected.count) == ({}, 0, 0)
+
+
+def test_nan_and_infinite_double_attributes_are_stored_as_otlp_json_spells_them() -> None:
+    values = {"nan": "NaN", "inf": "Infinity", "neg": "-Infinity", "half": 0.5}
+    attributes = [{"key": k, "value": {"doubleValue": v}} for k, v in values.items()]
+    data = metrics_request([{"asDouble": 1.0, "timeUnixNano": "1", "attributes": attributes}])
+    expected = {"nan": "NaN", "inf": "Infinity", "neg": "-Infinity", "half": "0.5"}
+
+    for batch in (decode("metrics", data), otlp_json.decode("metrics", json.dumps(data).encode())):
+        (point,) = rows(batch, "otel_metrics_gauge")
+        assert dict(point["attributes"]) == expected
