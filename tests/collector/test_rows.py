@@ -1,4 +1,4 @@
-"""Row building helpers: the garbage collector pause around decodes, and resources stored once."""
+"""Row building helpers: the garbage collector pause, resources stored once, known series ids."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from collector import resources, rows
+from collector import otlp_proto, resources, rows
 from collector.schema import RESOURCE_NAMES, arrow_schema, resource_id
+from tests.collector.otlp_payloads import example_dict, to_protobuf
 
 
 @pytest.fixture
@@ -72,3 +73,22 @@ def test_joining_rows_whose_resource_is_missing_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="1 rows of otel_logs refer to a resource that is not given"):
         resources.join("otel_logs", stored, distinct.slice(0, 0))
+
+
+def _series_ids(body: bytes) -> list[int]:
+    batch = otlp_proto.decode("metrics", body)
+    return [i for table in batch.tables.values() for i in table["series_id"].to_pylist()]
+
+
+def test_known_series_give_the_ids_hashing_gives_also_when_the_memory_starts_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = to_protobuf("metrics", example_dict("metrics"))
+    monkeypatch.setattr(rows, "_known_series", rows._KnownSeries())
+    hashed = _series_ids(body)
+    assert rows._known_series.count == len(set(hashed)) > 1
+
+    assert _series_ids(body) == hashed, "looked up"
+    monkeypatch.setattr(rows._KnownSeries, "MAX_SERIES", 2)
+    assert _series_ids(body) == hashed, "forgotten on the way and hashed again"
+    assert rows._known_series.count <= 2 + 1
