@@ -89,19 +89,37 @@ def _through_api(client: Any, jobs: list[Any], start: str | None, end: str | Non
     bounds: dict[str, str] = {k: v for k, v in (("from", start), ("to", end)) if v is not None}
     with _progress() as progress:
         task = progress.add_task("analyzing", total=len(jobs))
-        for job in jobs:
-            progress.update(task, description=f"{job.name} (collector)")
-            answer = client.request("POST", "/api/v1/analyze", json={**bounds, "jobs": [job.name]})
+        for group in request_groups(jobs):
+            progress.update(task, description=f"{', '.join(job.name for job in group)} (collector)")
+            answer = client.request("POST", "/api/v1/analyze", json={**bounds, "jobs": [job.name for job in group]})
             bounds = {"from": answer["from"], "to": answer["to"]}
             for row in answer["results"]:
                 _report(progress, JobResult(row["job"], row["rows"], row["seconds"]), f"collector at {client.url}")
-            progress.advance(task)
+                progress.advance(task)
     typer.echo(f"period {bounds['from']} to {bounds['to']}")
+
+
+def request_groups(jobs: list[Any]) -> list[list[Any]]:
+    """Jobs in the order given, one request each for progress, except that jobs sharing work
+    (``Job.shares``) go together, at the first one's place: the collector then does that work once."""
+    groups: list[list[Any]] = []
+    together: dict[str, list[Any]] = {}
+    for job in jobs:
+        kind = next(iter(job.shares), None)
+        if kind is None:
+            groups.append([job])
+        elif kind in together:
+            together[kind].append(job)
+        else:
+            together[kind] = [job]
+            groups.append(together[kind])
+    return groups
 
 
 def _on_file(path: Path, settings: Any, jobs: list[Any], start: str | None, end: str | None) -> None:
     import duckdb
 
+    from analytics.run_sources import RunSources
     from analytics.runner import run_job
     from analytics.service import config_from_settings, period_from
     from collector.client import ClientError
@@ -121,11 +139,11 @@ def _on_file(path: Path, settings: Any, jobs: list[Any], start: str | None, end:
     except duckdb.IOException as exc:
         raise ClientError(f"cannot open {path}: {str(exc).splitlines()[0]} (is a collector holding it?)") from None
     try:
-        with _progress() as progress:
+        with _progress() as progress, RunSources(con) as sources:
             task = progress.add_task("analyzing", total=len(jobs))
             for job in jobs:
                 progress.update(task, description=f"{job.name} (file)")
-                _report(progress, run_job(con, job, period, config), str(path))
+                _report(progress, run_job(con, job, period, config, sources), str(path))
                 progress.advance(task)
     finally:
         con.close()

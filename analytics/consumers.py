@@ -81,16 +81,23 @@ def events(sources: Sources, end: datetime) -> pl.DataFrame:
 
 
 def state_at(frame: pl.DataFrame, moments: list[datetime]) -> pl.DataFrame:
-    """What each consumer used at each moment: its latest event strictly before it (column ``snapshot_at``)."""
+    """What each consumer used at each moment: its latest event strictly before it (column ``snapshot_at``).
+
+    Rows come per consumer in the order of its first event, then per moment in the given order. One moment
+    at a time: pairing every event with every moment at once held gigabytes for a million deployments."""
     if frame.is_empty() or not moments:
         return frame.with_columns(snapshot_at=pl.lit(None, dtype=TS)).clear()
-    times = pl.DataFrame({"snapshot_at": moments}, schema={"snapshot_at": TS})
-    return (
-        frame.join(times, how="cross")
-        .filter(pl.col("at") < pl.col("snapshot_at"))
-        .group_by([*CONSUMER, "snapshot_at"], maintain_order=True)
-        .last()
-    )
+    numbered = frame.with_row_index("_first")
+    others = [name for name in frame.columns if name not in CONSUMER]
+    parts = [
+        numbered.filter(pl.col("at") < moment)
+        .group_by(CONSUMER, maintain_order=True)
+        .agg(pl.col(others).last(), pl.col("_first").first())
+        .with_columns(snapshot_at=pl.lit(moment, dtype=TS), _moment=pl.lit(number, dtype=pl.UInt32))
+        for number, moment in enumerate(moments)
+    ]
+    ordered = pl.concat(parts, how="vertical").sort("_first", "_moment", maintain_order=True)
+    return ordered.select(*CONSUMER, "snapshot_at", *others)
 
 
 def with_previous(frame: pl.DataFrame) -> pl.DataFrame:

@@ -17,7 +17,7 @@ from analytics.job import AnalyticsConfig, Job
 from analytics.metrics import hourly, read_intervals
 from analytics.prices import merged, resource_price
 from analytics.sources import Period, Sources
-from analytics.usage_sql import cost_lines
+from analytics.usage_sql import USAGE, cost_lines
 
 GIB = float(1 << 30)
 
@@ -169,4 +169,9 @@ def run(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFra
     )
 
 
-JOB = Job("cost", "OpenCost-style cost per workload, team, environment and resource definition, with idle cost", run)
+JOB = Job(
+    "cost",
+    "OpenCost-style cost per workload, team, environment and resource definition, with idle cost",
+    run,
+    shares=(USAGE,),
+)

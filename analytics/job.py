@@ -38,6 +38,9 @@ class Job:
     name: str
     description: str
     run: Callable[[Sources, Period, AnalyticsConfig], pl.DataFrame]
+    shares: tuple[str, ...] = ()
+    """The kinds of work the job shares with other jobs of a run (``run_sources.shared``, such as
+    ``usage_sql.USAGE``); a run keeps each until the last job that names it is done."""
 
     @property
     def table(self) -> str:

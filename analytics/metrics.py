@@ -16,7 +16,9 @@ both start here. docs/analytics.md describes the rules; in short:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import polars as pl
 
@@ -111,15 +113,23 @@ def _read(sources: Sources, table: str, names: tuple[str, ...], period: Period, 
     ).sort("series_id", "time")
 
 
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+"""The interval rules below apply to a DataFrame, or to a LazyFrame that a query then sums without keeping
+every interval."""
+Previous = Callable[[str], pl.Expr]
+"""A column's value at the previous point of the same series (null for a series' first point)."""
+
+
 def _previous(column: str) -> pl.Expr:
+    """``Previous`` for points sorted by time within each series, whatever the order of the series."""
     return pl.col(column).shift(1).over("series_id")
 
 
-def counter_intervals(points: pl.DataFrame) -> pl.DataFrame:
+def counter_intervals(points: Frame, previous: Previous = _previous) -> Frame:
     """Rates from cumulative or delta counter points (value in seconds of CPU): cores over intervals."""
-    if points.is_empty():
+    if isinstance(points, pl.DataFrame) and points.is_empty():
         return points
-    prev_time, prev_value, prev_start = _previous("time"), _previous("value"), _previous("start_time")
+    prev_time, prev_value, prev_start = previous("time"), previous("value"), previous("start_time")
     start_time, value = pl.col("start_time"), pl.col("value")
     same_run = (
         prev_time.is_not_null()
@@ -143,21 +153,21 @@ def counter_intervals(points: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(end=pl.col("time"), value=rate, source=pl.lit("counter")).drop("seconds")
 
 
-def gauge_intervals(points: pl.DataFrame) -> pl.DataFrame:
+def gauge_intervals(points: Frame, previous: Previous = _previous) -> Frame:
     """Gauge values held since the previous point of the series (at most MAX_GAP); a first point is a
     sample of no duration."""
-    if points.is_empty():
+    if isinstance(points, pl.DataFrame) and points.is_empty():
         return points
-    previous = _previous("time")
+    prev_time = previous("time")
     start = (
-        pl.when(previous.is_null())
+        pl.when(prev_time.is_null())
         .then(pl.col("time"))
-        .otherwise(pl.max_horizontal(previous, pl.col("time") - MAX_GAP))
+        .otherwise(pl.max_horizontal(prev_time, pl.col("time") - MAX_GAP))
     )
     return points.with_columns(start=start, end=pl.col("time"), source=pl.lit("gauge"))
 
 
-def _clip(frame: pl.DataFrame, period: Period) -> pl.DataFrame:
+def _clip(frame: Frame, period: Period) -> Frame:
     start = pl.max_horizontal("start", pl.lit(period.start).cast(pl.Datetime("ns")))
     end = pl.min_horizontal("end", pl.lit(period.end).cast(pl.Datetime("ns")))
     sample = (pl.col("end") > period.start) & (pl.col("end") <= period.end)

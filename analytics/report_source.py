@@ -18,7 +18,8 @@ import polars as pl
 
 from analytics.job import AnalyticsConfig
 from analytics.registry import JOBS
-from analytics.sources import Period, Sources
+from analytics.run_sources import RunSources
+from analytics.sources import Period
 
 Progress = Callable[[str], None]
 
@@ -115,15 +116,16 @@ class FileReader(_TableReader):
 
     def prepare(self, period: Period, progress: Progress = _quiet) -> list[str]:
         stale = self.stale(period)
-        for name in stale:
-            progress(f"analyzing {name} for the period (in memory; {self.path} is not changed)")
-            job = JOBS[name]
-            frame = job.run(Sources(self.con), period, self.config).with_columns(
-                pl.lit(period.start).cast(pl.Datetime("us")).alias("period_start"),
-                pl.lit(period.end).cast(pl.Datetime("us")).alias("period_end"),
-            )
-            self._frames[job.table] = frame
-            self.con.register(job.table, frame)
+        with RunSources(self.con) as sources:
+            for name in stale:
+                progress(f"analyzing {name} for the period (in memory; {self.path} is not changed)")
+                job = JOBS[name]
+                frame = job.run(sources, period, self.config).with_columns(
+                    pl.lit(period.start).cast(pl.Datetime("us")).alias("period_start"),
+                    pl.lit(period.end).cast(pl.Datetime("us")).alias("period_end"),
+                )
+                self._frames[job.table] = frame
+                self.con.register(job.table, frame)
         return stale
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from analytics.job import AnalyticsConfig, Job
+from analytics.run_sources import RunSources
 from analytics.sources import Period, Sources
 
 
@@ -20,10 +21,15 @@ class JobResult:
     seconds: float
 
 
-def run_job(con: duckdb.DuckDBPyConnection, job: Job, period: Period, config: AnalyticsConfig) -> JobResult:
-    """Run one job and replace its result table in one transaction (a rerun gives the same table)."""
+def run_job(
+    con: duckdb.DuckDBPyConnection, job: Job, period: Period, config: AnalyticsConfig, sources: Sources | None = None
+) -> JobResult:
+    """Run one job and replace its result table in one transaction (a rerun gives the same table).
+
+    ``sources`` (over ``con``): those of the run the job is part of, so that it shares work with the run's
+    other jobs (``RunSources``); by default the job reads on its own."""
     started = time.perf_counter()
-    frame = job.run(Sources(con), period, config)
+    frame = job.run(sources or Sources(con), period, config)
     frame = frame.with_columns(pl.lit(period.start).alias("period_start"), pl.lit(period.end).alias("period_end"))
     _replace_table(con, job.table, frame)
     return JobResult(job.name, frame.height, time.perf_counter() - started)
@@ -49,11 +55,18 @@ def run_jobs(
     config: AnalyticsConfig,
     progress: Callable[[JobResult], None] | None = None,
 ) -> list[JobResult]:
-    """Run jobs one after the other, reporting each as it finishes."""
+    """Run jobs one after the other, reporting each as it finishes; they share one ``RunSources``, so that
+    utilization and cost go over the period's metric points once between them (what jobs share is released
+    after the last job that ``shares`` it)."""
+    last = {kind: index for index, job in enumerate(jobs) for kind in job.shares}
     results = []
-    for job in jobs:
-        result = run_job(con, job, period, config)
-        results.append(result)
-        if progress:
-            progress(result)
+    with RunSources(con) as sources:
+        for index, job in enumerate(jobs):
+            result = run_job(con, job, period, config, sources)
+            for kind in job.shares:
+                if last[kind] == index:
+                    sources.release(kind)
+            results.append(result)
+            if progress:
+                progress(result)
     return results

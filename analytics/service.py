@@ -12,7 +12,7 @@ import duckdb
 from analytics.job import AnalyticsConfig
 from analytics.prices import load_price_table
 from analytics.registry import select_jobs
-from analytics.runner import JobResult, run_job
+from analytics.runner import JobResult, run_jobs
 from analytics.sources import Period
 from collector.settings import Settings
 
@@ -75,13 +75,8 @@ class AnalyticsService:
         progress: Callable[[JobResult], None] | None = None,
     ) -> list[JobResult]:
         jobs = select_jobs(names)
-        results = []
         with self._lock:
-            for job in jobs:
-                result = run_job(self.cursor, job, period, self.config)
-                results.append(result)
-                if progress:
-                    progress(result)
+            results = run_jobs(self.cursor, jobs, period, self.config, progress)
         self.last_run = results
         return results
 

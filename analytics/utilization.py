@@ -8,7 +8,7 @@ from analytics.frames import conform, empty
 from analytics.job import AnalyticsConfig, Job
 from analytics.metrics import hourly, read_intervals
 from analytics.sources import Period, Sources
-from analytics.usage_sql import utilization_totals
+from analytics.usage_sql import USAGE, utilization_totals
 
 KEYS = ["team", "workload", "environment", "container", "resource"]
 UNITS = {"cpu": "cores", "memory": "bytes"}
@@ -89,4 +89,9 @@ def _finish(frame: pl.DataFrame, config: AnalyticsConfig) -> pl.DataFrame:
     return conform(frame, SCHEMA).sort(KEYS, nulls_last=False)
 
 
-JOB = Job("utilization", "CPU and memory usage against requests per workload and container, with a right-size", run)
+JOB = Job(
+    "utilization",
+    "CPU and memory usage against requests per workload and container, with a right-size",
+    run,
+    shares=(USAGE,),
+)

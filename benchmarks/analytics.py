@@ -372,12 +372,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _outdated(path: Path) -> bool:
+    """Whether the store was built with an older collector schema (then it is built again)."""
+    import duckdb
+
+    from collector.schema import SCHEMA_VERSION
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        version = con.execute("SELECT max(version) FROM trellis_schema").fetchall()[0][0]
+    if version != SCHEMA_VERSION:
+        _progress(f"the store has collector schema {version}, not {SCHEMA_VERSION}: building it again")
+        return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         print(json.dumps(run_in_this_process(args.db, args.job or [], args.start, args.end, args.memory_limit)))
         return 0
-    if args.rebuild or not args.db.exists():
+    if args.rebuild or not args.db.exists() or _outdated(args.db):
         build_store(args.db, args.workloads, args.days, args.step_minutes, args.deployments)
     if args.build_only:
         return 0

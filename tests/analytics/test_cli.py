@@ -62,3 +62,15 @@ def test_analyze_goes_through_a_running_collector(make_collector: Callable[..., 
     assert "dora" in done.stdout and "demand" in done.stdout
     held = trellis("analyze", "--db", str(collector.db), "--job", "dora")
     assert held.returncode == 1 and "cannot open" in held.stderr
+
+
+def test_jobs_that_share_work_go_to_the_collector_in_one_request_in_order() -> None:
+    from analytics.cli import request_groups
+    from analytics.registry import select_jobs
+
+    groups = request_groups(select_jobs(None))
+    names = [[job.name for job in group] for group in groups]
+
+    assert ["utilization", "cost"] in names
+    assert [name for group in names for name in group] == [job.name for job in select_jobs(None)]
+    assert all(len(group) == 1 for group in names if group != ["utilization", "cost"])

@@ -3,6 +3,7 @@ Polars pipeline over every interval (``metrics.read_intervals``) gives."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime as D
 from datetime import timedelta
 from pathlib import Path
@@ -12,9 +13,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analytics import cost, usage_sql, utilization
+from analytics import JOBS, cost, run_job, run_jobs, usage_pass, usage_sql, utilization
 from analytics.job import AnalyticsConfig
 from analytics.prices import merged
+from analytics.run_sources import RunSources
 from analytics.sources import Period, Sources
 from tests.analytics.conftest import insert
 from tests.analytics.test_metrics import HOUR, as_delta, cumulative, point
@@ -60,7 +62,7 @@ def test_edge_cases_give_the_same_tables_whatever_the_chunks(
     con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     edge_cases(con)
-    monkeypatch.setattr(usage_sql, "CHUNK_POINTS", chunk)
+    monkeypatch.setattr(usage_pass, "CHUNK_POINTS", chunk)
     monkeypatch.setattr(usage_sql, "SAMPLES_PER_BATCH", 7)
     _compare(con, HOUR)
 
@@ -69,7 +71,7 @@ def test_edge_cases_give_the_same_tables_whatever_the_chunks(
 def test_an_organisation_gives_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     path = tmp_path / "org.duckdb"
     _benchmark().build_store(path, workloads=6, days=2, step_minutes=5, deployments=100)
-    monkeypatch.setattr(usage_sql, "CHUNK_POINTS", chunk)
+    monkeypatch.setattr(usage_pass, "CHUNK_POINTS", chunk)
     with duckdb.connect(str(path), read_only=True) as con:
         _compare(con, Period(D(2026, 1, 5, 7, 30), D(2026, 1, 6, 19)))
 
@@ -85,4 +87,76 @@ def test_percentiles_are_computed_in_batches_that_fit_duckdbs_memory_limit() -> 
         duckdb.connect(config={"memory_limit": "3GB"}) as big,
     ):
         assert usage_sql._memory_limit(small) == int(488.2 * 2**20)
-        assert 3_000_000 < usage_sql.samples_per_batch(small) < usage_sql.samples_per_batch(big) < 30_000_000
+        assert 3_000_000 < usage_sql.samples_per_batch(small) < usage_sql.samples_per_batch(big) < 70_000_000
+
+
+def _job_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
+    return {t: con.execute(f"SELECT * FROM analytics_{t} ORDER BY ALL").fetchall() for t in ("utilization", "cost")}
+
+
+def _temporary_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()]
+
+
+def _count_passes(monkeypatch: pytest.MonkeyPatch) -> list[Period]:
+    passes: list[Period] = []
+    real = usage_pass.Pass.run
+
+    def counted(self: usage_pass.Pass) -> bool:
+        passes.append(self.period)
+        return real(self)
+
+    monkeypatch.setattr(usage_pass.Pass, "run", counted)
+    return passes
+
+
+@pytest.mark.parametrize("order", [["utilization", "cost"], ["cost", "utilization"]])
+def test_a_run_shares_one_pass_and_gives_the_tables_each_job_gives_alone(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, order: list[str]
+) -> None:
+    edge_cases(con)
+    monkeypatch.setattr(usage_pass, "CHUNK_POINTS", 7)
+    passes = _count_passes(monkeypatch)
+    for name in order:
+        run_job(con, JOBS[name], HOUR, AnalyticsConfig())
+    alone = _job_tables(con)
+    assert len(passes) == 2
+    passes.clear()
+    run_jobs(con, [JOBS[name] for name in order], HOUR, AnalyticsConfig())
+    assert _job_tables(con) == alone
+    assert all(alone.values())
+    # Cost needs no samples; utilization does, so after cost it makes a pass of its own.
+    assert passes == ([HOUR] if order[0] == "utilization" else [HOUR, HOUR])
+    assert _temporary_tables(con) == []
+
+
+def test_a_run_drops_the_pass_once_its_last_job_is_done(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edge_cases(con)
+    left: dict[str, list[str]] = {}
+    real = JOBS["platform_health"]
+
+    def after_cost(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFrame:
+        left["platform_health"] = _temporary_tables(con)
+        return real.run(sources, period, config)
+
+    monkeypatch.setitem(JOBS, "platform_health", dataclasses.replace(real, run=after_cost))
+    run_jobs(con, [JOBS[n] for n in ("utilization", "cost", "platform_health")], HOUR, AnalyticsConfig())
+    assert left == {"platform_health": []}
+    assert JOBS["utilization"].shares == JOBS["cost"].shares == (usage_sql.USAGE,)
+
+
+def test_a_run_over_two_periods_makes_a_pass_for_each(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edge_cases(con)
+    passes = _count_passes(monkeypatch)
+    later = Period(HOUR.start + timedelta(minutes=30), HOUR.end)
+    with RunSources(con) as sources:
+        first = [utilization.run(sources, p, AnalyticsConfig()) for p in (HOUR, later, HOUR)]
+    assert passes == [HOUR, later]
+    assert_frame_equal(first[0], first[2])
+    assert_frame_equal(first[1], utilization.run(Sources(con), later, AnalyticsConfig()))
+    assert not first[0].equals(first[1])
+    assert _temporary_tables(con) == []

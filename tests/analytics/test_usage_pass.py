@@ -1,0 +1,59 @@
+"""analytics/usage_pass.py: the one pass over the points does not depend on the order they were stored in, and
+names every series, also those that start in a later chunk."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime as D
+from datetime import timedelta
+
+import duckdb
+import pytest
+
+from analytics import usage_pass
+from analytics.sources import Period, Sources
+from tests.analytics.conftest import insert
+from tests.analytics.test_metrics import HOUR, cumulative, point
+from tests.analytics.test_usage_sql import _compare
+
+
+def test_points_stored_out_of_time_order_give_the_same_tables(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = cumulative("api", 1)[::-1]
+    gauge = [point("container.memory.working_set", 2, D(2026, 1, 5, 9, 55) + timedelta(minutes=m), m % 7 + 1.0,
+                   "api") for m in range(70)]  # fmt: skip
+    random.Random(4).shuffle(gauge)
+    insert(con, "otel_metrics_sum", rows)
+    insert(con, "otel_metrics_gauge", gauge)
+    monkeypatch.setattr(usage_pass, "CHUNK_POINTS", 20)
+    _compare(con, HOUR)
+
+
+def test_a_series_that_starts_in_a_later_chunk_is_named(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    early = [point("container.memory.working_set", s, D(2026, 1, 5, 10, m), 1.0, f"w{s}") for s in range(5)
+             for m in range(0, 60, 5)]  # fmt: skip
+    late = [point("container.memory.working_set", 9, D(2026, 1, 5, 10, m), 2.0, "late") for m in (50, 55)]
+    insert(con, "otel_metrics_gauge", early + late)
+    monkeypatch.setattr(usage_pass, "CHUNK_POINTS", 12)
+    built = usage_pass.Pass(Sources(con), HOUR, with_samples=False)
+    try:
+        assert built.run()
+        named = {row["series_id"]: row["workload"] for ident in built.idents for row in ident.iter_rows(named=True)}
+        assert len(built.idents) > 1  # the late series was read in a chunk of its own
+    finally:
+        built.drop()
+    assert named == {**{s: f"w{s}" for s in range(5)}, 9: "late"}
+    _compare(con, HOUR)
+
+
+def test_no_points_in_the_period_make_no_pass(con: duckdb.DuckDBPyConnection) -> None:
+    insert(con, "otel_metrics_gauge", [point("container.memory.working_set", 1, D(2026, 1, 4), 1.0, "api")])
+    built = usage_pass.Pass(Sources(con), Period(D(2026, 1, 5), D(2026, 1, 6)), with_samples=True)
+    try:
+        assert not built.run()
+    finally:
+        built.drop()
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
