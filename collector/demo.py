@@ -389,6 +389,14 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _hold_interrupts() -> None:
+    """Ignore Ctrl-C, SIGTERM and SIGHUP from now on: the demo is stopping its children (each within
+    ``stop_child``'s timeout), and an interrupt in the middle would leave them running."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def run_demo(options: DemoOptions, out: TextIO | None = None) -> None:
     """Run the demo until Ctrl-C (or until the collector stops); every process it started is stopped."""
     if threading.current_thread() is threading.main_thread():
@@ -448,6 +456,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        _hold_interrupts()  # a second Ctrl-C must not leave the children running half stopped
         stop.set()
         client.close()
         for child in reversed(children):

@@ -69,8 +69,11 @@ class Demo:
                 return
         raise AssertionError(f"no {text!r} within {timeout:g} s:\n" + "\n".join(self.lines))
 
-    def interrupt(self, timeout: float = 60) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def interrupt(self, timeout: float = 60, times: int = 1) -> int:
+        """Ctrl-C ``times`` times, a tenth of a second apart; the demo's exit code."""
+        for _ in range(times):
+            self.process.send_signal(signal.SIGINT)
+            time.sleep(0.1)
         code = self.process.wait(timeout)
         self.wait_for("demo stopped", 5)
         return code
@@ -148,7 +151,14 @@ def test_the_demo_serves_data_reuses_it_and_leaves_no_process_behind(tmp_path: P
     with Client(url=second.api, token=VIEWER) as client:
         assert _history(client) == history
         assert int(client.sql("SELECT count(*) AS n FROM simulation_runs")["n"][0]) == 1
-    assert second.interrupt() == 0
+    processes = descendants(second.process.pid)
+    assert processes, "the second demo started no process"
+    # An impatient second Ctrl-C while the demo stops its processes stops nothing half way.
+    assert second.interrupt(times=3) == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in processes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in processes if alive(pid)], "processes left behind after Ctrl-C three times"
 
 
 def _history(client: Client) -> dict[str, int]:
