@@ -186,6 +186,22 @@ def onboard_now(org: Organisation, seed: int, door: CatalogDoor, progress: Progr
     return plan
 
 
+def refuse_a_second_history(client: Client) -> None:
+    """A backfill sends the whole period again: into a collector that holds the simulator's history
+    already (an earlier ``--backfill`` or ``trellis demo``), every point would be stored twice."""
+    scope = f"scope_name = '{SCOPE_NAME}'"
+    held = client.sql(
+        f"SELECT count(*) AS n FROM (SELECT 1 FROM otel_metrics_gauge WHERE {scope} "
+        f"UNION ALL SELECT 1 FROM otel_logs WHERE {scope} LIMIT 1)"
+    )
+    if int(held["n"][0]):
+        raise SimulationError(
+            "the collector already holds the sample organisation's history (from an earlier --backfill or "
+            "trellis demo); a second backfill would store it twice: continue it with --live, "
+            "or backfill a new database"
+        )
+
+
 def simulate(
     org: Organisation,
     target: Target,
@@ -207,6 +223,8 @@ def simulate(
         raise SimulationError("choose --backfill DAYS, --live, or both")
     with Client(url=target.api, token=target.token) as client:
         wait_for(client)
+        if backfill_days is not None:
+            refuse_a_second_history(client)
     door = ApiDoor(org, target.api, target.token)
     try:
         if backfill_days is not None:

@@ -23,7 +23,7 @@ from collector.simulator_catalog import LocalDoor, Replay, write_catalog
 from collector.simulator_model import SAMPLE_DATA, SimulationError, cpu_cores, load_organisation, memory_bytes
 from collector.simulator_plan import DAY, NS, Plan, build_plan
 from collector.simulator_send import Progress
-from collector.simulator_telemetry import history_signals, metric_requests
+from collector.simulator_telemetry import SCOPE_NAME, history_signals, metric_requests
 from tests.conftest import RunningCollector
 
 END = int(datetime(2026, 11, 16, tzinfo=UTC).timestamp()) * NS
@@ -206,3 +206,34 @@ def test_a_backfill_yields_the_profiles_it_was_given(tmp_path: Path, make_collec
             row = sizing[(workload, resource)]
             assert row["recommended_request"] < 0.5 * row["request_avg"], row
     assert sizing[("fraud-check", "cpu")]["recommended_request"] > sizing[("fraud-check", "cpu")]["request_avg"]
+
+
+def test_a_second_backfill_is_refused_and_sends_nothing(make_collector: Any) -> None:
+    collector = make_collector("--analytics-interval-seconds", "0")
+    earlier = {
+        "resourceMetrics": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]},
+                "scopeMetrics": [
+                    {
+                        "scope": {"name": SCOPE_NAME},
+                        "metrics": [
+                            {"name": "m", "gauge": {"dataPoints": [{"asDouble": 1.0, "timeUnixNano": str(END)}]}}
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    assert httpx.post(f"{collector.otlp_http}/v1/metrics", json=earlier, timeout=30).status_code == 200
+    stored = "SELECT (SELECT count(*) FROM otel_metrics_gauge) + (SELECT count(*) FROM catalog_definitions) AS n"
+    before = _query(collector, stored)
+
+    result = CliRunner().invoke(
+        app, ["simulate", "--backfill", "1", "--api", collector.api, "--endpoint", collector.otlp_http]
+    )
+
+    assert result.exit_code == 1
+    assert "already holds the sample organisation's history" in result.output
+    assert "Traceback" not in result.output
+    assert _query(collector, stored) == before
