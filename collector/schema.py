@@ -287,29 +287,19 @@ def _store_resources_once(con: duckdb.DuckDBPyConnection) -> None:
     ``otel_resources`` once, and put a view in the table's place."""
     con.execute(_create_table(RESOURCES_TABLE, [RESOURCE_ID, *RESOURCE_COLUMNS]))
     names = ", ".join(f'"{n}"' for n in RESOURCE_NAMES)
+    marks = ", ".join("?" * (len(RESOURCE_NAMES) + 1))
+    known: set[int] = set()
     for table in TABLES:
-        con.execute(f"CREATE TEMP TABLE resource_ids AS SELECT DISTINCT {names} FROM {table}")
-        distinct = con.execute(f"SELECT {names} FROM resource_ids").fetchall()
-        ids = [resource_id(_resource_values(row)) for row in distinct]
-        con.execute("ALTER TABLE resource_ids ADD COLUMN resource_id UBIGINT")
-        con.execute("DELETE FROM resource_ids")
-        if distinct:
-            marks = ", ".join("?" * (len(RESOURCE_NAMES) + 1))
-            con.executemany(
-                f"INSERT INTO resource_ids ({names}, resource_id) VALUES ({marks})",
-                [[*row, rid] for row, rid in zip(distinct, ids, strict=True)],
-            )
-        con.execute(
-            f"INSERT INTO {RESOURCES_TABLE} SELECT resource_id, {names} FROM resource_ids "
-            f"WHERE resource_id NOT IN (SELECT resource_id FROM {RESOURCES_TABLE})"
-        )
+        for row in con.execute(f"SELECT DISTINCT {names} FROM {table}").fetchall():
+            key = resource_id(_resource_values(row))
+            if key not in known:
+                known.add(key)
+                con.execute(f"INSERT INTO {RESOURCES_TABLE} VALUES ({marks})", [key, *row])
         con.execute(_create_table(stored_table(table), stored_columns(table)))
-        same = " AND ".join(f'old."{n}" IS NOT DISTINCT FROM ids."{n}"' for n in RESOURCE_NAMES)
-        select = ", ".join(f'{"ids" if c.name == "resource_id" else "old"}."{c.name}"' for c in stored_columns(table))
-        con.execute(
-            f"INSERT INTO {stored_table(table)} SELECT {select} FROM {table} AS old JOIN resource_ids AS ids ON {same}"
-        )
-        con.execute("DROP TABLE resource_ids")
+        same = " AND ".join(f'old."{n}" IS NOT DISTINCT FROM r."{n}"' for n in RESOURCE_NAMES)
+        select = ", ".join(f'{"r" if c.name == "resource_id" else "old"}."{c.name}"' for c in stored_columns(table))
+        joined = f"{table} AS old JOIN {RESOURCES_TABLE} AS r ON {same}"
+        con.execute(f"INSERT INTO {stored_table(table)} SELECT {select} FROM {joined}")
         con.execute(f"DROP TABLE {table}")
         con.execute(_create_view(table))
 
