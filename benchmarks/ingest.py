@@ -68,15 +68,10 @@ _REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2"]
 
 
 def _kv(key: str, value: Any) -> Any:
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    """The simulator's ``key_value``, imported when first needed (``main`` puts the project on the path)."""
+    from collector.simulator_telemetry import key_value
 
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=value))
+    return key_value(key, value)
 
 
 def resource_attributes(client: int, index: int) -> list[Any]:

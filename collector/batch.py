@@ -42,7 +42,8 @@ class ExportBatch:
         accepted = sum(len(r) for r in rows)
         return cls(signal, tables, accepted, rejected, resources=res.resources_table(resources))
 
-    def rows(self, table: str) -> pa.Table:
-        """A table's rows in the layout queries see: with their resource's columns."""
-        data = self.tables[table]
+    def rows(self, table: str, keep: pa.Array | None = None) -> pa.Table:
+        """A table's rows in the layout queries see: with their resource's columns; only those
+        ``keep`` marks, when given (filtered before the resources are joined)."""
+        data = self.tables[table] if keep is None else self.tables[table].filter(keep)
         return res.join(table, data, self.resources) if res.is_stored_layout(data) else data

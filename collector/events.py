@@ -16,7 +16,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collector import resources
 from collector.batch import ExportBatch
 from collector.rows import Rejections
 
@@ -72,11 +71,9 @@ def project_events(batch: ExportBatch) -> ExportBatch:
     if logs is None:
         return batch
     mask = pc.is_in(logs["event_name"], pa.array([DEPLOYMENT_EVENT, INCIDENT_EVENT]))
-    events = logs.filter(pc.fill_null(mask, False))
+    events = batch.rows("otel_logs", keep=pc.fill_null(mask, False))
     if events.num_rows == 0:
         return batch
-    if resources.is_stored_layout(events):
-        events = resources.join("otel_logs", events, batch.resources)
     for name in ("time", "observed_time"):
         events = events.set_column(events.schema.get_field_index(name), name, events[name].cast(pa.int64()))
     deployments: dict[str, dict[str, Any]] = {}

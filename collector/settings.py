@@ -13,6 +13,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MEMORY_LIMIT_PATTERN = r"^\d+(\.\d+)?\s*[KMGT]i?B$"
+"""A DuckDB memory limit as the collector accepts it: 512MB, 2GiB, 1.5 GB."""
+
 
 class Settings(BaseSettings):
     """The settings of the collector and of the commands that talk to it."""
@@ -33,7 +36,7 @@ class Settings(BaseSettings):
     )
     duckdb_memory_limit: str = Field(
         "512MB",
-        pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
+        pattern=MEMORY_LIMIT_PATTERN,
         description="DuckDB's buffer memory in the collector (512MB, 2GiB); queries beyond it spill to disk.",
     )
     retry_after_seconds: int = Field(1, description="Retry-After sent to clients while the write queue is full.")

@@ -91,6 +91,10 @@ class SendStats:
     seconds: float = 0.0
 
 
+_OURS = f"scope_name = '{SCOPE_NAME}'"
+"""The rows the simulator sent (its instrumentation scope), in SQL."""
+
+
 @dataclass
 class Stored:
     """What a collector already holds of a plan's history (an interrupted backfill)."""
@@ -107,12 +111,11 @@ class Stored:
 def stored_history(client: Client, plan: Plan) -> Stored:
     """The days of metrics, and how many spans and events of the plan, the collector stored already."""
     end = f"make_timestamp_ns({plan.end})"
-    scope = f"scope_name = '{SCOPE_NAME}'"
     days = client.sql(
-        f"SELECT DISTINCT (epoch_ns(time) - 1) // {DAY} AS day FROM otel_metrics_gauge WHERE {scope} AND time <= {end}"
+        f"SELECT DISTINCT (epoch_ns(time) - 1) // {DAY} AS day FROM otel_metrics_gauge WHERE {_OURS} AND time <= {end}"
     )
-    spans = client.sql(f"SELECT count(*) AS n FROM otel_traces WHERE {scope} AND end_time <= {end}")
-    events = client.sql(f"SELECT count(*) AS n FROM otel_logs WHERE {scope} AND time <= {end}")
+    spans = client.sql(f"SELECT count(*) AS n FROM otel_traces WHERE {_OURS} AND end_time <= {end}")
+    events = client.sql(f"SELECT count(*) AS n FROM otel_logs WHERE {_OURS} AND time <= {end}")
     return Stored({int(d) for d in days["day"]}, int(spans["n"][0]), int(events["n"][0]))
 
 
@@ -189,10 +192,9 @@ def onboard_now(org: Organisation, seed: int, door: CatalogDoor, progress: Progr
 def refuse_a_second_history(client: Client) -> None:
     """A backfill sends the whole period again: into a collector that holds the simulator's history
     already (an earlier ``--backfill`` or ``trellis demo``), every point would be stored twice."""
-    scope = f"scope_name = '{SCOPE_NAME}'"
     held = client.sql(
-        f"SELECT count(*) AS n FROM (SELECT 1 FROM otel_metrics_gauge WHERE {scope} "
-        f"UNION ALL SELECT 1 FROM otel_logs WHERE {scope} LIMIT 1)"
+        f"SELECT count(*) AS n FROM (SELECT 1 FROM otel_metrics_gauge WHERE {_OURS} "
+        f"UNION ALL SELECT 1 FROM otel_logs WHERE {_OURS} LIMIT 1)"
     )
     if int(held["n"][0]):
         raise SimulationError(

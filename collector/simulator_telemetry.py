@@ -73,7 +73,8 @@ def load(env: Environment, t: int, non_production: float) -> float:
     return non_production * (1.5 if busy else 0.6)
 
 
-def _kv(key: str, value: str | int | float | bool) -> KeyValue:
+def key_value(key: str, value: str | int | float | bool) -> KeyValue:
+    """An OTLP attribute: the value as the AnyValue of its type."""
     if isinstance(value, bool):
         return KeyValue(key=key, value=AnyValue(bool_value=value))
     if isinstance(value, int):
@@ -140,7 +141,7 @@ class Instance:
         return attributes
 
     def resource(self, generation: int, replica: int) -> list[KeyValue]:
-        return [_kv(k, v) for k, v in self.attributes(generation, replica).items()]
+        return [key_value(k, v) for k, v in self.attributes(generation, replica).items()]
 
     def cpu_cores(self, rng: random.Random, t: int, non_production: float) -> float:
         base = self.workload.cpu_request * self.usage.cpu * load(self.env, t - HOUR // 2, non_production)
@@ -309,7 +310,10 @@ def _container_points(batch: _Batch, run: Instance, t: int, step: int, non_produ
                 for state, value in (("used", used), ("idle", size - used)):
                     point = pool.add(start_time_unix_nano=run.pods_from[generation], time_unix_nano=t, as_int=value)
                     point.attributes.extend(
-                        [_kv("db.client.connection.state", state), _kv("db.client.connection.pool.name", name)]
+                        [
+                            key_value("db.client.connection.state", state),
+                            key_value("db.client.connection.pool.name", name),
+                        ]
                     )
                     batch.points += 1
 
@@ -372,7 +376,7 @@ class _Servers:
         system = "postgresql" if r["type"] == "postgres" else "redis"
 
         def resource() -> list[KeyValue]:
-            return [_kv(k, v) for k, v in server_attributes(env, app, host, r).items()]
+            return [key_value(k, v) for k, v in server_attributes(env, app, host, r).items()]
 
         values = server_values(
             self.plan.seed, env, host, r, (t - self.plan.start) / DAY, load(env, t, self.non_production)
@@ -380,7 +384,7 @@ class _Servers:
         if system == "postgresql":
             gauge = batch.metric(key, resource, "postgresql.db_size", "By", "gauge")
             point = gauge.add(time_unix_nano=t, as_int=values["postgresql.db_size"])
-            point.attributes.append(_kv("postgresql.database.name", str(r["outputs"].get("name", "app"))))
+            point.attributes.append(key_value("postgresql.database.name", str(r["outputs"].get("name", "app"))))
             batch.points += 1
         else:
             memory = batch.metric(key, resource, "redis.memory.used", "By", "gauge")

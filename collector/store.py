@@ -25,6 +25,7 @@ from collector import resources
 from collector.batch import ExportBatch
 from collector.events import UPSERT_SQL
 from collector.schema import TABLES, migrate
+from collector.settings import MEMORY_LIMIT_PATTERN
 
 log = logging.getLogger("trellis.store")
 
@@ -92,7 +93,7 @@ def open_database(path: Path, snapshot_dir: Path, memory_limit: str | None = MEM
     con.execute("SET autoinstall_known_extensions=false")
     con.execute("SET autoload_known_extensions=false")
     if memory_limit is not None:
-        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", memory_limit):
+        if not re.match(MEMORY_LIMIT_PATTERN, memory_limit):
             raise ValueError(f"memory_limit must look like 512MB or 2GiB, not {memory_limit!r}")
         con.execute(f"SET memory_limit='{memory_limit}'")
     con.execute("SET lock_configuration=true")

@@ -92,3 +92,10 @@ def test_known_series_give_the_ids_hashing_gives_also_when_the_memory_starts_aga
     monkeypatch.setattr(rows._KnownSeries, "MAX_SERIES", 2)
     assert _series_ids(body) == hashed, "forgotten on the way and hashed again"
     assert rows._known_series.count <= 2 + 1
+
+
+def test_rows_with_neither_a_resource_id_nor_the_resource_columns_are_refused_naming_what_is_missing() -> None:
+    with pytest.raises(
+        ValueError, match="rows for otel_logs have neither resource_id nor the resource columns service_name"
+    ):
+        resources.split("otel_logs", pa.table({"body": ["x"]}))
