@@ -1,7 +1,7 @@
 """Analytics benchmark: every job over 90 days of a 2,000-workload organisation.
 
 It builds (once; ``--rebuild`` starts over) a DuckDB store with the collector's and the catalog's tables
-(``collector.schema.migrate``, ``catalog.tables.migrate_catalog``), filled directly in DuckDB with SQL
+(``trellis.collector.schema.migrate``, ``trellis.catalog.tables.migrate_catalog``), filled directly in DuckDB with SQL
 ``range()``:
 
 - 2,000 workloads (1,000 services in ``production-eu`` and ``staging``, 50 teams), one pod each, with
@@ -71,7 +71,7 @@ def _workloads_sql(workloads: int) -> str:
 
 def _metric_chunk_sql(table: str, metric: str, series: int, first: int, last: int, step_s: int, workloads: int,
                       value: str, sum_columns: bool) -> str:  # fmt: skip
-    from collector.schema import stored_table
+    from trellis.collector.schema import stored_table
 
     extra = ", 2 AS aggregation_temporality, true AS is_monotonic" if sum_columns else ""
     return f"""
@@ -92,8 +92,8 @@ def _metric_chunk_sql(table: str, metric: str, series: int, first: int, last: in
 
 def _resources(con: Any, workloads: int) -> None:
     """Each workload's resource (its pod) in otel_resources, and ``bench_resource_ids`` (w, resource_id)."""
-    from collector import resources
-    from collector.schema import RESOURCE_NAMES, resource_id
+    from trellis.collector import resources
+    from trellis.collector.schema import RESOURCE_NAMES, resource_id
 
     pods = con.execute(
         f"SELECT w, service, team, env, service || '-' || env || '-7d9f8b6c5-x2x4q' FROM ({_workloads_sql(workloads)})"
@@ -131,8 +131,8 @@ def _metrics(workloads: int, days: int, step_minutes: int) -> list[tuple[str, st
 def build_store(path: Path, workloads: int, days: int, step_minutes: int, deployments: int) -> None:
     import duckdb
 
-    from catalog.tables import migrate_catalog
-    from collector.schema import migrate
+    from trellis.catalog.tables import migrate_catalog
+    from trellis.collector.schema import migrate
 
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
@@ -292,8 +292,8 @@ def peak_rss_mib() -> float:
 def run_in_this_process(db: Path, names: list[str], start: str, end: str, memory_limit: str) -> dict[str, Any]:
     import duckdb
 
-    from analytics import AnalyticsConfig, Period, run_jobs, select_jobs
-    from analytics.service import parse_moment
+    from trellis.analytics import AnalyticsConfig, Period, run_jobs, select_jobs
+    from trellis.analytics.service import parse_moment
 
     con = duckdb.connect(str(db), config={"memory_limit": memory_limit} if memory_limit else {})
     period = Period(parse_moment(start), parse_moment(end))
@@ -376,7 +376,7 @@ def _outdated(path: Path) -> bool:
     """Whether the store was built with an older collector schema (then it is built again)."""
     import duckdb
 
-    from collector.schema import SCHEMA_VERSION
+    from trellis.collector.schema import SCHEMA_VERSION
 
     with duckdb.connect(str(path), read_only=True) as con:
         version = con.execute("SELECT max(version) FROM trellis_schema").fetchall()[0][0]
@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         build_store(args.db, args.workloads, args.days, args.step_minutes, args.deployments)
     if args.build_only:
         return 0
-    from analytics import JOBS
+    from trellis.analytics import JOBS
 
     end = START + timedelta(days=args.days)
     begin = end - timedelta(days=args.window_days) if args.window_days else START

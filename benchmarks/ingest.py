@@ -69,7 +69,7 @@ _REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2"]
 
 def _kv(key: str, value: Any) -> Any:
     """The simulator's ``key_value``, imported when first needed (``main`` puts the project on the path)."""
-    from collector.simulator_telemetry import key_value
+    from trellis.simulator.telemetry import key_value
 
     return key_value(key, value)
 
@@ -375,7 +375,7 @@ def trellis_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("trellis")
-    return [found] if found else [sys.executable, "-m", "collector"]
+    return [found] if found else [sys.executable, "-m", "trellis"]
 
 
 @dataclass

@@ -78,7 +78,7 @@ def start_collector(db: Path, *args: str, headers: dict[str, str] | None = None)
     grpc_port, http_port, api_port = free_port(), free_port(), free_port()
     log_path = db.parent / f"collector-{api_port}.log"
     command = [
-        sys.executable, "-m", "collector", "serve", "--db", str(db),
+        sys.executable, "-m", "trellis", "serve", "--db", str(db),
         "--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port), "--api-port", str(api_port),
         *args,
     ]  # fmt: skip
@@ -139,7 +139,7 @@ def trellis(*args: str) -> subprocess.Popen[str]:
     """Start the ``trellis`` command in its own process, without the caller's TRELLIS_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "collector", *args],
+        [sys.executable, "-m", "trellis", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

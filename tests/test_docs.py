@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from collector.schema import PROJECTION_DDL, RESOURCES_SCHEMA, RESOURCES_TABLE, TABLES
-from collector.settings import Settings
+from trellis.collector.schema import PROJECTION_DDL, RESOURCES_SCHEMA, RESOURCES_TABLE, TABLES
+from trellis.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -11,10 +11,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from analytics.sources import Sources
-from catalog.tables import migrate_catalog
-from collector import resources
-from collector.schema import TABLES, arrow_schema, migrate
+from trellis.analytics.sources import Sources
+from trellis.catalog.tables import migrate_catalog
+from trellis.collector import resources
+from trellis.collector.schema import TABLES, arrow_schema, migrate
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def sources(con: duckdb.DuckDBPyConnection) -> Sources:
 def insert(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows given as dicts; columns left out are NULL (or the column's default).
 
-    Signal tables go through ``collector.resources.insert``, as the store writes them."""
+    Signal tables go through ``trellis.collector.resources.insert``, as the store writes them."""
     if table in TABLES:
         resources.insert(con, table, pa.Table.from_pylist(list(rows), schema=arrow_schema(table)))
         return

@@ -1,4 +1,4 @@
-"""analytics/adoption.py: consumers per version over time, laggards and pins, from bindings and deployments."""
+"""trellis/analytics/adoption.py: consumers per version over time, laggards and pins, from bindings and deployments."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import duckdb
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from analytics import adoption
-from analytics.job import AnalyticsConfig
-from analytics.sources import Sources
 from tests.analytics.conftest import binding, deployment, insert, pin, version
 from tests.analytics.test_dora import TWO_WEEKS
+from trellis.analytics import adoption
+from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.sources import Sources
 
 D = datetime
 JAN12, JAN19 = D(2026, 1, 12), D(2026, 1, 19)

@@ -6,8 +6,8 @@ import importlib
 import re
 from pathlib import Path
 
-from analytics import JOBS
 from tests.test_docs import DOCS
+from trellis.analytics import JOBS
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -21,7 +21,7 @@ def test_every_column_of_every_job_is_documented() -> None:
     for name, job in JOBS.items():
         assert f"`{name}`" in text, f"job {name} is not listed in docs/analytics.md"
         assert job.table in sections, f"docs/analytics.md has no section for {job.table}"
-        schema = importlib.import_module(f"analytics.{name}").SCHEMA
+        schema = importlib.import_module(f"trellis.analytics.{name}").SCHEMA
         for column in [*schema, "period_start", "period_end"]:
             assert f"`{column}`" in sections[job.table], f"{job.table}.{column} is not documented"
 

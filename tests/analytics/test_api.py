@@ -1,6 +1,6 @@
 """End to end: telemetry sent by the OpenTelemetry SDK through a running collector, analyzed on its API.
 
-Deployments and incidents go out as events through ``collector.emit.send_event`` (the SDK's LoggerProvider
+Deployments and incidents go out as events through ``trellis.collector.emit.send_event`` (the SDK's LoggerProvider
 and OTLP/HTTP log exporter, what ``trellis emit`` runs); container metrics through the SDK's MeterProvider
 with the OTLP/HTTP metric exporter. ``POST /api/v1/analyze`` must then give the answers the jobs give on the
 same data inserted by hand, readable through ``/api/v1/query``.
@@ -24,15 +24,15 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from polars.testing import assert_frame_equal
 
-from analytics import dora
-from analytics.job import AnalyticsConfig
-from analytics.sources import Sources
-from collector.client import Client
-from collector.emit import DEPLOYMENT_EVENT, INCIDENT_EVENT, send_event
-from collector.schema import migrate
 from tests.analytics.conftest import insert
 from tests.analytics.test_dora import SCENARIO, SCENARIO_INCIDENTS, TWO_WEEKS
 from tests.conftest import RunningCollector, bearer
+from trellis.analytics import dora
+from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.sources import Sources
+from trellis.collector.client import Client
+from trellis.collector.emit import DEPLOYMENT_EVENT, INCIDENT_EVENT, send_event
+from trellis.collector.schema import migrate
 
 pytestmark = pytest.mark.slow
 

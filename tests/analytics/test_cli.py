@@ -1,4 +1,7 @@
-"""analytics/cli.py: ``trellis analyze`` through a running collector, and on the database file when none runs."""
+"""trellis/analytics/cli.py:
+
+``trellis analyze`` through a running collector, and on the database file when none runs.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from collector.schema import migrate
 from tests.analytics.conftest import insert
 from tests.analytics.test_dora import SCENARIO, SCENARIO_INCIDENTS
 from tests.conftest import ROOT, RunningCollector, free_port
+from trellis.collector.schema import migrate
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +25,7 @@ pytestmark = pytest.mark.slow
 def trellis(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
     return subprocess.run(
-        [sys.executable, "-m", "collector", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
+        [sys.executable, "-m", "trellis", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120
     )
 
 
@@ -65,8 +68,8 @@ def test_analyze_goes_through_a_running_collector(make_collector: Callable[..., 
 
 
 def test_jobs_that_share_work_go_to_the_collector_in_one_request_in_order() -> None:
-    from analytics.cli import request_groups
-    from analytics.registry import select_jobs
+    from trellis.analytics.cli import request_groups
+    from trellis.analytics.registry import select_jobs
 
     groups = request_groups(select_jobs(None))
     names = [[job.name for job in group] for group in groups]

@@ -1,4 +1,7 @@
-"""analytics/cost.py: max(request, usage) x price per container, idle apart, catalog resources split by consumer."""
+"""trellis/analytics/cost.py:
+
+Max(request, usage) x price per container, idle apart, catalog resources split by consumer.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,13 @@ import duckdb
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from analytics import cost
-from analytics.job import AnalyticsConfig
-from analytics.prices import DEFAULT_PRICES
-from analytics.sources import Period, Sources
 from tests.analytics.conftest import binding, insert
 from tests.analytics.test_metrics import HOUR
 from tests.analytics.test_utilization import containers
+from trellis.analytics import cost
+from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.prices import DEFAULT_PRICES
+from trellis.analytics.sources import Period, Sources
 
 PRICES = {"cpu_core_hour": 2.0, "memory_gib_hour": 0.5, "postgres/large": 3.0, "redis": 0.5}
 CONFIG = AnalyticsConfig(prices=PRICES, currency="EUR")

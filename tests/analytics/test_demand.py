@@ -1,4 +1,4 @@
-"""analytics/demand.py: requested types and classes per team, misses and fallbacks to the default class."""
+"""trellis/analytics/demand.py: requested types and classes per team, misses and fallbacks to the default class."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import duckdb
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from analytics import demand
-from analytics.job import AnalyticsConfig
-from analytics.sources import Sources
 from tests.analytics.conftest import binding, insert, miss
 from tests.analytics.test_dora import TWO_WEEKS
+from trellis.analytics import demand
+from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.sources import Sources
 
 D = datetime
 

@@ -1,4 +1,4 @@
-"""analytics/dora.py against small hand-made deployment and incident histories, answers worked out by hand."""
+"""trellis/analytics/dora.py against small hand-made deployment and incident histories, answers worked out by hand."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analytics import dora
-from analytics.job import AnalyticsConfig
-from analytics.sources import Period, Sources
 from tests.analytics.conftest import deployment, incident, insert
+from trellis.analytics import dora
+from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.sources import Period, Sources
 
 D = datetime
 H = timedelta(hours=1)

@@ -1,4 +1,4 @@
-"""analytics/metrics.py: counters become rates (resets included), delta equals cumulative, gauges hold."""
+"""trellis/analytics/metrics.py: counters become rates (resets included), delta equals cumulative, gauges hold."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import duckdb
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from analytics.metrics import read_intervals
-from analytics.sources import Period, Sources
 from tests.analytics.conftest import insert
+from trellis.analytics.metrics import read_intervals
+from trellis.analytics.sources import Period, Sources
 
 D = datetime
 MINUTE = timedelta(minutes=1)

@@ -1,4 +1,4 @@
-"""analytics/platform_health.py: legacy against managed over time, dead inventory, most and least used types."""
+"""trellis/analytics/platform_health.py: legacy against managed over time, dead inventory, most and least used types."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import duckdb
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from analytics import platform_health
-from analytics.job import AnalyticsConfig
-from analytics.sources import Sources
 from tests.analytics.conftest import binding, definition, insert, version
 from tests.analytics.test_dora import TWO_WEEKS
+from trellis.analytics import platform_health
+from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.sources import Sources
 
 D = datetime
 DEC1 = D(2025, 12, 1)

@@ -1,4 +1,4 @@
-"""analytics/prices.py: defaults, and the YAML price table that overrides them."""
+"""trellis/analytics/prices.py: defaults, and the YAML price table that overrides them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.prices import DEFAULT_PRICES, PriceTableError, load_price_table, merged, resource_price
+from trellis.analytics.prices import DEFAULT_PRICES, PriceTableError, load_price_table, merged, resource_price
 
 
 def test_a_price_table_overrides_the_defaults(tmp_path: Path) -> None:

@@ -24,15 +24,15 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analytics import JOBS, AnalyticsConfig, Period, run_jobs, select_jobs
-from analytics.report import Report, build_report, format_value
-from analytics.report_cli import make_report
-from analytics.report_formats import format_for, write_report
-from analytics.report_source import FileReader
-from analytics.report_tables import sheet_name
-from catalog.tables import migrate_catalog
-from collector.schema import migrate
 from tests.conftest import ROOT, RunningCollector, free_port
+from trellis.analytics import JOBS, AnalyticsConfig, Period, run_jobs, select_jobs
+from trellis.analytics.report import Report, build_report, format_value
+from trellis.analytics.report_cli import make_report
+from trellis.analytics.report_formats import format_for, write_report
+from trellis.analytics.report_source import FileReader
+from trellis.analytics.report_tables import sheet_name
+from trellis.catalog.tables import migrate_catalog
+from trellis.collector.schema import migrate
 
 START, END = datetime(2026, 1, 5), datetime(2026, 1, 19)
 PERIOD = Period(START, END)
@@ -280,7 +280,7 @@ def test_csv_and_parquet_carry_every_table_in_a_folder_or_a_zip(report: Report, 
 def trellis(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
     return subprocess.run(
-        [sys.executable, "-m", "collector", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=240
+        [sys.executable, "-m", "trellis", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=240
     )
 
 

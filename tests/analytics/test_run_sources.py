@@ -1,4 +1,4 @@
-"""analytics/run_sources.py: within a run, what jobs share is opened once, and closed when its kind is released
+"""trellis/analytics/run_sources.py: within a run, what jobs share is opened once, and closed when its kind is released
 or the run ends."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 import duckdb
 
-from analytics.run_sources import RunSources, holds, shared
-from analytics.sources import Sources
+from trellis.analytics.run_sources import RunSources, holds, shared
+from trellis.analytics.sources import Sources
 
 
 class Opener:

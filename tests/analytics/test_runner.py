@@ -1,4 +1,7 @@
-"""analytics/runner.py and analytics/registry.py: results land in analytics_<job>, and a rerun gives the same table."""
+"""trellis/analytics/runner.py and trellis/analytics/registry.py:
+
+Results land in analytics_<job>, and a rerun gives the same table.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from analytics import JOBS, UnknownJob, run_job, run_jobs, select_jobs
-from analytics.job import AnalyticsConfig
 from tests.analytics.conftest import insert
 from tests.analytics.test_dora import SCENARIO, SCENARIO_INCIDENTS, TWO_WEEKS
+from trellis.analytics import JOBS, UnknownJob, run_job, run_jobs, select_jobs
+from trellis.analytics.job import AnalyticsConfig
 
 
 def test_a_rerun_replaces_the_table_with_the_same_rows(con: duckdb.DuckDBPyConnection) -> None:
@@ -31,7 +34,7 @@ def test_every_job_writes_its_documented_columns_even_with_no_data(con: duckdb.D
     assert [r.job for r in results] == [r.job for r in reported] == list(JOBS)
     for job in JOBS.values():
         columns = [row[0] for row in con.execute(f"DESCRIBE {job.table}").fetchall()]
-        schema = __import__(f"analytics.{job.name}", fromlist=["SCHEMA"]).SCHEMA
+        schema = __import__(f"trellis.analytics.{job.name}", fromlist=["SCHEMA"]).SCHEMA
         assert columns == [*schema, "period_start", "period_end"], job.name
         assert con.execute(f"SELECT count(*) FROM {job.table}").fetchall() == [(0,)]
 

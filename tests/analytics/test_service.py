@@ -1,4 +1,4 @@
-"""analytics/service.py: settings become the jobs' configuration, periods, and the schedule."""
+"""trellis/analytics/service.py: settings become the jobs' configuration, periods, and the schedule."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analytics.job import AnalyticsConfig
-from analytics.service import AnalyticsService, config_from_settings, default_period, parse_moment, period_from
-from collector.settings import Settings
 from tests.analytics.test_dora import TWO_WEEKS
+from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.service import AnalyticsService, config_from_settings, default_period, parse_moment, period_from
+from trellis.settings import Settings
 
 
 def test_settings_become_the_configuration(tmp_path: Path) -> None:

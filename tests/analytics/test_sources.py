@@ -1,4 +1,7 @@
-"""analytics/sources.py: windows and derived columns are computed by DuckDB; filters and projections pushed down."""
+"""trellis/analytics/sources.py:
+
+Windows and derived columns are computed by DuckDB; filters and projections pushed down.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from analytics.sources import Period, Sources
 from tests.analytics.conftest import deployment, insert
+from trellis.analytics.sources import Period, Sources
 
 
 def test_a_window_keeps_the_half_open_range_also_on_timestamptz(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,4 +1,4 @@
-"""analytics/usage_pass.py: the one pass over the points does not depend on the order they were stored in, and
+"""trellis/analytics/usage_pass.py: the one pass over the points does not depend on the order they were stored in, and
 names every series, also those that start in a later chunk."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from analytics import usage_pass
-from analytics.sources import Period, Sources
 from tests.analytics.conftest import insert
 from tests.analytics.test_metrics import HOUR, cumulative, point
 from tests.analytics.test_usage_sql import _compare
+from trellis.analytics import usage_pass
+from trellis.analytics.sources import Period, Sources
 
 
 def test_points_stored_out_of_time_order_give_the_same_tables(

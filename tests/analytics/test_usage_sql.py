@@ -1,4 +1,4 @@
-"""analytics/usage_sql.py: the utilization and cost jobs, computed a chunk of points at a time, give what the
+"""trellis/analytics/usage_sql.py: the utilization and cost jobs, computed a chunk of points at a time, give what the
 Polars pipeline over every interval (``metrics.read_intervals``) gives."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analytics import JOBS, cost, run_job, run_jobs, usage_pass, usage_sql, utilization
-from analytics.job import AnalyticsConfig
-from analytics.prices import merged
-from analytics.run_sources import RunSources
-from analytics.sources import Period, Sources
 from tests.analytics.conftest import insert
 from tests.analytics.test_metrics import HOUR, as_delta, cumulative, point
 from tests.analytics.test_report import _benchmark
+from trellis.analytics import JOBS, cost, run_job, run_jobs, usage_pass, usage_sql, utilization
+from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.prices import merged
+from trellis.analytics.run_sources import RunSources
+from trellis.analytics.sources import Period, Sources
 
 START = D(2026, 1, 5, 9, 55)
 

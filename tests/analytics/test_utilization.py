@@ -1,4 +1,4 @@
-"""analytics/utilization.py: usage against requests, percentiles, idle share and the recommended request."""
+"""trellis/analytics/utilization.py: usage against requests, percentiles, idle share and the recommended request."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analytics import utilization
-from analytics.job import AnalyticsConfig
-from analytics.sources import Period, Sources
 from tests.analytics.conftest import insert
 from tests.analytics.test_metrics import HOUR, as_delta, cumulative, point
+from trellis.analytics import utilization
+from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.sources import Period, Sources
 
 GIB = 1 << 30
 MINUTES = [HOUR.start + timedelta(minutes=m) for m in range(61)]

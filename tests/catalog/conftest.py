@@ -15,9 +15,9 @@ import duckdb
 import pytest
 import yaml
 
-from catalog.documents import read_text, to_yaml
-from catalog.score import Workload, parse_workload
-from catalog.service import Catalog, Change
+from trellis.catalog.documents import read_text, to_yaml
+from trellis.catalog.score import Workload, parse_workload
+from trellis.catalog.service import Catalog, Change
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 """Every test clock starts here."""

@@ -13,10 +13,10 @@ import httpx
 import pytest
 import yaml
 
-from catalog.backend import connect
-from collector.client import ClientError
 from tests.catalog.conftest import OUTPUTS, definition, document, score
 from tests.conftest import TOKENS, RunningCollector, free_port, start_collector
+from trellis.catalog.backend import connect
+from trellis.collector.client import ClientError
 
 pytestmark = pytest.mark.slow
 

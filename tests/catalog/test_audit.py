@@ -7,8 +7,6 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from catalog import audit
-from catalog.service import Catalog, CatalogError
 from tests.catalog.conftest import (
     OUTPUTS,
     Clock,
@@ -20,6 +18,8 @@ from tests.catalog.conftest import (
     production_approval_rule,
     workload,
 )
+from trellis.catalog import audit
+from trellis.catalog.service import Catalog, CatalogError
 
 TYPE_V1 = document("ResourceType", "queue", {"outputs": {"url": {}}})
 TYPE_V2 = document("ResourceType", "queue", {"outputs": {"url": {}, "user": {}}})

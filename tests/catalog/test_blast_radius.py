@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from catalog.blast_radius import plan
-from catalog.documents import Source, parse_document
-from catalog.service import Catalog
 from tests.catalog.conftest import OUTPUTS, Clock, apply_docs, definition, table_rows, workload
+from trellis.catalog.blast_radius import plan
+from trellis.catalog.documents import Source, parse_document
+from trellis.catalog.service import Catalog
 
 
 def proposed(*raws: dict[str, Any]) -> list[Any]:

@@ -1,7 +1,7 @@
 """The catalog's commands as a user runs them: exit codes, what goes to stdout and what to stderr.
 
 Most tests use ``--db`` on a copy of a database seeded once per module; the last ones go through ``--api``.
-``cli`` runs the real entry point (``collector.cli.main``: parsing, error lines, exit codes) in this process,
+``cli`` runs the real entry point (``trellis.cli.main``: parsing, error lines, exit codes) in this process,
 because starting Python per command is slow; ``trellis`` runs a real process for what only a process shows.
 """
 
@@ -24,8 +24,6 @@ import duckdb
 import pytest
 import yaml
 
-from catalog.service import Catalog
-from collector.cli import main
 from tests.catalog.conftest import (
     OUTPUTS,
     apply_docs,
@@ -38,6 +36,8 @@ from tests.catalog.conftest import (
     write_yaml,
 )
 from tests.conftest import ROOT, TOKENS, RunningCollector, start_collector
+from trellis.catalog.service import Catalog
+from trellis.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def trellis(*args: str | Path) -> Result:
     """Run ``trellis ARGS`` as a real process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
     done = subprocess.run(
-        [sys.executable, "-m", "collector", *map(str, args)],
+        [sys.executable, "-m", "trellis", *map(str, args)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     return Result(done.returncode, done.stdout, done.stderr)

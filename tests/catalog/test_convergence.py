@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from catalog.convergence import convergence
-from catalog.service import Catalog
-from collector.schema import migrate
 from tests.catalog.conftest import OUTPUTS, Clock, apply_docs, definition, workload
+from trellis.catalog.convergence import convergence
+from trellis.catalog.service import Catalog
+from trellis.collector.schema import migrate
 
 
 def pg(host: str) -> dict[str, object]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from catalog.deadlines import Housekeeper, announce_passed_deadlines
-from catalog.service import Catalog
 from tests.catalog.conftest import (
     GROUPS,
     OUTPUTS,
@@ -18,6 +16,8 @@ from tests.catalog.conftest import (
     pin,
     workload,
 )
+from trellis.catalog.deadlines import Housekeeper, announce_passed_deadlines
+from trellis.catalog.service import Catalog
 
 
 def _events(catalog: Catalog) -> list[tuple[str, dict[str, Any]]]:

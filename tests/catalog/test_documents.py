@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from catalog.documents import DocumentError, read_path, read_text
-from catalog.service import Catalog, CatalogError
 from tests.catalog.conftest import (
     OUTPUTS,
     apply_docs,
@@ -20,6 +18,8 @@ from tests.catalog.conftest import (
     table_rows,
     write_yaml,
 )
+from trellis.catalog.documents import DocumentError, read_path, read_text
+from trellis.catalog.service import Catalog, CatalogError
 
 LATER = datetime(2027, 1, 1, tzinfo=UTC)
 

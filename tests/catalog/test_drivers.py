@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.builtin_types import BUILTIN_TYPES
-from catalog.drivers import DRIVERS, DriverError, is_secret_reference, secret_outputs_are_references
-from catalog.matching import Context
-from catalog.models import DefinitionSpec
-from catalog.service import Catalog, CatalogError
 from tests.catalog.conftest import OUTPUTS, apply_docs, definition, workload
+from trellis.catalog.builtin_types import BUILTIN_TYPES
+from trellis.catalog.drivers import DRIVERS, DriverError, is_secret_reference, secret_outputs_are_references
+from trellis.catalog.matching import Context
+from trellis.catalog.models import DefinitionSpec
+from trellis.catalog.service import Catalog, CatalogError
 
 TEMPLATE_OUTPUTS = {
     "host": "{{ params.size }}-{{ context.app }}-{{ context.env }}.{{ context.env_type }}.db.internal",

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from catalog.documents import read_path
-from catalog.export import export_documents, write_documents
-from catalog.service import Catalog
 from tests.catalog.conftest import (
     OUTPUTS,
     Clock,
@@ -20,6 +17,9 @@ from tests.catalog.conftest import (
     pin,
     production_approval_rule,
 )
+from trellis.catalog.documents import read_path
+from trellis.catalog.export import export_documents, write_documents
+from trellis.catalog.service import Catalog
 
 QUEUE = document(
     "ResourceType",

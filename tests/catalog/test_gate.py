@@ -6,8 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from catalog.gate import check
-from catalog.service import Catalog
 from tests.catalog.conftest import (
     OUTPUTS,
     Clock,
@@ -19,6 +17,8 @@ from tests.catalog.conftest import (
     table_rows,
     workload,
 )
+from trellis.catalog.gate import check
+from trellis.catalog.service import Catalog
 
 
 def pg(host: str, **kwargs: object) -> dict[str, object]:

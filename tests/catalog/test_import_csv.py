@@ -9,14 +9,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from catalog.builtin_types import BUILTIN_TYPES
-from catalog.documents import Source
-from catalog.importers import ImportConflictError
-from catalog.importers.csv_layout import COLUMNS, TYPE_COLUMNS, CsvImportError, import_csv, read_csv
-from catalog.importers.terraform import definition_id, import_terraform
-from catalog.matching import Context
-from catalog.models import Criterion, ResourceDefinition
-from catalog.service import Catalog, CatalogError
+from trellis.catalog.builtin_types import BUILTIN_TYPES
+from trellis.catalog.documents import Source
+from trellis.catalog.importers import ImportConflictError
+from trellis.catalog.importers.csv_layout import COLUMNS, TYPE_COLUMNS, CsvImportError, import_csv, read_csv
+from trellis.catalog.importers.terraform import definition_id, import_terraform
+from trellis.catalog.matching import Context
+from trellis.catalog.models import Criterion, ResourceDefinition
+from trellis.catalog.service import Catalog, CatalogError
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data" / "legacy-resources.csv"
@@ -167,7 +167,7 @@ def test_a_hand_written_definition_is_not_taken_over(catalog: Catalog, tmp_path:
 
 
 def test_the_catalog_refusing_a_row_names_its_line(catalog: Catalog, tmp_path: Path) -> None:
-    from catalog.models import Policy
+    from trellis.catalog.models import Policy
 
     policy = Policy.model_validate(
         {

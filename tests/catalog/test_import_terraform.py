@@ -11,18 +11,18 @@ from typing import Any
 import duckdb
 import pytest
 
-from catalog.documents import Source
-from catalog.importers import ImportConflictError
-from catalog.importers.terraform import (
+from trellis.catalog.documents import Source
+from trellis.catalog.importers import ImportConflictError
+from trellis.catalog.importers.terraform import (
     TerraformStateError,
     definition_id,
     import_terraform,
     parse_terraform,
     read_terraform,
 )
-from catalog.matching import Context
-from catalog.models import ID_PATTERN, Criterion, ResourceDefinition
-from catalog.service import Catalog, CatalogError
+from trellis.catalog.matching import Context
+from trellis.catalog.models import ID_PATTERN, Criterion, ResourceDefinition
+from trellis.catalog.service import Catalog, CatalogError
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data" / "terraform" / "legacy.tfstate.json"

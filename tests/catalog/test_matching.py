@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.matching import Context
-from catalog.service import Catalog, CatalogError
 from tests.catalog.conftest import apply_docs, definition, table_rows, workload
+from trellis.catalog.matching import Context
+from trellis.catalog.service import Catalog, CatalogError
 
 LADDER = [
     definition("any-db", criteria=[{}], type_="dns", outputs={"host": "any"}),

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from catalog.models import ApprovalRuleSpec, DefinitionSpec, PolicySpec
-from catalog.policies import applies, can_match_env_type, evaluate, lookup, required_approvals
-from catalog.service import Catalog, CatalogError
 from tests.catalog.conftest import apply_docs, definition, document
+from trellis.catalog.models import ApprovalRuleSpec, DefinitionSpec, PolicySpec
+from trellis.catalog.policies import applies, can_match_env_type, evaluate, lookup, required_approvals
+from trellis.catalog.service import Catalog, CatalogError
 
 SPEC = DefinitionSpec.model_validate(
     {

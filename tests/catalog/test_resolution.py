@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.documents import DocumentError
-from catalog.matching import CRITERIA_FIELDS, Context
-from catalog.score import parse_workload
-from catalog.service import Catalog, CatalogError, ResolveError
 from tests.catalog.conftest import OUTPUTS, apply_docs, definition, new_catalog, score, workload
+from trellis.catalog.documents import DocumentError
+from trellis.catalog.matching import CRITERIA_FIELDS, Context
+from trellis.catalog.score import parse_workload
+from trellis.catalog.service import Catalog, CatalogError, ResolveError
 
 
 def test_the_answer_has_the_documented_shape(catalog: Catalog) -> None:

@@ -13,9 +13,6 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from catalog.documents import Source, parse_document
-from catalog.models import DefinitionSpec, ResourceDefinition
-from catalog.service import Catalog, CatalogError, content_hash
 from tests.catalog.conftest import (
     OUTPUTS,
     Clock,
@@ -27,6 +24,9 @@ from tests.catalog.conftest import (
     table_rows,
     workload,
 )
+from trellis.catalog.documents import Source, parse_document
+from trellis.catalog.models import DefinitionSpec, ResourceDefinition
+from trellis.catalog.service import Catalog, CatalogError, content_hash
 
 
 def states(catalog: Catalog, definition_id: str) -> list[tuple[int, str]]:

@@ -15,10 +15,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from catalog.service import Catalog
-from catalog.tables import migrate_catalog
-from catalog.webhooks import Dispatcher, Webhook, WebhooksFileError, read_webhooks
 from tests.catalog.conftest import GROUPS, Clock, apply_docs, definition
+from trellis.catalog.service import Catalog
+from trellis.catalog.tables import migrate_catalog
+from trellis.catalog.webhooks import Dispatcher, Webhook, WebhooksFileError, read_webhooks
 
 
 class Receiver:

@@ -18,9 +18,9 @@ import httpx
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from collector.batch import Signal
-from collector.otlp_proto import REQUEST_TYPES
 from tests.conftest import EXAMPLE_SIGNALS, OTLP_EXAMPLES
+from trellis.collector.batch import Signal
+from trellis.collector.otlp_proto import REQUEST_TYPES
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
@@ -354,7 +354,7 @@ def decoded_rows(table: Any) -> list[dict[str, Any]]:
 
 def expected_decoded_rows(name: str, table: str, service_name: str = "my.service") -> list[dict[str, Any]]:
     """Every column (but ``series_id``) a decoder must produce for example ``name`` in ``table``."""
-    from collector.schema import PROMOTED_RESOURCE_ATTRIBUTES
+    from trellis.collector.schema import PROMOTED_RESOURCE_ATTRIBUTES
 
     identity = {
         **dict.fromkeys(PROMOTED_RESOURCE_ATTRIBUTES.values()),

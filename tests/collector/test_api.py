@@ -17,9 +17,9 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from collector.schema import SCHEMA_VERSION, TABLES
 from tests.collector.test_durability import BASE_NS, KEY_STRIDE, PROTOBUF, metrics_export, stored_exports
 from tests.conftest import ROOT, RunningCollector, start_collector
+from trellis.collector.schema import SCHEMA_VERSION, TABLES
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 ROW_LIMIT = 50
@@ -301,7 +301,7 @@ def test_trellis_snapshot_copies_the_database_while_ingest_continues(
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "collector", "snapshot", str(out), "--api", collector.api],
+            [sys.executable, "-m", "trellis", "snapshot", str(out), "--api", collector.api],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         during = len(acknowledged)

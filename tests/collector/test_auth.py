@@ -247,7 +247,7 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Refusal]:
             flags = [*flags, "--tokens-file", str(tokens)]
         ports = [str(free_port()) for _ in range(3)]
         command = [
-            sys.executable, "-m", "collector", "serve", "--db", str(folder / "refused.duckdb"),
+            sys.executable, "-m", "trellis", "serve", "--db", str(folder / "refused.duckdb"),
             "--otlp-grpc-port", ports[0], "--otlp-http-port", ports[1], "--api-port", ports[2], *flags,
         ]  # fmt: skip
         process = subprocess.Popen(

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from google.rpc.status_pb2 import Status
 
-from collector.store import QueueFull, Store
 from tests.collector.test_durability import PROTOBUF, count_rows, gauge_batch, metrics_export, stored_exports
 from tests.conftest import RunningCollector, start_collector
+from trellis.collector.store import QueueFull, Store
 
 CLIENTS = 6
 EXPORTS_EACH = 5

@@ -12,9 +12,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from collector import Client, ClientError, CollectorRunning
 from tests.collector.test_durability import BASE_NS, KEY_STRIDE, PROTOBUF, metrics_export
 from tests.conftest import RunningCollector, finish, free_port, trellis
+from trellis.collector import Client, ClientError, CollectorRunning
 
 
 def ingest(collector: RunningCollector, metric: str, points: int = 3) -> None:

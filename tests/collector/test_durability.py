@@ -18,10 +18,10 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from collector.batch import ExportBatch
-from collector.schema import arrow_schema
-from collector.store import Store
 from tests.conftest import ROOT, RunningCollector
+from trellis.collector.batch import ExportBatch
+from trellis.collector.schema import arrow_schema
+from trellis.collector.store import Store
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 BASE_NS = 1_767_268_800_000_000_000
@@ -149,7 +149,7 @@ def test_every_acknowledged_point_survives_a_sigkill_mid_ingest(
 WRITER_SCRIPT = """
 import sys, threading
 from pathlib import Path
-from collector.store import Store
+from trellis.collector.store import Store
 from tests.collector.test_durability import gauge_batch
 
 store = Store(Path(sys.argv[1]))

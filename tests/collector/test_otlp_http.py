@@ -13,7 +13,6 @@ import pytest
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 
-from collector.ingest import RESPONSE_TYPES
 from tests.collector.otlp_payloads import (
     JSON,
     PROTOBUF,
@@ -29,6 +28,7 @@ from tests.collector.otlp_payloads import (
     unique,
 )
 from tests.conftest import EXAMPLE_SIGNALS, RunningCollector, start_collector
+from trellis.collector.ingest import RESPONSE_TYPES
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,6 @@ from typing import Any
 
 import pytest
 
-from collector import otlp_json
-from collector.batch import ExportBatch
-from collector.decode_errors import PayloadError
 from tests.collector.otlp_payloads import (
     EXPECTED_ROWS,
     decoded_rows,
@@ -24,6 +21,9 @@ from tests.collector.otlp_payloads import (
     without_series_id,
 )
 from tests.conftest import EXAMPLE_SIGNALS
+from trellis.collector import otlp_json
+from trellis.collector.batch import ExportBatch
+from trellis.collector.decode_errors import PayloadError
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 SPAN_ID = "eee19b7ec3c1b174"

@@ -10,9 +10,6 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector import otlp_json, otlp_proto
-from collector.batch import ExportBatch
-from collector.decode_errors import PayloadError
 from tests.collector.otlp_payloads import (
     EXPECTED_ROWS,
     decoded_rows,
@@ -28,6 +25,9 @@ from tests.collector.otlp_payloads import (
     without_series_id,
 )
 from tests.conftest import EXAMPLE_SIGNALS
+from trellis.collector import otlp_json, otlp_proto
+from trellis.collector.batch import ExportBatch
+from trellis.collector.decode_errors import PayloadError
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 SPAN_ID = "eee19b7ec3c1b174"

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from collector import otlp_proto, resources, rows
-from collector.schema import RESOURCE_NAMES, arrow_schema, resource_id
 from tests.collector.otlp_payloads import example_dict, to_protobuf
+from trellis.collector import otlp_proto, resources, rows
+from trellis.collector.schema import RESOURCE_NAMES, arrow_schema, resource_id
 
 
 @pytest.fixture

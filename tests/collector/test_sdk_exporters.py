@@ -27,9 +27,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from collector.client import Client
 from tests.collector.otlp_payloads import query, stored_rows, unique
 from tests.conftest import RunningCollector
+from trellis.collector.client import Client
 
 pytestmark = pytest.mark.slow
 

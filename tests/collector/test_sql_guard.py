@@ -1,7 +1,7 @@
 import duckdb
 import pytest
 
-from collector.sql_guard import QueryRefused, check_query
+from trellis.collector.sql_guard import QueryRefused, check_query
 
 
 @pytest.fixture

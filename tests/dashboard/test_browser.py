@@ -77,7 +77,7 @@ class Demo:
 
 def _start_dashboard(api: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
-    command = [sys.executable, "-m", "collector", "dashboard", "--api", api, "--port", str(port)]
+    command = [sys.executable, "-m", "trellis", "dashboard", "--api", api, "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60

@@ -9,13 +9,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from catalog.backend import CatalogClient
-from catalog.service import Catalog, CatalogError
-from dashboard import editor, flows
-from dashboard.backend import Backend, DashboardError, Source
 from tests.conftest import RunningCollector
 from tests.dashboard import scenario
 from tests.dashboard.apptest import frames, open_app, page, problems, texts
+from trellis.catalog.backend import CatalogClient
+from trellis.catalog.service import Catalog, CatalogError
+from trellis.dashboard import editor, flows
+from trellis.dashboard.backend import Backend, DashboardError, Source
 
 GROUPS = {"platform-admins": {"bob"}}
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from catalog.builtin_types import BUILTIN_TYPES
-from dashboard import editor, reports
-from dashboard.backend import DashboardError, Source, locate, readable
-from dashboard.cli import dashboard_env, streamlit_command
-from dashboard.filters import Filters, from_params, sql_text, to_params
-from dashboard.ui import otlp_endpoint
+from trellis.catalog.builtin_types import BUILTIN_TYPES
+from trellis.dashboard import editor, reports
+from trellis.dashboard.backend import DashboardError, Source, locate, readable
+from trellis.dashboard.cli import dashboard_env, streamlit_command
+from trellis.dashboard.filters import Filters, from_params, sql_text, to_params
+from trellis.dashboard.ui import otlp_endpoint
 
 DEFINITION = {
     "id": "pg-prod", "type": "postgres", "description": "Production", "legacy": False,
@@ -147,7 +147,7 @@ def test_the_report_page_offers_the_cli_command() -> None:
 
 def test_the_command_runs_streamlit_headless_without_usage_statistics(tmp_path: Path) -> None:
     command = streamlit_command(8600, "127.0.0.1", tmp_path / "secrets.toml")
-    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("dashboard/app.py")
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("trellis/dashboard/app.py")
     flags = dict(zip(command[5::2], command[6::2], strict=True))
     assert flags["--server.port"] == "8600" and flags["--browser.gatherUsageStats"] == "false"
     assert flags["--server.headless"] == "true" and flags["--secrets.files"].endswith("secrets.toml")
@@ -157,7 +157,7 @@ def test_the_command_runs_streamlit_headless_without_usage_statistics(tmp_path: 
 
 
 def test_the_command_is_registered_and_checks_its_files(tmp_path: Path) -> None:
-    from collector.cli import app
+    from trellis.cli import app
 
     runner = CliRunner()
     result = runner.invoke(app, ["dashboard", "--help"])

@@ -1,1 +1,0 @@
-"""The resource catalog: definitions, matching, versions, approvals, audit and legacy import."""

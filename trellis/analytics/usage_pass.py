@@ -1,0 +1,232 @@
+"""The one pass over a period's container metric points: partial sums per series and hour, in DuckDB.
+
+``metrics.read_intervals`` turns every point into an interval in one Polars frame, with its subject's names
+on every row; this pass applies the same rules (``metrics.counter_intervals``, ``gauge_intervals`` and
+``_clip`` themselves, lazily, with the row above as a point's predecessor) a time chunk at a time, and keeps
+only what utilization and cost need:
+
+- Points travel from DuckDB as numbers only (series, metric code, times, value, and for the counter its
+  start time and temporality), a time chunk at a time, each chunk with every series' last earlier point
+  (the carry) so that the first interval of a chunk has its start.
+- DuckDB sorts each chunk by series and time (on the other core, while Polars works on the previous chunk),
+  so a point's predecessor is the row above it when that is of the same series.
+- Each chunk's intervals are summed per series, metric, source and hour (value x seconds, seconds,
+  samples) into a temporary table (``raw``); with samples, the counter's usage samples (its rates) go to
+  another (``samples``).
+- A series' subject (team, workload, environment, namespace, pod, container) is read once, from the chunk
+  its first point is in: the collector's ``series_id`` hashes the resource those names come from.
+
+``usage_sql`` turns the partial sums into the jobs' tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import duckdb
+import polars as pl
+
+from trellis.analytics.metrics import (
+    _DERIVED,
+    CPU_REQUEST,
+    CPU_TIME,
+    CPU_USAGE,
+    END_SLACK,
+    LOOKBACK,
+    MEMORY_REQUEST,
+    MEMORY_USAGE,
+    _clip,
+    counter_intervals,
+    gauge_intervals,
+)
+from trellis.analytics.sources import Period, Sources
+from trellis.collector.schema import RESOURCES_TABLE, stored_table
+
+CHUNK_POINTS = 2_000_000
+"""Points turned into intervals at a time."""
+NAMES = CPU_TIME + CPU_USAGE + CPU_REQUEST + MEMORY_USAGE + MEMORY_REQUEST
+"""Every metric read; a point carries its metric as the position in this tuple (its code)."""
+SUBSETS = (
+    ("counter", "otel_metrics_sum", CPU_TIME),
+    ("sum_gauge", "otel_metrics_sum", CPU_REQUEST + MEMORY_REQUEST + MEMORY_USAGE),
+    ("gauge", "otel_metrics_gauge", CPU_USAGE + CPU_REQUEST + MEMORY_REQUEST + MEMORY_USAGE),
+)
+"""The sets of points ``metrics.read_intervals`` shifts over ``series_id`` separately, and where they are."""
+_EPOCH = datetime(1970, 1, 1)
+_IDENTITY = f"""{{
+    'team': coalesce(service_namespace, k8s_namespace_name),
+    'workload': coalesce(service_name, {_DERIVED["k8s_workload"]}, k8s_pod_name),
+    'environment': deployment_environment_name,
+    'k8s_namespace': k8s_namespace_name,
+    'pod': k8s_pod_name,
+    'container': k8s_container_name}}"""
+
+
+def ns(moment: datetime) -> int:
+    """A naive UTC datetime as nanoseconds since the epoch."""
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def quoted(names: tuple[str, ...]) -> str:
+    return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
+
+
+def code_sql(names: tuple[str, ...]) -> str:
+    """The metric's code (its position in NAMES), in SQL."""
+    whens = " ".join(f"WHEN '{n}' THEN {NAMES.index(n)}" for n in names)
+    return f"CAST(CASE metric_name {whens} END AS UTINYINT)"
+
+
+def points_where(names: tuple[str, ...], low: int, high: int) -> str:
+    """The points of these metrics with ``low <= time < high`` (ns), in SQL."""
+    return (
+        f'"time" >= make_timestamp_ns({low}) AND "time" < make_timestamp_ns({high}) '
+        f"AND metric_name IN ({quoted(names)}) AND value IS NOT NULL"
+    )
+
+
+def _previous_row(column: str) -> pl.Expr:
+    """``metrics.Previous`` for points sorted by series, then time: the row above, in the same series."""
+    return pl.when(pl.col("series_id") == pl.col("series_id").shift(1)).then(pl.col(column).shift(1))
+
+
+class Pass:
+    """Fills ``raw`` (and ``samples``) for the period and reads each series' subject (``idents``)."""
+
+    def __init__(self, sources: Sources, period: Period, with_samples: bool) -> None:
+        self.sources, self.con, self.period = sources, sources.con, period
+        self.low, self.high = ns(period.start - LOOKBACK), ns(period.end + END_SLACK)
+        self.with_samples = with_samples
+        tag = uuid.uuid4().hex
+        self.raw, self.samples, self._staged = f"trellis_raw_{tag}", f"trellis_samples_{tag}", f"trellis_staged_{tag}"
+        self.idents: list[pl.DataFrame] = []
+
+    def drop(self) -> None:
+        for table in (self.raw, self.samples):
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def run(self) -> bool:
+        """Go over every subset's points; False when there are none."""
+        self.con.execute(
+            f"CREATE TEMP TABLE {self.raw} (subset UTINYINT, series_id UBIGINT, code UTINYINT, counter BOOLEAN, "
+            "hour_ns BIGINT, weighted DOUBLE, seconds DOUBLE, samples BIGINT)"
+        )
+        self.con.execute(f"CREATE TEMP TABLE {self.samples} (series_id UBIGINT, code UTINYINT, value DOUBLE)")
+        for number, (subset, table, names) in enumerate(SUBSETS):
+            if self.sources.has(table):
+                _Subset(self, number, subset == "counter", table, names).run()
+        return bool(self.idents)
+
+    def insert(self, table: str, frame: pl.DataFrame) -> None:
+        self.con.register(self._staged, frame.to_arrow())
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM {self._staged}")
+        finally:
+            self.con.unregister(self._staged)
+
+
+class _Subset:
+    """One subset's points, chunk by chunk: DuckDB reads and sorts the next chunk (on a cursor of its own)
+    while Polars turns the current one into sums, so that both cores work."""
+
+    def __init__(self, owner: Pass, number: int, counter: bool, table: str, names: tuple[str, ...]) -> None:
+        self.owner, self.number, self.counter, self.names = owner, number, counter, names
+        self.points = stored_table(table)
+        """Where the points are stored: read without the view's join, their resource by id (docs/schema.md)."""
+        self.seen = pl.Series("series_id", [], pl.UInt64)
+        self.carry: pl.DataFrame | None = None
+        self._carried = f"trellis_carried_{uuid.uuid4().hex}"
+
+    def run(self) -> None:
+        ranges = self._ranges()
+        if not ranges:
+            return
+        reader = self.owner.con.cursor()
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                upcoming = pool.submit(self._fetch, reader, ranges[0])
+                for index, (low, _) in enumerate(ranges):
+                    points = upcoming.result()
+                    if index + 1 < len(ranges):
+                        upcoming = pool.submit(self._fetch, reader, ranges[index + 1])
+                    self._chunk(points, low)
+        finally:
+            reader.close()
+
+    def _ranges(self) -> list[tuple[int, int]]:
+        """Time ranges (ns) of about CHUNK_POINTS points each, assuming points spread evenly over time."""
+        where = points_where(self.names, self.owner.low, self.owner.high)
+        row = self.owner.con.execute(
+            f'SELECT count(*), min(epoch_ns("time")), max(epoch_ns("time")) FROM {self.points} WHERE {where}'
+        ).fetchall()[0]
+        if not row[0]:
+            return []
+        count, first, last = int(row[0]), int(row[1]), int(row[2])
+        step = -(-(last + 1 - first) // max(1, -(-count // CHUNK_POINTS)))
+        return [(low, min(low + step, last + 1)) for low in range(first, last + 1, step)]
+
+    def _fetch(self, reader: duckdb.DuckDBPyConnection, bounds: tuple[int, int]) -> pl.DataFrame:
+        """One chunk's points as numbers, after every series' last earlier point (the carry), sorted by series
+        and time; keeps the new carry, and reads the subject of the series first seen in the chunk."""
+        counter = ", start_time, aggregation_temporality" if self.counter else ""
+        carried = ""
+        if self.carry is not None:
+            reader.register(self._carried, self.carry.to_arrow())
+            carried = f"SELECT * FROM {self._carried} UNION ALL "
+        try:
+            arrow = reader.sql(f"""
+                {carried}SELECT series_id, {code_sql(self.names)} AS code, "time", value{counter}
+                FROM {self.points} WHERE {points_where(self.names, *bounds)}
+                ORDER BY series_id, "time" """).to_arrow_table()
+        finally:
+            if carried:
+                reader.unregister(self._carried)
+        points = pl.from_arrow(arrow)
+        assert isinstance(points, pl.DataFrame)
+        self.carry = points.filter(pl.col("series_id").ne_missing(pl.col("series_id").shift(-1)))
+        self._read_new_subjects(reader, self.carry["series_id"], bounds)
+        return points
+
+    def _read_new_subjects(self, reader: duckdb.DuckDBPyConnection, ids: pl.Series, bounds: tuple[int, int]) -> None:
+        new = ids.filter(~ids.is_in(self.seen.implode()))
+        if new.is_empty():
+            return
+        self.seen = pl.concat([self.seen, new])
+        # Few series start after the first chunk: naming them spares DuckDB reading every point's names.
+        only = f" AND series_id IN ({', '.join(map(str, new.to_list()))})" if 2 * new.len() < ids.len() else ""
+        # Each series' first resource, then its names: the join goes over series, not over points.
+        ident = pl.from_arrow(
+            reader.sql(f"""
+                SELECT CAST({self.number} AS UTINYINT) AS subset, series_id, UNNEST({_IDENTITY}) FROM (
+                    SELECT series_id, arg_min(resource_id, "time") AS resource_id
+                    FROM {self.points} WHERE {points_where(self.names, *bounds)}{only} GROUP BY series_id
+                ) JOIN {RESOURCES_TABLE} USING (resource_id)""").to_arrow_table()
+        )
+        assert isinstance(ident, pl.DataFrame)
+        self.owner.idents.append(ident.filter(pl.col("series_id").is_in(new.implode())))
+
+    def _chunk(self, points: pl.DataFrame, low: int) -> None:
+        """The intervals of one chunk's points (``low``: where the chunk starts, ns), summed into ``raw``;
+        lazily, so that Polars does not keep every interval's columns."""
+        intervals = counter_intervals if self.counter else gauge_intervals
+        # A carried point's own interval was counted with the chunk it came from.
+        found = intervals(points.lazy(), _previous_row).filter(pl.col("time") >= pl.lit(low).cast(pl.Datetime("ns")))
+        clipped = _clip(found, self.owner.period)
+        hour_ns = (pl.col("end") - timedelta(microseconds=1)).dt.truncate("1h").dt.epoch("ns")
+        sums = clipped.group_by("series_id", "code", hour_ns=hour_ns).agg(
+            weighted=(pl.col("value") * pl.col("seconds")).sum(),
+            seconds=pl.col("seconds").sum(),
+            samples=pl.col("sample").sum().cast(pl.Int64),
+        ).select(pl.lit(self.number, pl.UInt8).alias("subset"), "series_id", "code",
+                 pl.lit(self.counter).alias("counter"), "hour_ns", "weighted", "seconds", "samples")  # fmt: skip
+        queries = [sums]
+        if self.counter and self.owner.with_samples:
+            queries.append(clipped.filter(pl.col("sample")).select("series_id", "code", "value"))
+        for table, frame in zip((self.owner.raw, self.owner.samples), pl.collect_all(queries), strict=False):
+            if not frame.is_empty():
+                self.owner.insert(table, frame)
+
+
+__all__ = ["CHUNK_POINTS", "NAMES", "SUBSETS", "Pass", "code_sql", "ns", "points_where"]

@@ -1,0 +1,280 @@
+"""Container usage for large stores: utilization's and cost's tables from one pass's partial sums.
+
+``metrics.read_intervals`` turns every metric point of the period into an interval in one Polars frame,
+with its subject's names on every row: hundreds of bytes a point, more than a large store's period fits in.
+The utilization and cost jobs go through this module instead. ``usage_pass`` goes over the points once, a
+chunk at a time, applying the same rules, and leaves partial sums per series, metric, source and hour in a
+temporary DuckDB table; within one run of several jobs (``run_sources.RunSources``) that pass is made once
+and both jobs use it. DuckDB then names the subjects, applies ``metrics._prefer``'s rules (they only ask
+whether a subject has a counter, or a pod has containers, so they hold for sums as for intervals), and
+computes what the jobs need: hourly allocation and idle time, totals, and the sample percentiles (a gauge's
+samples are its points inside the period, read from the table).
+
+The results equal the Polars pipeline's up to the order in which floating-point sums add up; a test compares
+them on data chunked finely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+
+import polars as pl
+
+from trellis.analytics.metrics import _KIND_OF, _RESOURCE_OF, SUBJECT, _prefer
+from trellis.analytics.run_sources import RunSources, holds, shared
+from trellis.analytics.sources import Period, Sources
+from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass, code_sql, ns, points_where
+
+USAGE = "usage"
+"""The kind of shared work (``Job.shares``) this module's pass is: jobs that name it share one pass per run."""
+KEYS = ["team", "workload", "environment", "container", "resource"]
+"""The utilization job's groups."""
+HOUR_NS = 3_600_000_000_000
+SAMPLE_BYTES = 40
+"""What DuckDB holds per usage sample while it computes percentiles, with room to spare: one quantile over a
+list of fractions keeps one state per group (two quantiles kept two, and 100 bytes fitted 30 million in
+3 GB); batches of 52 million samples kept the benchmark's process under 3.3 GiB with a 3 GB limit."""
+SAMPLES_PER_BATCH: int | None = None
+"""Usage samples whose percentiles DuckDB computes at a time; None: as many as its memory limit allows."""
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def _memory_limit(con: object) -> int | None:
+    """DuckDB's memory_limit in bytes (None when it cannot be read)."""
+    try:
+        text = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])  # type: ignore[attr-defined]
+    except Exception:  # an old DuckDB or an unusual connection: no limit known
+        return None
+    number = text.upper().rstrip("BI KMGT")
+    unit = text.upper()[len(number) :].replace(" ", "")
+    try:
+        return int(float(number) * _UNITS[unit])
+    except (KeyError, ValueError):
+        return None
+
+
+def samples_per_batch(con: object) -> int:
+    if SAMPLES_PER_BATCH is not None:
+        return SAMPLES_PER_BATCH
+    limit = _memory_limit(con)
+    return max(1_000_000, (limit or 3 * 2**30) * 3 // 4 // SAMPLE_BYTES)
+
+
+class _Builder:
+    """The pass's partial sums, with the series ``metrics._prefer`` keeps (see ``usage``)."""
+
+    def __init__(self, sources: Sources, period: Period, with_samples: bool) -> None:
+        self.sources, self.con, self.period = sources, sources.con, period
+        self.start_ns, self.end_ns = ns(period.start), ns(period.end)
+        self.points = Pass(sources, period, with_samples)
+        self.raw, self.samples = self.points.raw, self.points.samples
+        self.chosen = self.raw.replace("trellis_raw_", "trellis_chosen_")
+        self.kept_hourly = self.raw.replace("trellis_raw_", "trellis_hourly_")
+        self.keeps_hourly = isinstance(sources, RunSources)
+        self._hourly_made = False
+
+    def drop(self) -> None:
+        self.points.drop()
+        self.con.execute(f"DROP TABLE IF EXISTS {self.kept_hourly}")
+        with suppress(Exception):
+            self.con.unregister(self.chosen)
+
+    def hourly(self) -> str:
+        """``hourly_sql`` as a relation: within a run, where utilization and cost both read it, a temporary
+        table made the first time it is asked for; otherwise the query itself."""
+        if not self.keeps_hourly:
+            return f"({self.hourly_sql()})"
+        if not self._hourly_made:
+            self.con.execute(f"CREATE TEMP TABLE {self.kept_hourly} AS {self.hourly_sql()}")
+            self._hourly_made = True
+        return self.kept_hourly
+
+    def choose(self) -> pl.DataFrame:
+        """The (subset, series, metric, source) kept by ``metrics._prefer``, with their subject and group.
+
+        The rules only ask whether a subject has counter intervals, or a pod containers, so applied to the
+        distinct keys of the partial sums they keep exactly the sums of the intervals they would keep."""
+        present = self.sources.sql(f"SELECT DISTINCT subset, series_id, code, counter FROM {self.raw}")
+        ident = pl.concat(self.points.idents, how="vertical_relaxed")
+        keys = present.join(ident, on=["subset", "series_id"], how="inner").with_columns(
+            resource=pl.col("code").replace_strict(
+                dict(enumerate(_RESOURCE_OF[n] for n in NAMES)), return_dtype=pl.String
+            ),
+            kind=pl.col("code").replace_strict(dict(enumerate(_KIND_OF[n] for n in NAMES)), return_dtype=pl.String),
+            source=pl.when(pl.col("counter")).then(pl.lit("counter")).otherwise(pl.lit("gauge")),
+        )
+        chosen = _prefer(keys)
+        subject = chosen.select(SUBJECT).unique(maintain_order=True).with_row_index("subject_no")
+        group = chosen.select(KEYS).unique(maintain_order=True).with_row_index("group_no")
+        chosen = chosen.join(subject, on=SUBJECT, nulls_equal=True).join(group, on=KEYS, nulls_equal=True)
+        self.con.register(self.chosen, chosen.select(
+            "subset", "series_id", "code", "counter", "subject_no", "group_no", "resource", "kind"
+        ).to_arrow())  # fmt: skip
+        return chosen
+
+    def hourly_sql(self) -> str:
+        """``metrics.hourly`` over the partial sums: per subject number, resource and hour."""
+        return f"""
+            SELECT subject_no, resource, hour_ns, usage_avg, request_avg, running_hours,
+                   coalesce(greatest(request_avg, usage_avg), 0.0) * running_hours AS allocated_hours,
+                   CASE WHEN request_avg IS NOT NULL AND usage_avg IS NOT NULL
+                        THEN greatest(request_avg - usage_avg, 0.0) END * running_hours AS idle_hours,
+                   request_avg * running_hours AS requested_hours
+            FROM (
+                SELECT *, CASE WHEN use_sec > 0 THEN use_int / use_sec END AS usage_avg,
+                       CASE WHEN req_sec > 0 THEN req_int / req_sec END AS request_avg,
+                       least(greatest(use_sec, req_sec), 3600.0) / 3600.0 AS running_hours
+                FROM (
+                    SELECT c.subject_no, c.resource, r.hour_ns,
+                           coalesce(sum(r.weighted) FILTER (WHERE c.kind = 'usage'), 0.0) AS use_int,
+                           coalesce(sum(r.seconds) FILTER (WHERE c.kind = 'usage'), 0.0) AS use_sec,
+                           coalesce(sum(r.weighted) FILTER (WHERE c.kind = 'request'), 0.0) AS req_int,
+                           coalesce(sum(r.seconds) FILTER (WHERE c.kind = 'request'), 0.0) AS req_sec
+                    FROM {self.raw} r JOIN {self.chosen} c USING (subset, series_id, code, counter)
+                    GROUP BY ALL
+                )
+            )"""
+
+    def samples_sql(self) -> str:
+        """Every kept usage sample with its group: the counter's rates, and gauge points inside the period."""
+        parts = [f"SELECT 0::UTINYINT AS subset, series_id, code, true AS counter, value FROM {self.samples}"]
+        for number, (subset, table, names) in enumerate(SUBSETS):
+            usage = tuple(n for n in names if _KIND_OF[n] == "usage")
+            if subset == "counter" or not usage or not self.sources.has(table):
+                continue
+            parts.append(
+                f"SELECT {number}::UTINYINT AS subset, series_id, {code_sql(usage)} AS code, false AS counter, value "
+                f"FROM {table} WHERE {points_where(usage, self.start_ns + 1, self.end_ns + 1)}"
+            )
+        return f"""
+            SELECT c.group_no, s.value
+            FROM ({" UNION ALL ".join(parts)}) s
+            JOIN {self.chosen} c USING (subset, series_id, code, counter)"""
+
+
+def usage(
+    sources: Sources, period: Period, with_samples: bool = False
+) -> AbstractContextManager[tuple[_Builder, pl.DataFrame] | None]:
+    """The period's partial sums in DuckDB and the kept series with their subjects; None without metrics.
+
+    ``raw`` (a temporary table): per subset, series, metric code, source and ``hour_ns`` (the hour an
+    interval ends in, ns since the epoch): ``weighted`` (value x seconds), ``seconds``, ``samples``. With
+    ``with_samples`` the counter's usage samples are kept too, for ``samples_sql``. Within a run
+    (``RunSources``) the pass is made once per period, with samples when the first job asked for them.
+    """
+    richer = (USAGE, period, True)
+    key = richer if with_samples or holds(sources, richer) else (USAGE, period, False)
+    return shared(sources, key, lambda: _usage(sources, period, key[2]))
+
+
+@contextmanager
+def _usage(sources: Sources, period: Period, with_samples: bool) -> Iterator[tuple[_Builder, pl.DataFrame] | None]:
+    builder = _Builder(sources, period, with_samples)
+    try:
+        if not builder.points.run():
+            yield None
+            return
+        yield builder, builder.choose()
+    finally:
+        builder.drop()
+
+
+def utilization_totals(sources: Sources, period: Period) -> pl.DataFrame:
+    """Per utilization group (KEYS): pods, samples, the time-weighted sums, the sample percentiles, and the
+    idle and requested hours, the columns ``utilization.run`` computes from intervals."""
+    with usage(sources, period, with_samples=True) as found:
+        if found is None:
+            return pl.DataFrame()
+        built, chosen = found
+        per_subject = sources.sql(f"""
+            SELECT c.subject_no, c.group_no, c.kind, sum(r.weighted) AS weighted, sum(r.seconds) AS seconds,
+                   sum(r.samples) AS samples
+            FROM {built.raw} r JOIN {built.chosen} c USING (subset, series_id, code, counter)
+            GROUP BY ALL""")
+        idle = sources.sql(f"""
+            SELECT subject_no, resource, sum(idle_hours) AS idle, sum(requested_hours) AS requested
+            FROM {built.hourly()} WHERE idle_hours IS NOT NULL GROUP BY ALL""")
+        # Every kept usage sample is counted in ``samples``; a percentile holds all of its group's in memory,
+        # so batches of groups keep that bounded.
+        count = int(per_subject.filter(pl.col("kind") == "usage")["samples"].sum())
+        percentiles = _percentiles(sources, built.samples_sql(), max(1, -(-count // samples_per_batch(sources.con))))
+    subjects = chosen.select("subject_no", "group_no", *SUBJECT, "resource").unique()
+    usage_, request = pl.col("kind") == "usage", pl.col("kind") == "request"
+    totals = (
+        per_subject.join(subjects.select("subject_no", "group_no", "pod").unique(), on=["subject_no", "group_no"])
+        .group_by("group_no")
+        .agg(
+            pods=pl.col("pod").n_unique(),
+            samples=pl.col("samples").filter(usage_).sum(),
+            usage_int=pl.col("weighted").filter(usage_).sum(),
+            usage_sec=pl.col("seconds").filter(usage_).sum(),
+            request_int=pl.col("weighted").filter(request).sum(),
+            request_sec=pl.col("seconds").filter(request).sum(),
+        )
+    )
+    idle = (
+        idle.join(subjects, on=["subject_no", "resource"])
+        .group_by("group_no")
+        .agg(pl.col("idle").sum(), pl.col("requested").sum())
+    )
+    names = chosen.select("group_no", *KEYS).unique()
+    return (
+        totals.join(names, on="group_no")
+        .join(percentiles, on="group_no", how="left")
+        .join(idle, on="group_no", how="left")
+        .drop("group_no")
+    )
+
+
+def _percentiles(sources: Sources, samples: str, batches: int) -> pl.DataFrame:
+    """Per group: the samples' p50, p95 and maximum, ``batches`` sets of groups at a time (one quantile over
+    a list of fractions sorts each group's samples once)."""
+    return pl.concat(
+        [
+            sources.sql(f"""
+                SELECT group_no, quantiles[1] AS usage_p50, quantiles[2] AS usage_p95, usage_max
+                FROM (
+                    SELECT group_no, quantile_cont(value, [0.5, 0.95]) AS quantiles, max(value) AS usage_max
+                    FROM ({samples}) WHERE group_no % {batches} = {batch} GROUP BY group_no
+                )""")
+            for batch in range(batches)
+        ],
+        how="vertical_relaxed",
+    )
+
+
+def cost_lines(sources: Sources, period: Period, cpu_price: float, memory_price: float, gib: float) -> pl.DataFrame:
+    """``cost._containers`` summed per team, workload, environment and UTC day."""
+    with usage(sources, period) as found:
+        if found is None:
+            return pl.DataFrame()
+        built, chosen = found
+        day_ns = 24 * HOUR_NS
+        cpu, memory = "resource = 'cpu'", "resource = 'memory'"
+        idle = "coalesce(idle_hours, 0.0)"
+        per_subject = sources.sql(f"""
+            SELECT subject_no,
+                   make_timestamp(CAST((hour_ns - (((hour_ns % {day_ns}) + {day_ns}) % {day_ns})) // 1000 AS BIGINT))
+                       AS day,
+                   sum(CASE WHEN {cpu} THEN allocated_hours ELSE 0.0 END) AS cpu_core_hours,
+                   sum(CASE WHEN {memory} THEN allocated_hours / {gib!r} ELSE 0.0 END) AS memory_gib_hours,
+                   sum(CASE WHEN {cpu} THEN allocated_hours * {cpu_price!r} ELSE 0.0 END) AS cpu_cost,
+                   sum(CASE WHEN {memory} THEN allocated_hours / {gib!r} * {memory_price!r} ELSE 0.0 END)
+                       AS memory_cost,
+                   sum(CASE WHEN {cpu} THEN {idle} * {cpu_price!r} ELSE 0.0 END) AS idle_cpu_cost,
+                   sum(CASE WHEN {memory} THEN {idle} / {gib!r} * {memory_price!r} ELSE 0.0 END) AS idle_memory_cost
+            FROM {built.hourly()}
+            GROUP BY ALL""")
+    names = chosen.select("subject_no", "team", "workload", "environment").unique()
+    amounts = ["cpu_core_hours", "memory_gib_hours", "cpu_cost", "memory_cost", "idle_cpu_cost", "idle_memory_cost"]
+    return (
+        per_subject.join(names, on="subject_no")
+        .group_by("team", "workload", "environment", "day")
+        .agg(pl.col(amounts).sum())
+        .with_columns(pl.col("day").cast(pl.Datetime("us")))
+    )
+
+
+__all__ = ["USAGE", "cost_lines", "usage", "utilization_totals"]

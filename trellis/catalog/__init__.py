@@ -1,0 +1,32 @@
+"""The resource catalog: definitions, matching, versions, approvals, audit and legacy import.
+
+Other packages use only what is listed here:
+
+- ``CatalogClient`` and ``connect``: run catalog operations by name through a running collector, or on
+  the database file when none runs (the CLI, the dashboard, the simulator and Python users);
+- ``install_routes(ctx, settings)``: the catalog's routes on the collector's API, with webhooks and
+  housekeeping (the server mounts them);
+- ``register_commands(app)``: ``trellis resources``, ``resolve``, ``check``, ``explain`` and ``audit``;
+- ``CatalogSettings`` and the errors a user can cause.
+"""
+
+from trellis.catalog.api import install as install_routes
+from trellis.catalog.backend import CatalogClient, connect
+from trellis.catalog.cli import register as register_commands
+from trellis.catalog.documents import DocumentError
+from trellis.catalog.importers import LegacyImportError
+from trellis.catalog.service import CatalogError
+from trellis.catalog.settings import CatalogSettings
+from trellis.catalog.webhooks import WebhooksFileError
+
+__all__ = [
+    "CatalogClient",
+    "CatalogError",
+    "CatalogSettings",
+    "DocumentError",
+    "LegacyImportError",
+    "WebhooksFileError",
+    "connect",
+    "install_routes",
+    "register_commands",
+]

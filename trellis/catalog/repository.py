@@ -1,0 +1,174 @@
+"""The catalog's rows: every SQL statement the catalog runs lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import orjson
+
+from trellis.catalog.models import DefinitionSpec
+
+
+@dataclass
+class VersionRow:
+    definition_id: str
+    version: int
+    content_hash: str
+    spec: DefinitionSpec
+    state: str
+    proposed_by: str | None
+    proposed_at: datetime
+    activated_at: datetime | None
+    deprecated_at: datetime | None
+    deadline: datetime | None
+    archived_at: datetime | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "definition": self.definition_id,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "state": self.state,
+            "proposed_by": self.proposed_by,
+            "proposed_at": self.proposed_at,
+            "activated_at": self.activated_at,
+            "deadline": self.deadline,
+        }
+
+
+_VERSION_COLUMNS = (
+    "definition_id, version, content_hash, spec, state, proposed_by, proposed_at, activated_at, "
+    "deprecated_at, deadline, archived_at"
+)
+
+
+def _version(row: tuple[Any, ...]) -> VersionRow:
+    values = list(row)
+    values[3] = DefinitionSpec.model_validate_json(values[3])
+    return VersionRow(*values)
+
+
+class Repository:
+    """Reads and writes catalog rows on one connection (the caller holds the transaction)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    # objects: ResourceType, Policy, ApprovalRule, Pin
+    def objects(self, kind: str) -> dict[str, dict[str, Any]]:
+        rows = self.rows("SELECT id, spec FROM catalog_objects WHERE kind = ? ORDER BY id", [kind])
+        return {object_id: orjson.loads(spec) for object_id, spec in rows}
+
+    def object_meta(self, kind: str) -> dict[str, str | None]:
+        rows = self.rows("SELECT id, description FROM catalog_objects WHERE kind = ? ORDER BY id", [kind])
+        return dict(rows)
+
+    def put_object(
+        self, kind: str, object_id: str, spec: dict[str, Any], description: str | None, at: datetime
+    ) -> None:
+        self.con.execute(
+            "INSERT INTO catalog_objects VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET "
+            "spec = excluded.spec, description = excluded.description, updated_at = excluded.updated_at",
+            [kind, object_id, orjson.dumps(spec, default=str).decode(), description, at, at],
+        )
+
+    def delete_object(self, kind: str, object_id: str) -> None:
+        self.con.execute("DELETE FROM catalog_objects WHERE kind = ? AND id = ?", [kind, object_id])
+
+    # definitions and versions
+    def definition_ids(self) -> list[str]:
+        return [r[0] for r in self.rows("SELECT id FROM catalog_definitions ORDER BY id")]
+
+    def definition(self, definition_id: str) -> dict[str, Any] | None:
+        rows = self.rows(
+            "SELECT id, type, description, legacy, created_at FROM catalog_definitions WHERE id = ?", [definition_id]
+        )
+        if not rows:
+            return None
+        keys = ("id", "type", "description", "legacy", "created_at")
+        return dict(zip(keys, rows[0], strict=True))
+
+    def add_definition(
+        self, definition_id: str, type_: str, description: str | None, legacy: bool, at: datetime
+    ) -> None:
+        self.con.execute(
+            "INSERT INTO catalog_definitions VALUES (?, ?, ?, ?, ?)", [definition_id, type_, description, legacy, at]
+        )
+
+    def update_definition(self, definition_id: str, description: str | None, legacy: bool) -> None:
+        self.con.execute(
+            "UPDATE catalog_definitions SET description = ?, legacy = ? WHERE id = ?",
+            [description, legacy, definition_id],
+        )
+
+    def versions(self, definition_id: str | None = None, states: tuple[str, ...] = ()) -> list[VersionRow]:
+        sql = f"SELECT {_VERSION_COLUMNS} FROM catalog_versions WHERE 1=1"
+        params: list[Any] = []
+        if definition_id is not None:
+            sql += " AND definition_id = ?"
+            params.append(definition_id)
+        if states:
+            sql += f" AND state IN ({', '.join('?' for _ in states)})"
+            params.extend(states)
+        return [_version(r) for r in self.rows(sql + " ORDER BY definition_id, version", params)]
+
+    def version(self, definition_id: str, version: int) -> VersionRow | None:
+        rows = self.rows(
+            f"SELECT {_VERSION_COLUMNS} FROM catalog_versions WHERE definition_id = ? AND version = ?",
+            [definition_id, version],
+        )
+        return _version(rows[0]) if rows else None
+
+    def add_version(self, row: VersionRow) -> None:
+        self.con.execute(
+            f"INSERT INTO catalog_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                row.definition_id, row.version, row.content_hash, row.spec.model_dump_json(by_alias=True),
+                row.state, row.proposed_by, row.proposed_at, row.activated_at, row.deprecated_at, row.deadline,
+                row.archived_at,
+            ],
+        )  # fmt: skip
+
+    def set_state(self, definition_id: str, version: int, state: str, **times: datetime | None) -> None:
+        assignments = ", ".join(["state = ?", *(f"{name} = ?" for name in times)])
+        self.con.execute(
+            f"UPDATE catalog_versions SET {assignments} WHERE definition_id = ? AND version = ?",
+            [state, *times.values(), definition_id, version],
+        )
+
+    # approvals
+    def approvals(self, definition_id: str, version: int, content_hash: str) -> list[str]:
+        rows = self.rows(
+            "SELECT approver FROM catalog_approvals WHERE definition_id = ? AND version = ? AND content_hash = ? "
+            "ORDER BY approved_at",
+            [definition_id, version, content_hash],
+        )
+        return [r[0] for r in rows]
+
+    def add_approval(self, definition_id: str, version: int, content_hash: str, approver: str, at: datetime) -> None:
+        self.con.execute(
+            "INSERT INTO catalog_approvals VALUES (?, ?, ?, ?, ?)", [definition_id, version, content_hash, approver, at]
+        )
+
+    # bindings and misses
+    def add_binding(self, values: list[Any]) -> None:
+        self.con.execute("INSERT INTO catalog_bindings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def add_miss(self, values: list[Any]) -> None:
+        self.con.execute("INSERT INTO catalog_misses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def latest_bindings(self) -> list[dict[str, Any]]:
+        """The latest binding of every (app, env, workload, resource)."""
+        cursor = self.con.execute(
+            "SELECT * FROM catalog_bindings QUALIFY row_number() OVER "
+            "(PARTITION BY app, env, workload, resource ORDER BY resolved_at DESC, version DESC) = 1 "
+            "ORDER BY app, env, workload, resource"
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -1,0 +1,461 @@
+"""The catalog: configure resources once, resolve them for every workload, change them with sign-offs.
+
+``Catalog`` works on one DuckDB connection: inside the collector (behind the
+API) or on the database file when no collector runs. Every change is one
+transaction and one or more audit entries; bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import jsonschema
+
+from trellis.catalog import audit
+from trellis.catalog.builtin_types import BUILTIN_TYPES
+from trellis.catalog.documents import Source
+from trellis.catalog.drivers import DRIVERS, DriverError, secret_outputs_are_references
+from trellis.catalog.matching import Candidate, Context, Explanation, conflicts, explain
+from trellis.catalog.models import (
+    ApprovalRule,
+    ApprovalRuleSpec,
+    DefinitionSpec,
+    Pin,
+    PinSpec,
+    Policy,
+    PolicySpec,
+    ResourceDefinition,
+    ResourceType,
+    ResourceTypeSpec,
+)
+from trellis.catalog.policies import PolicyResult, evaluate, required_approvals
+from trellis.catalog.repository import Repository, VersionRow
+from trellis.catalog.score import Workload
+from trellis.catalog.tables import migrate_catalog
+
+SYSTEM_ACTOR = "trellis"
+APPLY_ORDER = {"ResourceType": 0, "Policy": 1, "ApprovalRule": 2, "ResourceDefinition": 3, "Pin": 4}
+
+
+class CatalogError(ValueError):
+    """A request the catalog refuses; ``status`` is the HTTP status that fits."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ResolveError(CatalogError):
+    """Some resources of a workload matched no definition; they were recorded as misses."""
+
+
+@dataclass
+class Change:
+    kind: str
+    id: str
+    action: str
+    detail: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            "action": self.action,
+            "detail": self.detail,
+            "warnings": self.warnings,
+        }
+
+
+def content_hash(spec: DefinitionSpec) -> str:
+    return hashlib.sha256(audit.canonical(spec.model_dump(mode="json", by_alias=True))).hexdigest()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Catalog:
+    """The catalog's operations over one database connection."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        groups: dict[str, set[str]] | None = None,
+        deprecation_days: int = 30,
+        now: Callable[[], datetime] = utc_now,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        migrate_catalog(con)
+        self.con = con
+        self.repo = Repository(con)
+        self.groups = groups or {}
+        self.deprecation_days = deprecation_days
+        self.now = now
+        self.on_event = on_event
+        self.lock = threading.RLock()
+        self._events: list[tuple[str, dict[str, Any]]] = []
+
+    # transactions -------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction for a whole change; events are sent only after it commits."""
+        with self.lock:
+            self._events = []
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                self._events = []
+                raise
+            self.con.execute("COMMIT")
+            events, self._events = self._events, []
+        for name, payload in events:
+            if self.on_event:
+                self.on_event(name, payload)
+
+    def record(self, actor: str, action: str, obj: str, change: dict[str, Any]) -> None:
+        audit.append(self.con, self.now(), actor, action, obj, change)
+
+    def announce(self, name: str, payload: dict[str, Any]) -> None:
+        self._events.append((name, payload))
+
+    # reading ------------------------------------------------------------
+    def resource_types(self) -> dict[str, ResourceTypeSpec]:
+        declared = {k: ResourceTypeSpec.model_validate(v) for k, v in self.repo.objects("ResourceType").items()}
+        return {**BUILTIN_TYPES, **declared}
+
+    def policies(self) -> dict[str, PolicySpec]:
+        return {k: PolicySpec.model_validate(v) for k, v in self.repo.objects("Policy").items()}
+
+    def approval_rules(self) -> dict[str, ApprovalRuleSpec]:
+        return {k: ApprovalRuleSpec.model_validate(v) for k, v in self.repo.objects("ApprovalRule").items()}
+
+    def pins(self) -> dict[str, PinSpec]:
+        return {k: PinSpec.model_validate(v) for k, v in self.repo.objects("Pin").items()}
+
+    def active(self, definition_id: str) -> VersionRow | None:
+        rows = self.repo.versions(definition_id, ("active",))
+        return rows[0] if rows else None
+
+    def latest(self, definition_id: str) -> VersionRow | None:
+        rows = self.repo.versions(definition_id)
+        return rows[-1] if rows else None
+
+    def current(self, definition_id: str) -> VersionRow | None:
+        """The version consumers get: the active one, or the newest deprecated one while none is active."""
+        rows = self.repo.versions(definition_id, ("active", "deprecated"))
+        active = [r for r in rows if r.state == "active"]
+        return active[0] if active else (rows[-1] if rows else None)
+
+    def candidates(self, states: tuple[str, ...] = ("current",)) -> list[Candidate]:
+        """Matching candidates: one per definition from its current version, or every version in ``states``."""
+        if states == ("current",):
+            rows = self.repo.versions(states=("active", "deprecated"))
+            current: dict[str, VersionRow] = {}
+            for row in rows:
+                if row.state == "active" or current.get(row.definition_id, row).state != "active":
+                    current[row.definition_id] = row
+            versions = list(current.values())
+        else:
+            versions = self.repo.versions(states=states)
+        return [Candidate(v.definition_id, v.spec.type, tuple(v.spec.criteria)) for v in versions]
+
+    # writing documents ----------------------------------------------------
+    def apply(self, documents: list[tuple[Any, Source]], actor: str, dry_run: bool = False) -> list[Change]:
+        """Apply documents in one transaction; with ``dry_run`` report the plan and change nothing."""
+        ordered = sorted(documents, key=lambda item: APPLY_ORDER[item[0].kind])
+        changes: list[Change] = []
+        with self.lock:
+            try:
+                with self.transaction():
+                    for document, source in ordered:
+                        changes.append(self._apply_one(document, source, actor))
+                    if dry_run:
+                        raise _DryRun
+            except _DryRun:
+                pass
+        return changes
+
+    def _apply_one(self, document: Any, source: Source, actor: str) -> Change:
+        try:
+            if isinstance(document, ResourceDefinition):
+                return self._propose(document, actor)
+            return self._put_object(document, actor)
+        except CatalogError as exc:
+            raise CatalogError(f"{source}: {exc}", exc.status) from None
+
+    def _put_object(self, document: ResourceType | Policy | ApprovalRule | Pin, actor: str) -> Change:
+        kind, object_id = document.kind, document.metadata.id
+        spec = document.spec.model_dump(mode="json", by_alias=True)
+        before = self.repo.objects(kind).get(object_id)
+        if isinstance(document, Pin):
+            self._check_pin(document.spec)
+        if isinstance(document, ResourceType) and object_id in BUILTIN_TYPES:
+            raise CatalogError(f"resource type {object_id} is built in and cannot be redefined")
+        if before == spec:
+            return Change(kind, object_id, "unchanged")
+        self.repo.put_object(kind, object_id, spec, document.metadata.description, self.now())
+        self.record(actor, "create" if before is None else "update", f"{kind}/{object_id}", audit.diff(before, spec))
+        return Change(kind, object_id, "created" if before is None else "updated")
+
+    def _check_pin(self, pin: PinSpec) -> None:
+        row = self.repo.version(pin.definition, pin.version)
+        if row is None:
+            raise CatalogError(f"pin names version {pin.version} of {pin.definition}, which does not exist")
+        if row.state in ("proposed", "archived", "withdrawn"):
+            raise CatalogError(f"cannot pin to version {pin.version} of {pin.definition}: it is {row.state}")
+
+    # proposals ----------------------------------------------------------
+    def propose(self, document: ResourceDefinition, actor: str, base_version: int | None = None) -> Change:
+        """Propose a definition change (the API's and the dashboard's entry point)."""
+        with self.transaction():
+            return self._propose(document, actor, base_version)
+
+    def _propose(self, document: ResourceDefinition, actor: str, base_version: int | None = None) -> Change:
+        spec, definition_id = document.spec, document.metadata.id
+        latest = self.latest(definition_id)
+        if base_version is not None and (latest.version if latest else 0) != base_version:
+            current = latest.version if latest else 0
+            raise CatalogError(
+                f"the proposal for {definition_id} starts from version {base_version}, but the latest is {current}; "
+                "reload and propose again",
+                409,
+            )
+        digest = content_hash(spec)
+        if latest is not None and latest.content_hash == digest:
+            return self._describe(definition_id, document.metadata.description, actor, latest)
+        warnings = self.validate_definition(definition_id, spec)
+        self._ensure_definition(definition_id, document, latest)
+        self._withdraw_pending(definition_id, actor)
+        row = self._add_version(definition_id, spec, digest, actor, latest)
+        self.record(
+            actor, "propose", f"ResourceDefinition/{definition_id}@{row.version}", self._spec_diff(latest, spec)
+        )
+        self.announce("version.proposed", row.summary())
+        detail = self._settle(row)
+        return Change("ResourceDefinition", definition_id, "proposed" if latest else "created", detail, warnings)
+
+    def _describe(self, definition_id: str, description: str | None, actor: str, latest: VersionRow) -> Change:
+        """Same content: only the description may have changed, which needs no new version."""
+        existing = self.repo.definition(definition_id) or {}
+        detail = f"version {latest.version} ({latest.state})"
+        if existing.get("description") == description:
+            return Change("ResourceDefinition", definition_id, "unchanged", detail)
+        self.repo.update_definition(definition_id, description, bool(existing.get("legacy")))
+        change = {"description": {"before": existing.get("description"), "after": description}}
+        self.record(actor, "update", f"ResourceDefinition/{definition_id}", change)
+        return Change("ResourceDefinition", definition_id, "updated", f"description; {detail}")
+
+    def _spec_diff(self, latest: VersionRow | None, spec: DefinitionSpec) -> dict[str, Any]:
+        before = latest.spec.model_dump(mode="json", by_alias=True) if latest else None
+        return audit.diff(before, spec.model_dump(mode="json", by_alias=True))
+
+    def validate_definition(self, definition_id: str, spec: DefinitionSpec) -> list[str]:
+        """Refuse a definition that cannot be stored; returns the warnings of policies that only warn."""
+        rtype = self.resource_types().get(spec.type)
+        if rtype is None:
+            raise CatalogError(f"field spec.type: resource type {spec.type!r} is unknown")
+        _validate_params(spec.params, rtype, "spec.params")
+        try:
+            DRIVERS[spec.driver].check(spec, rtype)
+        except DriverError as exc:
+            raise CatalogError(f"field spec.outputs: {exc}") from None
+        possible = self.candidates() + self.candidates(("proposed",))
+        others = [c for c in possible if c.definition_id != definition_id]
+        clashes = conflicts(Candidate(definition_id, spec.type, tuple(spec.criteria)), others)
+        if clashes:
+            raise CatalogError(f"field spec.criteria: {clashes[0]}")
+        return self._policy_warnings(evaluate(self.policies(), spec))
+
+    def _policy_warnings(self, results: list[PolicyResult]) -> list[str]:
+        denied = [f"{r.policy_id}: {r.message}" for r in results if r.effect == "deny"]
+        if denied:
+            raise CatalogError(f"denied by policy {'; '.join(denied)}")
+        return [f"{r.policy_id}: {r.message}" for r in results]
+
+    def _ensure_definition(self, definition_id: str, document: ResourceDefinition, latest: VersionRow | None) -> None:
+        existing = self.repo.definition(definition_id)
+        if existing is None:
+            self.repo.add_definition(
+                definition_id, document.spec.type, document.metadata.description, document.spec.legacy, self.now()
+            )
+        elif existing["type"] != document.spec.type:
+            raise CatalogError(
+                f"field spec.type: {definition_id} is a {existing['type']} definition; types never change"
+            )
+        else:
+            self.repo.update_definition(definition_id, document.metadata.description, document.spec.legacy)
+
+    def _withdraw_pending(self, definition_id: str, actor: str) -> None:
+        for row in self.repo.versions(definition_id, ("proposed",)):
+            self.repo.set_state(definition_id, row.version, "withdrawn")
+            self.record(actor, "withdraw", f"ResourceDefinition/{definition_id}@{row.version}", {})
+
+    def _add_version(
+        self, definition_id: str, spec: DefinitionSpec, digest: str, actor: str, latest: VersionRow | None
+    ) -> VersionRow:
+        row = VersionRow(
+            definition_id, (latest.version if latest else 0) + 1, digest, spec, "proposed", actor, self.now(),
+            None, None, None, None,
+        )  # fmt: skip
+        self.repo.add_version(row)
+        return row
+
+    def _settle(self, row: VersionRow) -> str:
+        """Activate a proposal whose approval rules are met; otherwise say what it waits for."""
+        missing = self.missing_approvals(row)
+        if missing:
+            return f"version {row.version} awaits approval: {'; '.join(missing)}"
+        self._activate(row, SYSTEM_ACTOR)
+        return f"version {row.version} is active"
+
+    def missing_approvals(self, row: VersionRow) -> list[str]:
+        approvers = self.repo.approvals(row.definition_id, row.version, row.content_hash)
+        missing = []
+        for rule_id, rule in required_approvals(self.approval_rules(), row.spec).items():
+            members = self.groups.get(rule.group, set())
+            count = len([a for a in approvers if a in members])
+            if count < rule.approvals:
+                missing.append(f"{rule_id} needs {rule.approvals - count} more from {rule.group}")
+        return missing
+
+    def _activate(self, row: VersionRow, actor: str) -> None:
+        now = self.now()
+        previous = self.active(row.definition_id)
+        if previous is not None:
+            deadline = now + timedelta(days=self.deprecation_days)
+            self.repo.set_state(
+                previous.definition_id, previous.version, "deprecated", deprecated_at=now, deadline=deadline
+            )
+            self.record(actor, "deprecate", _ref(previous), {"deadline": deadline.isoformat()})
+            self.announce("version.deprecated", {**previous.summary(), "deadline": deadline})
+        self.repo.set_state(row.definition_id, row.version, "active", activated_at=now)
+        self.record(actor, "activate", _ref(row), {})
+        self.announce("version.activated", {**row.summary(), "state": "active", "activated_at": now})
+
+    # approvals ----------------------------------------------------------
+    def approve(self, definition_id: str, version: int, actor: str, content_hash_seen: str | None = None) -> str:
+        """Record an approval bound to the version's content; activates when the rules are met."""
+        with self.transaction():
+            row = self._pending(definition_id, version)
+            if content_hash_seen is not None and content_hash_seen != row.content_hash:
+                raise CatalogError("the version changed since you reviewed it; review it again", 409)
+            if actor == row.proposed_by:
+                raise CatalogError("you proposed this change; someone else must approve it", 403)
+            self._check_approver(row, actor)
+            if actor in self.repo.approvals(definition_id, version, row.content_hash):
+                raise CatalogError(f"{actor} already approved version {version} of {definition_id}", 409)
+            self.repo.add_approval(definition_id, version, row.content_hash, actor, self.now())
+            self.record(actor, "approve", _ref(row), {"content_hash": row.content_hash})
+            self.announce("version.approved", {**row.summary(), "approver": actor})
+            return self._settle(row)
+
+    def _pending(self, definition_id: str, version: int) -> VersionRow:
+        row = self.repo.version(definition_id, version)
+        if row is None:
+            raise CatalogError(f"version {version} of {definition_id} does not exist", 404)
+        if row.state != "proposed":
+            raise CatalogError(f"version {version} of {definition_id} is {row.state}, not awaiting approval", 409)
+        return row
+
+    def _check_approver(self, row: VersionRow, actor: str) -> None:
+        rules = required_approvals(self.approval_rules(), row.spec)
+        if rules and not any(actor in self.groups.get(rule.group, set()) for rule in rules.values()):
+            groups = ", ".join(sorted({rule.group for rule in rules.values()}))
+            raise CatalogError(f"{actor} is not in {groups}, whose approval this change needs", 403)
+
+    # lifecycle ------------------------------------------------------------
+    def deprecate(self, definition_id: str, version: int, deadline: datetime, actor: str) -> None:
+        with self.transaction():
+            row = self._existing(definition_id, version)
+            if row.state not in ("active", "deprecated"):
+                raise CatalogError(f"version {version} of {definition_id} is {row.state}; only active ones deprecate")
+            self.repo.set_state(definition_id, version, "deprecated", deprecated_at=self.now(), deadline=deadline)
+            self.record(actor, "deprecate", _ref(row), {"deadline": deadline.isoformat()})
+            self.announce("version.deprecated", {**row.summary(), "deadline": deadline})
+
+    def archive(self, definition_id: str, version: int, actor: str) -> None:
+        with self.transaction():
+            row = self._existing(definition_id, version)
+            if row.state != "deprecated":
+                raise CatalogError(f"version {version} of {definition_id} is {row.state}; deprecate it first")
+            self.repo.set_state(definition_id, version, "archived", archived_at=self.now())
+            self.record(actor, "archive", _ref(row), {})
+
+    def _existing(self, definition_id: str, version: int) -> VersionRow:
+        row = self.repo.version(definition_id, version)
+        if row is None:
+            raise CatalogError(f"version {version} of {definition_id} does not exist", 404)
+        return row
+
+    # pins -----------------------------------------------------------------
+    def expire_pins(self) -> list[str]:
+        """Revert every expired pin to the active version; each reversion is audited."""
+        now = self.now()
+        expired = [pin_id for pin_id, pin in self.pins().items() if pin.expires <= now]
+        if not expired:
+            return []
+        with self.transaction():
+            for pin_id in expired:
+                pin = self.pins()[pin_id]
+                self.repo.delete_object("Pin", pin_id)
+                self.record(SYSTEM_ACTOR, "pin-expired", f"Pin/{pin_id}", pin.model_dump(mode="json"))
+                self.announce("pin.expired", {"pin": pin_id, **pin.model_dump(mode="json")})
+        return expired
+
+    def pin_for(self, app: str, env: str, workload: str, resource: str) -> PinSpec | None:
+        for pin in self.pins().values():
+            if (pin.app, pin.env, pin.workload, pin.resource) == (app, env, workload, resource):
+                return pin
+        return None
+
+    # resolution -----------------------------------------------------------
+    def explain(self, type_: str, class_: str, ctx: Context) -> Explanation:
+        return explain(self.candidates(), type_, class_, ctx)
+
+    def resolve(self, workload: Workload, app: str, env: str, env_type: str, record: bool = True) -> dict[str, Any]:
+        """Resolve every resource of a workload; records bindings, or misses and raises ResolveError."""
+        from trellis.catalog.resolution import resolve_workload
+
+        self.expire_pins()
+        result = resolve_workload(self, workload, app, env, env_type)
+        if record:
+            with self.transaction():
+                result.record(self.repo, self.now())
+        if result.misses:
+            raise ResolveError("; ".join(m.message for m in result.misses))
+        return result.as_json()
+
+
+def _ref(row: VersionRow) -> str:
+    return f"ResourceDefinition/{row.definition_id}@{row.version}"
+
+
+def _validate_params(params: dict[str, Any], rtype: ResourceTypeSpec, where: str) -> None:
+    validator = jsonschema.Draft202012Validator(rtype.params_schema)
+    error = next(iter(sorted(validator.iter_errors(params), key=lambda e: list(e.path))), None)
+    if error is not None:
+        path = ".".join([where, *(str(p) for p in error.path)])
+        raise CatalogError(f"field {path}: {error.message}")
+
+
+def validate_params(params: dict[str, Any], rtype: ResourceTypeSpec, where: str) -> None:
+    """Raise CatalogError naming the field when params fail the type's schema."""
+    _validate_params(params, rtype, where)
+
+
+class _DryRun(Exception):
+    """Rolls back a dry run's transaction."""
+
+
+__all__ = ["Catalog", "CatalogError", "Change", "ResolveError", "content_hash", "secret_outputs_are_references"]

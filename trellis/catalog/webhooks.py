@@ -1,0 +1,171 @@
+"""Webhooks: configured URLs receive a JSON event for catalog changes, retried with backoff and recorded.
+
+Every delivery is a row in ``catalog_webhook_deliveries`` before the first
+attempt, so a delivery the collector had not finished when it stopped is
+attempted again when it starts. Bodies are signed with HMAC-SHA256 when the
+hook has a secret (header ``X-Trellis-Signature: sha256=<hex>``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from trellis.catalog.documents import describe_validation
+
+log = logging.getLogger("trellis.webhooks")
+
+EVENTS = (
+    "version.proposed",
+    "version.approved",
+    "version.activated",
+    "version.deprecated",
+    "pin.expired",
+    "consumer.deadline_passed",
+)
+
+
+class Webhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://", description="Where events are POSTed.")
+    events: list[str] = Field(default_factory=lambda: ["*"], description="Event names, or * for all.")
+    secret: SecretStr | None = Field(None, description="Signs each body with HMAC-SHA256.")
+
+    def wants(self, event: str) -> bool:
+        return "*" in self.events or event in self.events
+
+
+class WebhooksFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhooks: list[Webhook]
+
+
+class WebhooksFileError(ValueError):
+    """The webhooks file cannot be read; the message names the file and the field."""
+
+
+def read_webhooks(path: Path) -> list[Webhook]:
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return WebhooksFile.model_validate(raw).webhooks
+    except OSError as exc:
+        raise WebhooksFileError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise WebhooksFileError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    except ValidationError as exc:
+        raise WebhooksFileError(f"{path}: {describe_validation(exc)}") from None
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Dispatcher:
+    """Records and delivers webhook events on a thread of its own."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        hooks: list[Webhook],
+        *,
+        max_attempts: int = 6,
+        first_delay: float = 1.0,
+        post: Callable[..., httpx.Response] | None = None,
+    ) -> None:
+        self.con, self.hooks = con, hooks
+        self.max_attempts, self.first_delay = max_attempts, first_delay
+        self._post = post or httpx.post
+        self._queue: queue.Queue[tuple[str, Webhook] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="trellis-webhooks", daemon=True)
+        self._thread.start()
+        self._requeue_unfinished()
+
+    def publish(self, event: str, payload: dict[str, Any]) -> None:
+        """Record a delivery for every hook that wants ``event``; delivery happens in the background."""
+        body = orjson.loads(orjson.dumps({"event": event, "at": datetime.now(UTC), "data": payload}, default=str))
+        for hook in self.hooks:
+            if hook.wants(event):
+                delivery_id = uuid.uuid4().hex
+                self._execute(
+                    "INSERT INTO catalog_webhook_deliveries VALUES (?, ?, ?, ?, 0, 'pending', NULL, now(), NULL)",
+                    [delivery_id, hook.url, event, orjson.dumps(body).decode()],
+                )
+                self._queue.put((delivery_id, hook))
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _execute(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.con.execute(sql, params).fetchall()
+
+    def _requeue_unfinished(self) -> None:
+        rows = self._execute("SELECT id, url FROM catalog_webhook_deliveries WHERE status = 'pending'", [])
+        by_url = {hook.url: hook for hook in self.hooks}
+        for delivery_id, url in rows:
+            if url in by_url:
+                self._queue.put((delivery_id, by_url[url]))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            self._deliver(*item)
+
+    def _deliver(self, delivery_id: str, hook: Webhook) -> None:
+        rows = self._execute(
+            "SELECT event, payload, attempts FROM catalog_webhook_deliveries WHERE id = ?", [delivery_id]
+        )
+        if not rows:
+            return
+        event, payload, attempts = rows[0]
+        body = payload.encode()
+        delay = self.first_delay * (2**attempts)
+        while attempts < self.max_attempts:
+            attempts += 1
+            error = self._attempt(hook, event, body)
+            if error is None:
+                self._record(delivery_id, attempts, "delivered", None)
+                return
+            self._record(delivery_id, attempts, "pending" if attempts < self.max_attempts else "failed", error)
+            log.warning("webhook %s for %s failed (attempt %d): %s", hook.url, event, attempts, error)
+            if attempts < self.max_attempts:
+                time.sleep(delay)
+                delay *= 2
+
+    def _attempt(self, hook: Webhook, event: str, body: bytes) -> str | None:
+        headers = {"Content-Type": "application/json", "X-Trellis-Event": event}
+        if hook.secret is not None:
+            headers["X-Trellis-Signature"] = signature(hook.secret.get_secret_value(), body)
+        try:
+            response = self._post(hook.url, content=body, headers=headers, timeout=10)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None if response.status_code < 300 else f"HTTP {response.status_code}"
+
+    def _record(self, delivery_id: str, attempts: int, status: str, error: str | None) -> None:
+        self._execute(
+            "UPDATE catalog_webhook_deliveries SET attempts = ?, status = ?, last_error = ?, "
+            "delivered_at = CASE WHEN ? = 'delivered' THEN now() ELSE NULL END WHERE id = ?",
+            [attempts, status, error, status, delivery_id],
+        )

@@ -1,0 +1,160 @@
+"""The ``trellis`` command: every package's subcommands under one root, and errors as one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+from trellis import __version__
+from trellis.analytics import PriceTableError
+from trellis.analytics import register_commands as register_analytics
+from trellis.catalog import CatalogError, DocumentError, WebhooksFileError
+from trellis.catalog import register_commands as register_catalog
+from trellis.collector import ClientError
+from trellis.collector.auth import TokensFileError
+from trellis.collector.cli import register as register_collector
+from trellis.collector.emit import EmitError
+from trellis.collector.options import setting_help
+from trellis.collector.server import ConfigError
+from trellis.dashboard import register_commands as register_dashboard
+from trellis.settings import Settings
+from trellis.simulator import SimulationError
+from trellis.simulator import register_commands as register_simulator
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Trellis: resource catalog and platform usage.",
+)
+
+KNOWN_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    ClientError,
+    TokensFileError,
+    EmitError,
+    ValidationError,
+    OSError,
+    CatalogError,
+    DocumentError,
+    WebhooksFileError,
+    PriceTableError,
+    SimulationError,
+)
+"""Errors a user can cause: shown as their own message, without 'unexpected'."""
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"trellis {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version of Trellis and exit."
+    ),
+) -> None:
+    """Trellis: resource catalog and platform usage."""
+
+
+def _opt(name: str) -> Any:
+    return typer.Option(None, f"--{name.replace('_', '-')}", help=setting_help(Settings, name))
+
+
+@app.command()
+def serve(
+    db: Path = _opt("db"),
+    host: str = _opt("host"),
+    otlp_grpc_port: int = _opt("otlp_grpc_port"),
+    otlp_http_port: int = _opt("otlp_http_port"),
+    api_port: int = _opt("api_port"),
+    tokens_file: Path = _opt("tokens_file"),
+    max_body_bytes: int = _opt("max_body_bytes"),
+    max_queue_points: int = _opt("max_queue_points"),
+    duckdb_memory_limit: str = _opt("duckdb_memory_limit"),
+    retry_after_seconds: int = _opt("retry_after_seconds"),
+    query_row_limit: int = _opt("query_row_limit"),
+    query_timeout_seconds: float = _opt("query_timeout_seconds"),
+    log_level: str = _opt("log_level"),
+    webhooks_file: Path = _opt("webhooks_file"),
+    housekeeping_seconds: float = _opt("housekeeping_seconds"),
+    deprecation_days: int = _opt("deprecation_days"),
+    analytics_interval_seconds: float = _opt("analytics_interval_seconds"),
+    analytics_window_days: int = _opt("analytics_window_days"),
+    production_environments: str = _opt("production_environments"),
+    price_table: Path = _opt("price_table"),
+    analytics_dead_after_days: int = _opt("analytics_dead_after_days"),
+) -> None:
+    """Run the collector: OTLP over gRPC and HTTP into DuckDB, and the API."""
+    settings = Settings(**{k: v for k, v in locals().items() if v is not None})
+    from trellis.server import serve as run
+
+    run(settings)
+
+
+register_collector(app)
+register_catalog(app)
+register_analytics(app)
+register_dashboard(app)
+register_simulator(app)
+
+
+def main() -> None:
+    """Entry point: every error a user can cause is one readable line."""
+    try:
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except typer.Abort:
+        sys.exit(130)
+    except (typer.BadParameter, typer.Exit) as exc:
+        _click_exit(exc)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if isinstance(exc, _click_errors()):
+            _click_exit(exc)
+        if os.environ.get("TRELLIS_DEBUG"):
+            raise
+        typer.echo(error_line(exc), err=True)
+        sys.exit(1)
+
+
+def error_line(exc: Exception) -> str:
+    """The one line ``trellis`` prints for an error; unexpected ones say how to see the traceback."""
+    if isinstance(exc, KNOWN_ERRORS):
+        return f"error: {one_line(exc)}"
+    return f"error: unexpected {type(exc).__name__}: {one_line(exc)} (TRELLIS_DEBUG=1 shows the traceback)"
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Click's error class, and the copy of it that newer typer (which vendors click) raises."""
+    import click
+
+    return (click.ClickException, *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"))
+
+
+def _click_exit(exc: Exception) -> None:
+    if isinstance(exc, _click_errors()):
+        error: Any = exc
+        error.show()
+    sys.exit(getattr(exc, "exit_code", 0))
+
+
+def one_line(exc: Exception) -> str:
+    """An error's first line; a settings error names the setting."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"setting {where}: {first['msg']}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+__all__ = ["app", "error_line", "main", "one_line"]

@@ -1,0 +1,220 @@
+"""The collector's API: health, stats, read-only queries and snapshots.
+
+Other packages add their routes through ``ApiContext``: the server that composes Trellis hands
+``build_api`` one ``RouteInstaller`` per package (``trellis.server``); every route states the
+scope it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from trellis.collector.auth import Authenticator, AuthError, Scope, grants
+from trellis.collector.query import QueryFailed, QueryRefused, run_query, to_json_ready
+from trellis.collector.schema import SCHEMA_VERSION, TABLES, stored_table
+from trellis.collector.settings import CollectorSettings
+from trellis.collector.store import Store
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[Request, "Caller"], Awaitable[Response]]
+
+
+class ApiError(Exception):
+    """An error answer: status and a message a person can act on."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Caller:
+    """Who is calling: the token's name (None when tokens are off)."""
+
+    name: str | None
+
+
+@dataclass
+class ApiContext:
+    store: Store
+    auth: Authenticator
+    settings: CollectorSettings
+    started_at: float = field(default_factory=time.time)
+    routes: list[Route] = field(default_factory=list)
+    extensions: dict[str, Any] = field(default_factory=dict)
+    on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+
+    def add(self, path: str, handler: Handler, scope: Scope, methods: list[str]) -> None:
+        """Register an endpoint that needs ``scope``."""
+        self.routes.append(Route(path, self._guard(handler, scope), methods=methods))
+
+    def _guard(self, handler: Handler, scope: Scope) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                name = self.auth.require(request.headers.get("authorization"), scope)
+                return await handler(request, Caller(name))
+            except AuthError as exc:
+                return error_response(exc.status, exc.message)
+            except ApiError as exc:
+                return error_response(exc.status, exc.message)
+
+        return endpoint
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(
+        orjson.dumps(data, default=str, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def error_response(status: int, message: str) -> Response:
+    return json_response({"error": message}, status)
+
+
+async def read_model(request: Request, model: type[M]) -> M:
+    """The request's JSON body validated by ``model``; 400 naming the field otherwise."""
+    body = await request.body()
+    try:
+        return model.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(400, f"invalid request: {where}: {first['msg']}") from None
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(min_length=1, description="One read-only statement.")
+    limit: int | None = Field(None, ge=1, description="Most rows to return; capped by the server's limit.")
+
+
+def _table_rows(store: Store) -> dict[str, int]:
+    """Rows per table, counted: ``estimated_size`` also counts the old versions of upserted rows.
+
+    A signal table's rows are counted in the table that stores them, without the view's join."""
+    cursor = store.cursor()
+    names = cursor.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' ORDER BY table_name"
+    ).fetchall()
+    if not names:
+        return {}
+
+    def count(name: str) -> str:
+        literal, identifier = name.replace("'", "''"), name.replace('"', '""')
+        return f"SELECT '{literal}', count(*) FROM main.\"{identifier}\""
+
+    counts = " UNION ALL ".join(count(name) for (name,) in names)
+    queried = {stored_table(table): table for table in TABLES}  # signal tables are views over these
+    return dict(sorted((queried.get(name, name), int(rows)) for name, rows in cursor.execute(counts).fetchall()))
+
+
+def _write_snapshot(store: Store) -> str:
+    target = store.snapshot_dir / f"snapshot-{uuid.uuid4().hex}.duckdb"
+    cursor = store.cursor()
+    source = cursor.execute("SELECT current_database()").fetchall()[0]
+    alias = f"snap_{uuid.uuid4().hex[:12]}"
+    cursor.execute(f"ATTACH '{target}' AS {alias}")
+    try:
+        cursor.execute(f'COPY FROM DATABASE "{source[0] if source else "main"}" TO {alias}')
+    finally:
+        cursor.execute(f"DETACH {alias}")
+    return str(target)
+
+
+def add_core_routes(ctx: ApiContext) -> None:
+    """Health, stats, query and snapshot."""
+
+    async def health(request: Request, caller: Caller) -> Response:
+        return json_response(
+            {"status": "ok", "schema_version": SCHEMA_VERSION, "uptime_s": time.time() - ctx.started_at}
+        )
+
+    async def stats(request: Request, caller: Caller) -> Response:
+        counters = ctx.store.counters
+        return json_response(
+            {
+                "tables": await run_in_threadpool(_table_rows, ctx.store),
+                "points_ingested": counters.points_ingested,
+                "points_rejected": counters.points_rejected,
+                "commits": counters.commits,
+                "ingest_rate_per_s": counters.rate(),
+                "write_queue_points": ctx.store.queued_points,
+                "last_commit_at": counters.last_commit_at,
+            }
+        )
+
+    async def query(request: Request, caller: Caller) -> Response:
+        body = await read_model(request, QueryRequest)
+        limit = min(body.limit or ctx.settings.query_row_limit, ctx.settings.query_row_limit)
+        try:
+            result = await run_in_threadpool(
+                run_query, ctx.store.cursor(), body.sql, limit, ctx.settings.query_timeout_seconds
+            )
+        except (QueryRefused, QueryFailed) as exc:
+            raise ApiError(400, str(exc)) from None
+        headers = {"X-Trellis-Truncated": "true" if result.truncated else "false"}
+        if ARROW_STREAM in request.headers.get("accept", ""):
+            return Response(_ipc(result.table), media_type=ARROW_STREAM, headers=headers)
+        data = await run_in_threadpool(to_json_ready, result.table)
+        return json_response({**data, "truncated": result.truncated}, 200)
+
+    async def snapshot(request: Request, caller: Caller) -> Response:
+        path = await run_in_threadpool(_write_snapshot, ctx.store)
+        return FileResponse(path, media_type="application/octet-stream", background=BackgroundTask(os.remove, path))
+
+    async def whoami(request: Request) -> Response:
+        """Who the bearer token belongs to and what it may do; any valid token may ask."""
+        if not ctx.auth.enabled:
+            return json_response({"name": None, "scopes": [s.value for s in Scope], "groups": [], "tokens": False})
+        token = ctx.auth.identify(request.headers.get("authorization"))
+        if token is None:
+            missing = not request.headers.get("authorization")
+            return error_response(401, "a bearer token is required" if missing else "the bearer token is not valid")
+        scopes = [s.value for s in Scope if grants(token.scopes, s)]
+        return json_response({"name": token.name, "scopes": scopes, "groups": token.groups, "tokens": True})
+
+    ctx.routes.append(Route("/api/v1/whoami", whoami, methods=["GET"]))
+    ctx.add("/api/v1/health", health, Scope.READ, ["GET"])
+    ctx.add("/api/v1/stats", stats, Scope.READ, ["GET"])
+    ctx.add("/api/v1/query", query, Scope.READ, ["POST"])
+    ctx.add("/api/v1/snapshot", snapshot, Scope.READ, ["POST"])
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+RouteInstaller = Callable[[ApiContext], None]
+"""Adds a package's routes to the API (``ctx.add``), and may start its background work, registering
+how to stop it in ``ctx.on_shutdown``. Called once, before the API serves its first request."""
+
+
+def build_api(ctx: ApiContext, installers: Sequence[RouteInstaller] = ()) -> Starlette:
+    """The core routes, then each installer's, as one application."""
+    add_core_routes(ctx)
+    for install in installers:
+        install(ctx)
+    return Starlette(routes=ctx.routes)

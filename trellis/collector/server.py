@@ -1,0 +1,141 @@
+"""Running the collector: the OTLP receivers and the API around one store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from trellis.collector.api import ApiContext, RouteInstaller, build_api
+from trellis.collector.auth import Authenticator, read_tokens
+from trellis.collector.otlp_grpc import start_grpc_server
+from trellis.collector.otlp_http import OtlpHttpReceiver
+from trellis.collector.settings import CollectorSettings
+from trellis.collector.store import Store
+
+log = logging.getLogger("trellis.server")
+
+
+class ConfigError(ValueError):
+    """The collector cannot start with these settings; the message says why."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_settings(settings: CollectorSettings) -> Authenticator:
+    """Refuse unsafe settings; returns the authenticator for the tokens file."""
+    if settings.tokens_file is None:
+        if not is_loopback(settings.host):
+            raise ConfigError(
+                f"refusing to bind {settings.host} without --tokens-file: only loopback addresses may run open"
+            )
+        return Authenticator(None)
+    return Authenticator(read_tokens(settings.tokens_file))
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the collector."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _uvicorn(app: object, host: str, port: int, level: str) -> _Server:
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_level=level,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
+    return _Server(config)
+
+
+def _check_free(host: str, port: int, what: str) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot bind the {what} port {host}:{port}: {exc.strerror}") from None
+
+
+@dataclass
+class Collector:
+    settings: CollectorSettings
+    store: Store
+    auth: Authenticator
+    installers: Sequence[RouteInstaller] = field(default_factory=tuple)
+
+    async def run(self) -> None:
+        s = self.settings
+        context = ApiContext(self.store, self.auth, s)
+        try:
+            api = build_api(context, self.installers)
+        except Exception:
+            self.store.close()
+            raise
+        grpc_server, _ = start_grpc_server(self.store, self.auth, s.host, s.otlp_grpc_port, s.max_body_bytes)
+        receiver = OtlpHttpReceiver(self.store, self.auth, s.max_body_bytes, s.retry_after_seconds)
+        servers = [
+            _uvicorn(receiver.app(), s.host, s.otlp_http_port, s.log_level),
+            _uvicorn(api, s.host, s.api_port, s.log_level),
+        ]
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            for srv in servers:
+                srv.should_exit = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        print(self.banner(), flush=True)
+        try:
+            await asyncio.gather(*(srv.serve() for srv in servers))
+        finally:
+            grpc_server.stop(grace=5).wait()
+            for stop_extension in context.on_shutdown:
+                stop_extension()
+            self.store.close()
+            log.info("collector stopped; every acknowledged export is committed")
+
+    def banner(self) -> str:
+        s = self.settings
+        return (
+            f"Trellis collector on {s.db}\n"
+            f"  OTLP/gRPC  {s.host}:{s.otlp_grpc_port}\n"
+            f"  OTLP/HTTP  http://{s.host}:{s.otlp_http_port}/v1/{{metrics,logs,traces}}\n"
+            f"  API        http://{s.host}:{s.api_port}/api/v1/health\n"
+            f"  tokens     {'required' if self.auth.enabled else 'off (loopback only)'}"
+        )
+
+
+def serve(settings: CollectorSettings, installers: Sequence[RouteInstaller] = ()) -> None:
+    """Run the collector, with the routes of ``installers`` on its API, until SIGINT or SIGTERM."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    auth = check_settings(settings)
+    _check_free(settings.host, settings.otlp_http_port, "OTLP/HTTP")
+    _check_free(settings.host, settings.api_port, "API")
+    try:
+        store = Store(settings.db, settings.max_queue_points, settings.duckdb_memory_limit)
+    except Exception as exc:
+        raise ConfigError(f"cannot open {settings.db}: {str(exc).splitlines()[0]}") from None
+    asyncio.run(Collector(settings, store, auth, installers).run())

@@ -1,0 +1,58 @@
+"""The collector's settings: where it stores, what it binds, its limits, and how commands reach it.
+
+Each field has a default, a one-line description, an environment variable (``TRELLIS_`` + the field
+name in upper case) and a command-line flag (``--`` + the field name with dashes). The settings of
+every package are gathered in one list, ``trellis.settings.Settings``, which ``docs/configuration.md``
+follows; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MEMORY_LIMIT_PATTERN = r"^\d+(\.\d+)?\s*[KMGT]i?B$"
+"""A DuckDB memory limit as the collector accepts it: 512MB, 2GiB, 1.5 GB."""
+
+DEFAULT_API = "http://127.0.0.1:4319"
+"""Where commands look for a running collector's API when neither ``--api`` nor ``TRELLIS_API`` says."""
+
+DEFAULT_OTLP_HTTP = "http://127.0.0.1:4318"
+"""Where commands send OTLP/HTTP when neither ``--endpoint`` nor ``TRELLIS_ENDPOINT`` says."""
+
+ENV_PREFIX = "TRELLIS_"
+
+
+class CollectorSettings(BaseSettings):
+    """The collector's own settings, and the address and token the commands use to reach it."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    db: Path = Field(Path("var/trellis.duckdb"), description="DuckDB database file the collector owns.")
+    host: str = Field("127.0.0.1", description="Address the collector binds; non-loopback needs a tokens file.")
+    otlp_grpc_port: int = Field(4317, description="Port of the OTLP/gRPC receiver.")
+    otlp_http_port: int = Field(4318, description="Port of the OTLP/HTTP receiver.")
+    api_port: int = Field(4319, description="Port of the query and catalog API.")
+    tokens_file: Path | None = Field(None, description="YAML file of API tokens; when set, every endpoint needs one.")
+    max_body_bytes: int = Field(
+        64 * 1024 * 1024, description="Largest OTLP request body accepted, measured after decompression."
+    )
+    max_queue_points: int = Field(
+        2_000_000, description="Points waiting to be written before new exports get 503 and Retry-After."
+    )
+    duckdb_memory_limit: str = Field(
+        "512MB",
+        pattern=MEMORY_LIMIT_PATTERN,
+        description="DuckDB's buffer memory in the collector (512MB, 2GiB); queries beyond it spill to disk.",
+    )
+    retry_after_seconds: int = Field(1, description="Retry-After sent to clients while the write queue is full.")
+    query_row_limit: int = Field(100_000, description="Most rows one /api/v1/query answer returns.")
+    query_timeout_seconds: float = Field(30.0, description="Longest a query may run before it is interrupted.")
+    log_level: str = Field("info", description="Log level of the collector: debug, info, warning or error.")
+    api: str = Field(DEFAULT_API, description="URL of a running collector's API, for commands.")
+    endpoint: str = Field(
+        DEFAULT_OTLP_HTTP, description="OTLP/HTTP address that `trellis emit` and `simulate` send to."
+    )
+    token: str | None = Field(None, description="API token that commands send to a running collector.")

@@ -1,0 +1,275 @@
+"""The store: the one read-write DuckDB connection, owned by one writer thread.
+
+Receivers hand the store decoded batches through a bounded queue and wait for
+the commit; the writer drains whatever is queued and commits it in one
+transaction (group commit). Readers get their own cursors on the same
+database, so queries run beside ingest without blocking it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from trellis.collector import resources
+from trellis.collector.batch import ExportBatch
+from trellis.collector.events import UPSERT_SQL
+from trellis.collector.schema import TABLES, migrate
+from trellis.collector.settings import MEMORY_LIMIT_PATTERN
+
+log = logging.getLogger("trellis.store")
+
+GROUP_MAX_JOBS = 256
+GROUP_MAX_POINTS = 300_000
+"""A commit takes what is queued up to these: enough rows per table for DuckDB to write
+whole row groups (122,880 rows) straight to the file, few enough to bound the memory of
+one transaction."""
+
+CHECKPOINT_EVERY_POINTS = 1_000_000
+"""The writer checkpoints after committing this many points. Rows DuckDB wrote straight
+to the file hardly grow the WAL, so its own WAL-size trigger fires rarely under heavy
+ingest, and then one checkpoint compacts millions of rows: seconds of stalled commits
+and a memory peak. Checkpointing at a steady pace bounds both."""
+
+MEMORY_LIMIT = "512MB"
+"""DuckDB's buffer memory by default. Without a limit (80% of RAM) DuckDB keeps every
+block it wrote cached, so the collector grows with its database. Queries (and analytics
+jobs on the store's cursors) that need more spill to ``<db>.tmp``; ``--duckdb-memory-limit``
+(``Store(memory_limit=)``) sets another value, None keeps DuckDB's own."""
+
+
+class QueueFull(RuntimeError):
+    """The write queue holds more points than allowed; the client should retry later."""
+
+
+@dataclass
+class _Job:
+    batch: ExportBatch
+    done: Future[None] = field(default_factory=Future)
+
+
+@dataclass
+class IngestCounters:
+    """What the store has done since it started, for /api/v1/stats."""
+
+    points_ingested: int = 0
+    points_rejected: int = 0
+    commits: int = 0
+    last_commit_at: float | None = None
+    recent: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=600))
+
+    def record(self, points: int, rejected: int) -> None:
+        now = time.time()
+        self.points_ingested += points
+        self.points_rejected += rejected
+        self.commits += 1
+        self.last_commit_at = now
+        self.recent.append((now, points))
+
+    def rate(self, window: float = 10.0) -> float:
+        """Points per second committed over the last ``window`` seconds."""
+        since = time.time() - window
+        return sum(n for t, n in list(self.recent) if t >= since) / window
+
+
+def open_database(path: Path, snapshot_dir: Path, memory_limit: str | None = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+    """Open the collector's database read-write, migrated, with file and network access off."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    migrate(con)
+    con.execute(f"SET allowed_directories=['{snapshot_dir.resolve()}/']")
+    con.execute("SET enable_external_access=false")
+    con.execute("SET autoinstall_known_extensions=false")
+    con.execute("SET autoload_known_extensions=false")
+    if memory_limit is not None:
+        if not re.match(MEMORY_LIMIT_PATTERN, memory_limit):
+            raise ValueError(f"memory_limit must look like 512MB or 2GiB, not {memory_limit!r}")
+        con.execute(f"SET memory_limit='{memory_limit}'")
+    con.execute("SET lock_configuration=true")
+    return con
+
+
+class Store:
+    """The collector's database: a writer thread with group commit, and read cursors."""
+
+    def __init__(self, path: Path, max_queue_points: int = 2_000_000, memory_limit: str | None = MEMORY_LIMIT) -> None:
+        self.path = path
+        self.snapshot_dir = path.parent / f".{path.name}.snapshots"
+        self.con = open_database(path, self.snapshot_dir, memory_limit)
+        self.max_queue_points = max_queue_points
+        self.counters = IngestCounters()
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queued_points = 0
+        self._lock = threading.Lock()
+        self._writer = threading.Thread(target=self._run, name="trellis-writer", daemon=True)
+        self._writer.start()
+
+    @property
+    def queued_points(self) -> int:
+        return self._queued_points
+
+    def submit(self, batch: ExportBatch) -> Future[None]:
+        """Queue a batch; the future completes once its rows are committed."""
+        size = max(batch.accepted, 1)
+        with self._lock:
+            if self._queued_points and self._queued_points + size > self.max_queue_points:
+                raise QueueFull(f"the write queue holds {self._queued_points} points")
+            self._queued_points += size
+        job = _Job(batch)
+        self._queue.put(job)
+        return job.done
+
+    def write(self, batch: ExportBatch, timeout: float | None = None) -> None:
+        """Queue a batch and wait for its commit."""
+        self.submit(batch).result(timeout)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own for one reading thread."""
+        return self.con.cursor()
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer and checkpoint the database."""
+        self._queue.put(None)
+        self._writer.join()
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+
+    def _run(self) -> None:
+        cur = self.con.cursor()
+        since_checkpoint = 0
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            stop = self._drain(jobs)
+            self._commit_group(cur, jobs)
+            since_checkpoint += sum(j.batch.accepted for j in jobs)
+            if since_checkpoint >= CHECKPOINT_EVERY_POINTS:
+                _checkpoint(cur)
+                since_checkpoint = 0
+            if stop:
+                return
+
+    def _drain(self, jobs: list[_Job]) -> bool:
+        points = sum(j.batch.accepted for j in jobs)
+        while len(jobs) < GROUP_MAX_JOBS and points < GROUP_MAX_POINTS:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if job is None:
+                return True
+            jobs.append(job)
+            points += job.batch.accepted
+        return False
+
+    def _commit_group(self, cur: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
+        try:
+            self._write_jobs(cur, jobs)
+            log.debug(
+                "committed %d exports (%d points) in %.3f s",
+                len(jobs),
+                sum(j.batch.accepted for j in jobs),
+                time.perf_counter() - started,
+            )
+        except Exception:
+            log.exception("group commit of %d exports failed; writing them one by one", len(jobs))
+            for job in jobs:
+                self._commit_one(cur, job)
+            return
+        self._finish(jobs, None)
+
+    def _commit_one(self, cur: duckdb.DuckDBPyConnection, job: _Job) -> None:
+        try:
+            self._write_jobs(cur, [job])
+        except Exception as exc:
+            self._finish([job], exc)
+        else:
+            self._finish([job], None)
+
+    def _write_jobs(self, cur: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> None:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            resources.insert_resources(cur, _combined_resources(jobs))
+            for table, data in _combined_tables(jobs):
+                resources.insert(cur, table, data)
+            for job in jobs:  # upserts in arrival order: a later event wins
+                _upsert_projections(cur, job.batch)
+            cur.execute("COMMIT")
+        except Exception:
+            cur.execute("ROLLBACK")
+            raise
+
+    def _finish(self, jobs: list[_Job], error: Exception | None) -> None:
+        points = sum(j.batch.accepted for j in jobs)
+        with self._lock:
+            self._queued_points -= sum(max(j.batch.accepted, 1) for j in jobs)
+        if error is None:
+            self.counters.record(points, sum(j.batch.rejected.count for j in jobs))
+        for job in jobs:
+            if error is None:
+                job.done.set_result(None)
+            else:
+                job.done.set_exception(error)
+
+
+def _checkpoint(cur: duckdb.DuckDBPyConnection) -> None:
+    started = time.perf_counter()
+    try:
+        cur.execute("CHECKPOINT")
+    except duckdb.Error as exc:  # e.g. a snapshot is being copied; DuckDB checkpoints later by itself
+        log.debug("checkpoint skipped: %s", exc)
+        return
+    log.debug("checkpoint in %.3f s", time.perf_counter() - started)
+
+
+def _combined_tables(jobs: list[_Job]) -> list[tuple[str, pa.Table]]:
+    """The jobs' rows per signal table, concatenated in job order: one INSERT per table per commit.
+
+    Each INSERT has a fixed cost, and DuckDB writes a large insert straight
+    to the database file, compressed, instead of into the WAL first. Tables
+    are only concatenated with others of the same Arrow schema (decoders hand
+    over dictionary-encoded columns, other callers may not), so a table can
+    get one INSERT per run of equal schemas.
+    """
+    runs: dict[str, list[list[pa.Table]]] = {}
+    for job in jobs:
+        for table, data in job.batch.tables.items():
+            assert table in TABLES
+            table_runs = runs.setdefault(table, [])
+            if table_runs and table_runs[-1][0].schema.equals(data.schema):
+                table_runs[-1].append(data)
+            else:
+                table_runs.append([data])
+    return [
+        (table, parts[0] if len(parts) == 1 else pa.concat_tables(parts))
+        for table, table_runs in runs.items()
+        for parts in table_runs
+    ]
+
+
+def _combined_resources(jobs: list[_Job]) -> pa.Table:
+    """The resources the jobs' rows refer to, in one table (with repeats)."""
+    return pa.concat_tables([j.batch.resources for j in jobs])
+
+
+def _upsert_projections(cur: duckdb.DuckDBPyConnection, batch: ExportBatch) -> None:
+    for table, data in batch.projections.items():
+        cur.register("projection", data)
+        try:
+            cur.execute(UPSERT_SQL[table])
+        finally:
+            cur.unregister("projection")

@@ -1,0 +1,87 @@
+"""Cached reads through the collector's API: each answer is reused for ``CACHE_SECONDS``.
+
+Every function takes the run's ``Context``; what is cached is keyed by the source, the token and the
+question, so two people with different tokens never share an answer. ``clear()`` after a change.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from trellis.dashboard.backend import READ_OPERATIONS, Backend, Source
+from trellis.dashboard.config import CACHE_SECONDS, LIVE_CACHE_SECONDS
+from trellis.dashboard.context import Context
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=1000)
+def _sql(source: Source, token: str | None, sql: str, limit: int | None) -> pl.DataFrame:
+    return Backend(source, token).sql(sql, limit)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=200)
+def _call(source: Source, token: str | None, name: str, payload: str) -> Any:
+    return Backend(source, token).call(name, json.loads(payload))
+
+
+@st.cache_data(ttl=LIVE_CACHE_SECONDS, show_spinner=False, max_entries=200)
+def _call_live(source: Source, token: str | None, name: str, payload: str) -> Any:
+    return Backend(source, token).call(name, json.loads(payload))
+
+
+@st.cache_data(ttl=LIVE_CACHE_SECONDS, show_spinner=False, max_entries=50)
+def _stats(source: Source, token: str | None) -> dict[str, Any] | None:
+    return Backend(source, token).stats()
+
+
+def sql(ctx: Context, query: str, limit: int | None = None) -> pl.DataFrame:
+    """The rows of one read-only statement."""
+    return _sql(ctx.source, ctx.token, query, limit)
+
+
+def read(ctx: Context, name: str, payload: dict[str, Any] | None = None) -> Any:
+    """A catalog operation that changes nothing (definitions, pending, audit...), cached."""
+    assert name in READ_OPERATIONS, name
+    return _call(ctx.source, ctx.token, name, json.dumps(payload or {}, sort_keys=True, default=str))
+
+
+def read_live(ctx: Context, name: str, payload: dict[str, Any] | None = None) -> Any:
+    """Like ``read``, reused for a few seconds only: for the views that refresh themselves."""
+    assert name in READ_OPERATIONS, name
+    return _call_live(ctx.source, ctx.token, name, json.dumps(payload or {}, sort_keys=True, default=str))
+
+
+def stats(ctx: Context) -> dict[str, Any] | None:
+    return _stats(ctx.source, ctx.token)
+
+
+def tables(ctx: Context) -> set[str]:
+    """The tables the store has now (analytics tables appear after the first analysis)."""
+    frame = sql(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")
+    return set(frame["table_name"].to_list()) if frame.height else set()
+
+
+def has(ctx: Context, *names: str) -> bool:
+    return set(names) <= tables(ctx)
+
+
+def clear() -> None:
+    """Forget every cached answer (after a change, or when the user asks for fresh data)."""
+    _sql.clear()
+    _call.clear()
+    _call_live.clear()
+    _stats.clear()
+
+
+def scalar(frame: pl.DataFrame, column: str, default: Any = None) -> Any:
+    """The first row's value of a column, or ``default`` when there is none."""
+    if frame.height == 0 or column not in frame.columns:
+        return default
+    value = frame[column][0]
+    return default if value is None else value
+
+
+__all__ = ["clear", "has", "read", "read_live", "scalar", "sql", "stats", "tables"]

@@ -1,0 +1,136 @@
+"""Pieces every page uses: the error boundary, empty states, the analytics period note, links."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from urllib.parse import urlparse
+
+import polars as pl
+import streamlit as st
+
+from trellis.dashboard import data
+from trellis.dashboard.backend import DashboardError, readable
+from trellis.dashboard.context import Context
+
+log = logging.getLogger("trellis.dashboard")
+
+
+def run_page(render: Callable[[Context], None]) -> None:
+    """Run a page; any failure becomes one readable message instead of a traceback."""
+    from trellis.dashboard.context import current
+
+    ctx = current()
+    with guard():
+        render(ctx)
+
+
+@contextmanager
+def guard() -> Iterator[None]:
+    """Show a failure inside the block as one message (pages and fragments use it)."""
+    try:
+        yield
+    except DashboardError as exc:
+        st.error(str(exc), icon=":material/error:")
+    except Exception as exc:  # Streamlit's own control flow (rerun, stop) is a BaseException and passes
+        log.exception("dashboard page failed")
+        st.error(f"Something went wrong: {readable(exc)} ({type(exc).__name__})", icon=":material/error:")
+
+
+def header(title: str, caption: str, ctx: Context) -> None:
+    st.title(title)
+    st.caption(f"{caption} · {ctx.filters.describe()}")
+
+
+def otlp_endpoint(api: str) -> str:
+    """The collector's OTLP/HTTP address, guessed from its API address (default ports 4318/4319)."""
+    parsed = urlparse(api)
+    port = 4318 if parsed.port in (None, 4319) else parsed.port
+    return f"{parsed.scheme or 'http'}://{parsed.hostname or '127.0.0.1'}:{port}"
+
+
+def empty_state(ctx: Context, what: str) -> None:
+    """No data yet: say what is missing and how to send some."""
+    endpoint = otlp_endpoint(ctx.source.api)
+    st.info(f"**No {what} yet.** Send some and this page fills in.", icon=":material/inbox:")
+    st.markdown("A CI pipeline reports a deployment (and an incident) with `trellis emit`:")
+    st.code(
+        f'trellis emit deployment --id "$RUN_ID" --service checkout --namespace shop \\\n'
+        f"    --env production-eu --status succeeded --endpoint {endpoint}\n"
+        f"trellis emit incident --id INC-1 --service checkout --env production-eu --status opened "
+        f"--endpoint {endpoint}",
+        language="bash",
+    )
+    st.markdown("Any OpenTelemetry SDK or Collector sends metrics, logs and traces over OTLP:")
+    st.code(
+        f"OTEL_EXPORTER_OTLP_ENDPOINT={endpoint} OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf your-service",
+        language="bash",
+    )
+    st.markdown("The catalog fills with `trellis resources apply -f catalog/`; see docs/catalog.md.")
+
+
+def analytics_missing(ctx: Context, table: str, what: str) -> None:
+    """The analytics table is not there yet: offer to run the jobs."""
+    st.info(
+        f"**No {what} yet:** `{table}` appears after the analytics run (hourly in the collector, "
+        "or now with `trellis analyze`).",
+        icon=":material/query_stats:",
+    )
+    analyze_button(ctx, key=f"analyze_{table}")
+
+
+def analyze_button(ctx: Context, key: str, label: str = "Run the analytics for the selected range") -> None:
+    if not ctx.source.editable:
+        return
+    if st.button(label, key=key, icon=":material/refresh:"):
+        with st.spinner("Running the analytics jobs..."):
+            answer = ctx.backend.analyze(f"{ctx.filters.start_at:%Y-%m-%d}", f"{ctx.filters.end_at:%Y-%m-%d}")
+        data.clear()
+        rows = sum(r["rows"] for r in answer.get("results", []))
+        st.toast(f"Analytics updated: {rows} rows for {answer['from'][:10]} to {answer['to'][:10]}")
+        st.rerun()
+
+
+def period_note(ctx: Context, frame: pl.DataFrame, key: str) -> None:
+    """Which period the analytics rows cover, and a way to recompute them for the selected range."""
+    if frame.height == 0 or "period_start" not in frame.columns:
+        return
+    start, end = frame["period_start"][0], frame["period_end"][0]
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        return
+    same = start.date() == ctx.filters.start and end == ctx.filters.end_at
+    cols = st.columns([3, 1])
+    cols[0].caption(
+        f"Analytics computed for {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+        + ("" if same else " (not exactly the selected range)")
+    )
+    if not same:
+        with cols[1]:
+            analyze_button(ctx, key=key, label="Recompute for this range")
+
+
+def refresh_button(key: str) -> None:
+    if st.button("Refresh", key=key, icon=":material/refresh:", help="Read fresh data now"):
+        data.clear()
+        st.rerun()
+
+
+def percent(value: object, digits: int = 0) -> str:
+    return f"{float(value) * 100:.{digits}f}%" if isinstance(value, int | float) else "n/a"
+
+
+def need(ctx: Context, scope: str, action: str) -> bool:
+    """Whether the signed-in token may do ``action``; says why not when it may not."""
+    if not ctx.source.editable:
+        st.info(ctx.backend.editing_off(), icon=":material/lock:")
+        return False
+    if ctx.identity.can(scope):
+        return True
+    who = ctx.identity.name or "nobody (not signed in)"
+    st.info(f"To {action}, sign in with a token that has the `{scope}` scope; {who} has not.", icon=":material/lock:")
+    return False
+
+
+__all__ = ["analytics_missing", "empty_state", "header", "need", "period_note", "run_page"]

@@ -1,0 +1,174 @@
+"""Delivery: DORA metrics over time per team, workload or environment, with their bands, and the
+deployments and incidents behind them."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from trellis.dashboard import charts, data, ui
+from trellis.dashboard.context import Context
+
+LEVELS = {"team": "Team", "workload": "Workload", "environment": "Environment"}
+BAND_MARK = {"elite": "🟢 elite", "high": "🔵 high", "medium": "🟡 medium", "low": "🔴 low"}
+METRICS = [
+    ("deployment_frequency_band", "Deployment frequency"),
+    ("lead_time_band", "Lead time"),
+    ("change_failure_rate_band", "Change failure rate"),
+    ("recovery_band", "Recovery time"),
+]
+MOST_GROUPS = 12  # charts draw the busiest groups only; the tables have them all
+
+
+def _group_expr(level: str) -> str:
+    if level == "workload":
+        return "service_namespace || '/' || service_name || ' · ' || environment"
+    if level == "team":
+        return "service_namespace || ' · ' || environment"
+    return "environment"
+
+
+def _dora(ctx: Context, level: str, bucket: str) -> pl.DataFrame:
+    f = ctx.filters
+    when = f.where("bucket_start") if bucket == "week" else "TRUE"
+    return data.sql(
+        ctx,
+        f"""SELECT {_group_expr(level)} AS grp, * FROM analytics_dora
+            WHERE level = '{level}' AND bucket = '{bucket}' AND {when}
+              AND {f.where(None, "service_namespace" if level != "environment" else None, "environment")}
+            ORDER BY grp, bucket_start""",
+    )
+
+
+def _bands_table(period: pl.DataFrame) -> pl.DataFrame:
+    return period.select(
+        pl.col("grp").alias("group"),
+        "production",
+        "deployments",
+        pl.col("median_deployment_days_per_week").alias("deploy days / week"),
+        pl.col("deployment_frequency_band").replace_strict(BAND_MARK, default=None).alias("frequency"),
+        pl.col("lead_time_median_hours").round(1).alias("lead time (h)"),
+        pl.col("lead_time_band").replace_strict(BAND_MARK, default=None).alias("lead time band"),
+        (pl.col("change_failure_rate") * 100).round(1).alias("failure rate %"),
+        pl.col("change_failure_rate_band").replace_strict(BAND_MARK, default=None).alias("failure band"),
+        pl.col("recovery_median_hours").round(2).alias("recovery (h)"),
+        pl.col("recovery_band").replace_strict(BAND_MARK, default=None).alias("recovery band"),
+        (pl.col("rework_rate") * 100).round(1).alias("rework %"),
+    ).sort("deployments", descending=True)
+
+
+def _band_heatmap(period: pl.DataFrame) -> alt.Chart | None:
+    rows = [
+        {"group": g, "metric": label, "band": row[column]}
+        for row in period.sort("deployments", descending=True).head(MOST_GROUPS * 2).iter_rows(named=True)
+        for column, label in METRICS
+        if (g := row["grp"]) and row[column]
+    ]
+    if not rows:
+        return None
+    frame = pl.DataFrame(rows)
+    base = alt.Chart(frame, title="Performance bands (period)").encode(
+        x=alt.X(
+            "metric:N",
+            title=None,
+            sort=[m for _, m in METRICS],
+            axis=alt.Axis(labelAngle=0, orient="top", labelLimit=220),
+        ),
+        y=alt.Y("group:N", title=None, sort=None, axis=alt.Axis(labelLimit=300)),
+    )
+    cells = base.mark_rect(stroke="white").encode(
+        color=alt.Color("band:N", scale=charts.band_scale(), legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["group", "metric", "band"],
+    )
+    text = base.mark_text(color="white", fontWeight="bold").encode(text="band:N")
+    return (cells + text).properties(height=alt.Step(26), autosize=charts.FIT_WIDTH)
+
+
+def _weekly_charts(weeks: pl.DataFrame, period: pl.DataFrame) -> None:
+    busiest = period.sort("deployments", descending=True).head(MOST_GROUPS)["grp"].to_list()
+    weeks = weeks.filter(pl.col("grp").is_in(busiest)).with_columns(
+        (pl.col("change_failure_rate") * 100).alias("failure_rate_pct")
+    )
+    if len(period) > MOST_GROUPS:
+        st.caption(f"Charts show the {MOST_GROUPS} busiest of {len(period)} groups.")
+    left, right = st.columns(2)
+    left.altair_chart(
+        charts.over_time(weeks, "bucket_start", "deployments", "grp", "Deployments per week", "deployments", ",.0f"),
+        width="stretch",
+    )
+    right.altair_chart(
+        charts.over_time(weeks, "bucket_start", "lead_time_median_hours", "grp", "Median lead time", "hours", ",.1f"),
+        width="stretch",
+    )
+    left, right = st.columns(2)
+    left.altair_chart(
+        charts.over_time(weeks, "bucket_start", "failure_rate_pct", "grp", "Change failure rate", "%", ",.1f"),
+        width="stretch",
+    )
+    right.altair_chart(
+        charts.over_time(
+            weeks, "bucket_start", "recovery_median_hours", "grp", "Median recovery time", "hours", ",.2f"
+        ),
+        width="stretch",
+    )
+
+
+def _behind(ctx: Context) -> None:
+    f = ctx.filters
+    deployments = data.sql(
+        ctx,
+        f"""SELECT finished_at, service_namespace AS team, service_name AS workload, environment, status,
+                   service_version AS version, vcs_revision AS revision,
+                   round(date_diff('minute', first_commit_at, finished_at) / 60, 1) AS lead_time_h, deployment_id
+            FROM deployments WHERE {f.where("finished_at", "service_namespace", "environment")}
+            ORDER BY finished_at DESC""",
+        limit=2000,
+    )
+    incidents = data.sql(
+        ctx,
+        f"""SELECT opened_at, resolved_at, service_namespace AS team, service_name AS workload, environment,
+                   round(date_diff('minute', opened_at, resolved_at) / 60, 2) AS hours_to_resolve,
+                   caused_by_deployment_id, incident_id
+            FROM incidents WHERE {f.where("opened_at", "service_namespace", "environment")}
+            ORDER BY opened_at DESC""",
+        limit=2000,
+    )
+    tabs = st.tabs([f"Deployments ({deployments.height:,})", f"Incidents ({incidents.height:,})"])
+    with tabs[0]:
+        st.dataframe(deployments, hide_index=True, height=320)
+        st.download_button("Download CSV", deployments.write_csv(), "deployments.csv", "text/csv", key="dl_deploy")
+    with tabs[1]:
+        st.dataframe(incidents, hide_index=True, height=320)
+        st.download_button("Download CSV", incidents.write_csv(), "incidents.csv", "text/csv", key="dl_incidents")
+
+
+def render(ctx: Context) -> None:
+    ui.header("Delivery", "DORA metrics: how often, how fast and how safely changes reach production", ctx)
+    count = data.sql(ctx, "SELECT count(*) AS n FROM deployments")
+    if not data.scalar(count, "n", 0):
+        ui.empty_state(ctx, "deployments")
+        return
+    if not data.has(ctx, "analytics_dora"):
+        ui.analytics_missing(ctx, "analytics_dora", "DORA metrics")
+        _behind(ctx)
+        return
+    level = st.segmented_control("Group by", list(LEVELS), format_func=LEVELS.__getitem__, key="dora_level")
+    level = level or "team"
+    period = _dora(ctx, level, "period")
+    ui.period_note(ctx, period, key="dora_recompute")
+    if period.height == 0:
+        st.info("No DORA rows for these filters; widen the time range or the team and environment filters.")
+    else:
+        heatmap = _band_heatmap(period.filter(pl.col("production")))
+        if heatmap is not None:
+            st.altair_chart(heatmap, width="stretch")
+        st.subheader("Over time")
+        _weekly_charts(_dora(ctx, level, "week"), period)
+        st.subheader("For the period")
+        st.dataframe(_bands_table(period), hide_index=True)
+    st.subheader("Behind the numbers")
+    _behind(ctx)
+
+
+ui.run_page(render)

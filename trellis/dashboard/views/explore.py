@@ -1,0 +1,122 @@
+"""Explore: a read-only SQL box with results, a chart and a CSV download; a metric browser that groups any
+metric by an attribute over time."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from trellis.dashboard import charts, data, ui
+from trellis.dashboard.context import Context
+from trellis.dashboard.filters import Filters, sql_text
+
+EXAMPLE = """SELECT service_namespace AS team, environment, status, count(*) AS deployments
+FROM deployments
+GROUP BY ALL
+ORDER BY deployments DESC"""
+ROW_LIMIT = 10_000
+RESOURCE_COLUMNS = ["service_name", "service_namespace", "deployment_environment_name", "k8s_namespace_name",
+                    "k8s_pod_name", "k8s_container_name", "host_name"]  # fmt: skip
+
+
+def bucket_for(filters: Filters) -> str:
+    """A time bucket that draws the range in a few hundred points at most."""
+    if filters.days <= 2:
+        return "1 hour"
+    if filters.days <= 14:
+        return "6 hours"
+    return "1 day"
+
+
+def metric_query(table: str, metric: str, group: str, filters: Filters, cumulative: bool) -> str:
+    """One value per bucket and group: the average of a gauge, the increase of a counter."""
+    column = group if group in RESOURCE_COLUMNS else f"attributes[{sql_text(group)}]"
+    where = f"metric_name = {sql_text(metric)} AND value IS NOT NULL AND " + filters.where(
+        "time", "service_namespace", "deployment_environment_name"
+    )
+    bucket = f"time_bucket(INTERVAL '{bucket_for(filters)}', time)"
+    if table == "otel_metrics_gauge":
+        return f"""SELECT {bucket} AS bucket, coalesce(CAST({column} AS VARCHAR), '(none)') AS grp, avg(value) AS value
+                   FROM {table} WHERE {where} GROUP BY ALL ORDER BY bucket"""
+    if cumulative:
+        return f"""WITH per_series AS (
+                       SELECT {bucket} AS bucket, coalesce(CAST({column} AS VARCHAR), '(none)') AS grp, series_id,
+                              max(value) - min(value) AS value
+                       FROM {table} WHERE {where} GROUP BY ALL)
+                   SELECT bucket, grp, sum(value) AS value FROM per_series GROUP BY ALL ORDER BY bucket"""
+    return f"""SELECT {bucket} AS bucket, coalesce(CAST({column} AS VARCHAR), '(none)') AS grp, sum(value) AS value
+               FROM {table} WHERE {where} GROUP BY ALL ORDER BY bucket"""
+
+
+def _sql_box(ctx: Context) -> None:
+    st.subheader("SQL")
+    st.caption("One read-only statement (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE) over the collector's tables; "
+               "docs/schema.md and docs/analytics.md describe them.")  # fmt: skip
+    with st.form("sql"):
+        text = st.text_area("Query", EXAMPLE, height=160, key="explore_sql")
+        run = st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
+    if run:
+        st.session_state["explore_ran"] = text
+    ran = st.session_state.get("explore_ran")
+    if not ran:
+        return
+    frame = data.sql(ctx, ran, limit=ROW_LIMIT)
+    st.caption(f"{frame.height:,} rows" + (f" (the first {ROW_LIMIT:,})" if frame.height >= ROW_LIMIT else ""))
+    chart = charts.auto(frame)
+    if chart is not None:
+        st.altair_chart(chart, width="stretch")
+    st.dataframe(frame, hide_index=True)
+    st.download_button("Download CSV", frame.write_csv(), "query.csv", "text/csv", key="explore_csv")
+
+
+def _metrics(ctx: Context) -> None:
+    st.subheader("Metrics")
+    f = ctx.filters
+    where = f.where("time", "service_namespace", "deployment_environment_name")
+    metrics = data.sql(
+        ctx,
+        f"""SELECT 'otel_metrics_gauge' AS tbl, metric_name, any_value(metric_unit) AS unit, false AS cumulative,
+                   count(*) AS points FROM otel_metrics_gauge WHERE {where} GROUP BY ALL
+            UNION ALL
+            SELECT 'otel_metrics_sum', metric_name, any_value(metric_unit), bool_or(aggregation_temporality = 2),
+                   count(*) FROM otel_metrics_sum WHERE {where} GROUP BY ALL
+            ORDER BY metric_name""",
+    )
+    if metrics.height == 0:
+        ui.empty_state(ctx, "metrics in this range")
+        return
+    labels = [
+        f"{r['metric_name']} ({r['unit'] or 'no unit'}, {r['points']:,} points)" for r in metrics.iter_rows(named=True)
+    ]
+    cols = st.columns([2, 1])
+    picked = cols[0].selectbox("Metric", range(len(labels)), format_func=labels.__getitem__, key="explore_metric")
+    row = metrics.row(picked or 0, named=True)
+    keys = data.sql(
+        ctx,
+        f"""SELECT DISTINCT unnest(map_keys(attributes)) AS k FROM
+              (SELECT attributes FROM {row["tbl"]} WHERE metric_name = {sql_text(row["metric_name"])} LIMIT 2000)
+            ORDER BY k""",
+    )
+    groups = RESOURCE_COLUMNS + [k for k in keys["k"].to_list() if k]
+    group = cols[1].selectbox("Group by", groups, key="explore_group") or groups[0]
+    frame = data.sql(ctx, metric_query(row["tbl"], row["metric_name"], group, f, bool(row["cumulative"])))
+    how = "average" if row["tbl"] == "otel_metrics_gauge" else "increase" if row["cumulative"] else "sum"
+    if frame.height == 0:
+        st.info("No points for these filters.")
+        return
+    top = frame.group_by("grp").len().sort("len", descending=True).head(15)["grp"].to_list()
+    shown = frame.filter(frame["grp"].is_in(top))
+    title = f"{row['metric_name']}: {how} per {bucket_for(f)}, by {group}"
+    st.altair_chart(
+        charts.over_time(shown, "bucket", "value", "grp", title, row["unit"] or how, ",.3~s"), width="stretch"
+    )
+    with st.expander("The numbers"):
+        st.dataframe(frame, hide_index=True)
+
+
+def render(ctx: Context) -> None:
+    ui.header("Explore", "Ask the store anything, read-only", ctx)
+    _metrics(ctx)
+    _sql_box(ctx)
+
+
+ui.run_page(render)

@@ -1,0 +1,193 @@
+"""Overview: the platform at a glance, each number linking to the page behind it."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import polars as pl
+import streamlit as st
+
+from trellis.dashboard import data, ui
+from trellis.dashboard.config import LIVE_SECONDS
+from trellis.dashboard.context import Context
+
+
+def _deployments(ctx: Context) -> tuple[int, int]:
+    """Deployments in the 7 days up to the range's end, and in the 7 days before."""
+    f = ctx.filters
+    end = f.end_at
+    week, before = end - timedelta(days=7), end - timedelta(days=14)
+    where = f.where(None, "service_namespace", "environment")
+    frame = data.sql(
+        ctx,
+        f"""SELECT count(*) FILTER (WHERE finished_at >= TIMESTAMP '{week}') AS this_week,
+                   count(*) FILTER (WHERE finished_at < TIMESTAMP '{week}') AS last_week
+            FROM deployments
+            WHERE finished_at >= TIMESTAMP '{before}' AND finished_at < TIMESTAMP '{end}' AND {where}""",
+    )
+    return int(data.scalar(frame, "this_week", 0)), int(data.scalar(frame, "last_week", 0))
+
+
+def _dora_band(ctx: Context) -> tuple[str | None, str]:
+    """The deployment frequency band of the busiest production group, and every group's band."""
+    if not data.has(ctx, "analytics_dora"):
+        return None, "no analytics yet"
+    f = ctx.filters
+    level = "team" if f.teams else "environment"
+    frame = data.sql(
+        ctx,
+        f"""SELECT coalesce(service_namespace || ' / ', '') || environment AS grp, deployment_frequency_band AS band,
+                   deployments
+            FROM analytics_dora
+            WHERE level = '{level}' AND bucket = 'period' AND production
+              AND {f.where(None, "service_namespace" if f.teams else None, "environment")}
+            ORDER BY deployments DESC""",
+    )
+    if frame.height == 0:
+        return None, "no production deployments in the analytics"
+    detail = ", ".join(f"{g}: {b}" for g, b in zip(frame["grp"], frame["band"], strict=True) if b)
+    return frame["band"][0], detail
+
+
+def _catalog_numbers(ctx: Context) -> dict[str, object]:
+    if not data.has(ctx, "catalog_versions", "catalog_bindings"):
+        return {}
+    f = ctx.filters
+    frame = data.sql(
+        ctx,
+        f"""SELECT
+              (SELECT count(DISTINCT definition_id) FROM catalog_versions WHERE state = 'active') AS active_definitions,
+              (SELECT count(*) FROM catalog_definitions) AS definitions,
+              (SELECT count(*) FROM catalog_versions WHERE state = 'proposed') AS pending,
+              (SELECT count(*) FROM (SELECT DISTINCT app, env, workload, resource FROM catalog_bindings
+                                     WHERE {f.where(None, "app", "env")})) AS resources""",
+    )
+    return frame.row(0, named=True) if frame.height else {}
+
+
+def _shares(ctx: Context) -> tuple[float | None, float | None]:
+    """Share of consumers on their definition's active version, and the legacy share, at the latest snapshot."""
+    active = legacy = None
+    if data.has(ctx, "analytics_adoption"):
+        frame = data.sql(
+            ctx,
+            """SELECT sum(consumers) FILTER (WHERE is_active) / nullif(sum(consumers), 0) AS share
+               FROM analytics_adoption WHERE row_type = 'version'
+                 AND snapshot_at = (SELECT max(snapshot_at) FROM analytics_adoption WHERE row_type = 'version')""",
+        )
+        active = data.scalar(frame, "share")
+    if data.has(ctx, "analytics_platform_health"):
+        frame = data.sql(
+            ctx,
+            """SELECT legacy_share FROM analytics_platform_health WHERE row_type = 'legacy_share'
+               ORDER BY snapshot_at DESC LIMIT 1""",
+        )
+        legacy = data.scalar(frame, "legacy_share")
+    return active, legacy
+
+
+@st.fragment(run_every=LIVE_SECONDS)
+def _live(ctx: Context) -> None:
+    """Ingest and approvals, refreshed on their own every few seconds."""
+    with ui.guard():
+        _live_numbers(ctx)
+
+
+def _live_numbers(ctx: Context) -> None:
+    cols = st.columns(3)
+    stats = data.stats(ctx)
+    if stats is None:
+        cols[0].metric("Ingest rate", "n/a", help="Only a running collector knows its ingest rate.")
+    else:
+        cols[0].metric("Ingest rate", f"{stats.get('ingest_rate_per_s', 0):,.0f} points/s")
+    last = stats.get("last_commit_at") if stats else None
+    if last:
+        ago = max(time.time() - float(last), 0)
+        cols[1].metric("Last data received", f"{_ago(ago)} ago")
+    else:
+        frame = data.sql(ctx, "SELECT max(finished_at) AS at FROM deployments")
+        at = data.scalar(frame, "at")
+        cols[1].metric("Last deployment received", f"{at:%Y-%m-%d %H:%M}" if at else "never")
+    with cols[0]:
+        st.page_link("views/explore.py", label="Explore the data", icon=":material/search:")
+    with cols[1]:
+        st.page_link("views/delivery.py", label="Deployments", icon=":material/rocket_launch:")
+    numbers = _catalog_numbers(ctx)
+    cols[2].metric("Pending approvals", f"{numbers.get('pending', 0)}")
+    with cols[2]:
+        st.page_link("views/approvals.py", label="Review them", icon=":material/task_alt:")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86_400:.0f} days"
+
+
+def render(ctx: Context) -> None:
+    ui.header("Overview", "The platform at a glance", ctx)
+    this_week, last_week = _deployments(ctx)
+    numbers = _catalog_numbers(ctx)
+    total = data.sql(ctx, "SELECT count(*) AS n FROM deployments")
+    if not data.scalar(total, "n", 0) and not numbers.get("definitions"):
+        ui.empty_state(ctx, "deployments, definitions or telemetry")
+        return
+    band, detail = _dora_band(ctx)
+    active_share, legacy_share = _shares(ctx)
+
+    row = st.columns(3)
+    row[0].metric(
+        "Deployments in the last 7 days", f"{this_week:,}", delta=this_week - last_week,
+        help="Up to the end of the selected range; the change is against the 7 days before.",
+    )  # fmt: skip
+    row[1].metric("DORA deployment frequency", band or "n/a", help=detail)
+    row[1].caption(detail)
+    row[2].metric(
+        "Active definitions", f"{numbers.get('active_definitions', 0)} of {numbers.get('definitions', 0)}",
+        help="Definitions with an active version, of all definitions.",
+    )  # fmt: skip
+    with row[0]:
+        st.page_link("views/delivery.py", label="Delivery", icon=":material/rocket_launch:")
+    with row[1]:
+        st.page_link("views/delivery.py", label="DORA metrics", icon=":material/speed:")
+    with row[2]:
+        st.page_link("views/catalog.py", label="Catalog", icon=":material/category:")
+
+    row = st.columns(3)
+    row[0].metric(
+        "Resources in use", f"{numbers.get('resources', 0):,}", help="Workload resources bound by the catalog."
+    )
+    row[1].metric("Consumers on the active version", ui.percent(active_share, 1))
+    row[2].metric("Legacy share", ui.percent(legacy_share, 1), help="Consumers on legacy (imported) definitions.")
+    with row[0]:
+        st.page_link("views/resources.py", label="Resource usage", icon=":material/memory:")
+    with row[1]:
+        st.page_link("views/rollouts.py", label="Rollouts", icon=":material/sync:")
+    with row[2]:
+        st.page_link("views/legacy.py", label="Legacy", icon=":material/inventory_2:")
+
+    st.subheader("Live")
+    _live(ctx)
+    _recent(ctx)
+
+
+def _recent(ctx: Context) -> None:
+    f = ctx.filters
+    frame = data.sql(
+        ctx,
+        f"""SELECT finished_at, service_namespace AS team, service_name AS workload, environment, status,
+                   service_version AS version
+            FROM deployments WHERE {f.where("finished_at", "service_namespace", "environment")}
+            ORDER BY finished_at DESC LIMIT 10""",
+    )
+    if frame.height:
+        st.subheader("Latest deployments")
+        st.dataframe(frame.with_columns(pl.col("finished_at").dt.strftime("%Y-%m-%d %H:%M")), hide_index=True)
+
+
+ui.run_page(render)

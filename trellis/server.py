@@ -1,0 +1,24 @@
+"""The server that composes Trellis: the collector, with the catalog's and the analytics' routes mounted."""
+
+from __future__ import annotations
+
+from trellis.analytics import install_routes as analytics_routes
+from trellis.catalog import install_routes as catalog_routes
+from trellis.collector.api import ApiContext
+from trellis.collector.server import serve as serve_collector
+from trellis.settings import Settings
+
+
+def serve(settings: Settings) -> None:
+    """Run the collector with every package's routes until SIGINT or SIGTERM."""
+
+    def catalog(ctx: ApiContext) -> None:
+        catalog_routes(ctx, settings)
+
+    def analytics(ctx: ApiContext) -> None:
+        analytics_routes(ctx, settings)
+
+    serve_collector(settings, [catalog, analytics])
+
+
+__all__ = ["serve"]

@@ -1,0 +1,22 @@
+"""Every setting of Trellis in one list: the collector's, the catalog's and the analytics'.
+
+Each package declares its own settings next to the code that reads them; this class gathers them for
+``trellis serve`` and for ``docs/configuration.md``, which a test keeps in step.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from trellis.analytics.settings import AnalyticsSettings
+from trellis.catalog.settings import CatalogSettings
+from trellis.collector.settings import ENV_PREFIX, CollectorSettings
+
+
+class Settings(CollectorSettings, CatalogSettings, AnalyticsSettings):
+    """The settings of the collector and of everything it serves; flags, then variables, then defaults."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+
+__all__ = ["Settings"]

@@ -1,0 +1,78 @@
+"""The simulator's commands: ``trellis demo`` and ``trellis simulate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from trellis.collector.options import ApiOpt, EndpointOpt, collector_settings, setting_help
+from trellis.collector.settings import CollectorSettings
+from trellis.simulator.model import SAMPLE_DATA
+
+DataOpt = typer.Option(None, "--data", help="Folder of the sample organisation (default: sample_data/).")
+SeedOpt = typer.Option(7, "--seed", help="Seed: the same seed gives the same organisation history.")
+SpeedOpt = typer.Option(10.0, "--speed", help="Live deployments and incidents come this many times as often.")
+
+
+def _port(name: str, default: int) -> int:
+    return typer.Option(default, f"--{name.replace('_', '-')}", help=setting_help(CollectorSettings, name))
+
+
+def demo(
+    db: Path = typer.Option(None, "--db", help=setting_help(CollectorSettings, "db")),
+    days: float = typer.Option(90.0, "--days", help="Days of history the first run simulates."),
+    seed: int = SeedOpt,
+    data: Path = DataOpt,
+    otlp_grpc_port: int = _port("otlp_grpc_port", 4317),
+    otlp_http_port: int = _port("otlp_http_port", 4318),
+    api_port: int = _port("api_port", 4319),
+    dashboard_port: int = typer.Option(8501, "--dashboard-port", help="Port of the dashboard."),
+    live: bool = typer.Option(True, "--live/--no-live", help="Keep the organisation running after the history."),
+    speed: float = SpeedOpt,
+    dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Start the dashboard too."),
+) -> None:
+    """The sample organisation's history in a collector, analytics, the dashboard, live; Ctrl-C stops it all."""
+    from trellis.simulator.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        db=db or collector_settings().db, days=days, seed=seed, data=data or SAMPLE_DATA,
+        otlp_grpc_port=otlp_grpc_port, otlp_http_port=otlp_http_port, api_port=api_port,
+        dashboard_port=dashboard_port, live=live, speed=speed, dashboard=dashboard,
+    )  # fmt: skip
+    run_demo(options)
+
+
+def simulate(
+    backfill: float = typer.Option(None, "--backfill", metavar="DAYS", help="Send this many days of history."),
+    live: bool = typer.Option(False, "--live", help="Then keep a steady stream going until Ctrl-C."),
+    seed: int = SeedOpt,
+    speed: float = SpeedOpt,
+    data: Path = DataOpt,
+    endpoint: str = EndpointOpt,
+    api: str = ApiOpt,
+    token: str = typer.Option(
+        None, "--token", help="Token with the ingest and read scopes (env: TRELLIS_TOKEN; default: ci-pipeline's)."
+    ),
+) -> None:
+    """Drive the sample organisation (sample_data/) into a running collector over OTLP."""
+    from trellis.simulator.model import load_organisation
+    from trellis.simulator.run import Target
+    from trellis.simulator.run import simulate as run
+
+    org = load_organisation(data or SAMPLE_DATA)
+    settings = collector_settings(api=api, token=token, endpoint=endpoint)
+    target = Target(settings.endpoint, settings.api, settings.token or org.token("ci-pipeline"))
+    try:
+        run(org, target, seed=seed, backfill_days=backfill, live=live, speed=speed)
+    except KeyboardInterrupt:
+        typer.echo("simulation stopped", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``trellis demo`` and ``trellis simulate`` to the ``trellis`` command."""
+    app.command()(demo)
+    app.command()(simulate)
+
+
+__all__ = ["register"]
