@@ -27,8 +27,6 @@ import os
 import random
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +34,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from trellis.testing.collector import RunningCollector
+from trellis.testing.collector import start_collector as start
 
 MODES = ("http-protobuf", "http-json", "grpc", "logs")
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +70,7 @@ _REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2"]
 
 def _kv(key: str, value: Any) -> Any:
     """The simulator's ``key_value``, imported when first needed (``main`` puts the project on the path)."""
-    from trellis.simulator.telemetry import key_value
+    from trellis.simulator.otlp import key_value
 
     return key_value(key, value)
 
@@ -364,79 +365,28 @@ def _bump(counters: Any, slot: int, n: int, lock: Any) -> None:
 # ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def start_collector(workdir: Path, extra: list[str], timeout: float = 60) -> RunningCollector:
+    """``trellis serve`` on ``workdir/bench.duckdb`` and free ports, its log beside the database."""
+    return start(workdir / "bench.duckdb", "--log-level", "warning", *extra, cwd=workdir, timeout=timeout)
 
 
-def trellis_command() -> list[str]:
-    script = Path(sys.executable).parent / "trellis"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("trellis")
-    return [found] if found else [sys.executable, "-m", "trellis"]
+def ports(collector: RunningCollector) -> dict[str, int]:
+    return {"grpc": collector.grpc_port, "http": collector.http_port, "api": collector.api_port}
 
 
-@dataclass
-class Collector:
-    process: subprocess.Popen[bytes]
-    ports: dict[str, int]
-    log_path: Path
-
-    def api(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
-        conn = http.client.HTTPConnection("127.0.0.1", self.ports["api"], timeout=timeout)
-        try:
-            data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, data, {"Content-Type": "application/json"} if data else {})
-            response = conn.getresponse()
-            payload = response.read()
-        finally:
-            conn.close()
-        if response.status != 200:
-            raise RuntimeError(f"{method} {path}: HTTP {response.status}: {payload[:300]!r}")
-        return json.loads(payload)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def start_collector(workdir: Path, extra: list[str], timeout: float = 60) -> Collector:
-    ports = {"grpc": free_port(), "http": free_port(), "api": free_port()}
-    log_path = workdir / "collector.log"
-    command = [
-        *trellis_command(), "serve", "--db", str(workdir / "bench.duckdb"),
-        "--otlp-grpc-port", str(ports["grpc"]), "--otlp-http-port", str(ports["http"]),
-        "--api-port", str(ports["api"]), "--log-level", "warning", *extra,
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    collector = Collector(process, ports, log_path)
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        if process.poll() is not None:
-            raise RuntimeError(f"the collector exited with {process.returncode}:\n{collector.log_tail()}")
-        try:
-            collector.api("GET", "/api/v1/health", timeout=2)
-            return collector
-        except (OSError, RuntimeError):
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"the collector did not answer within {timeout:g} s:\n{collector.log_tail()}")
-
-
-def stop_collector(collector: Collector, timeout: float = 120) -> int | None:
-    if collector.process.poll() is None:
-        collector.process.send_signal(signal.SIGTERM)
-        try:
-            collector.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            collector.process.kill()
-            collector.process.wait()
-    return collector.process.returncode
+def api_call(collector: RunningCollector, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+    """One API call over a plain connection: the benchmark's own reads stay cheap beside the load."""
+    conn = http.client.HTTPConnection("127.0.0.1", collector.api_port, timeout=timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, data, {"Content-Type": "application/json"} if data else {})
+        response = conn.getresponse()
+        payload = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"{method} {path}: HTTP {response.status}: {payload[:300]!r}")
+    return json.loads(payload)
 
 
 # ---------------------------------------------------------------------------
@@ -524,9 +474,9 @@ class MemorySampler:
 STORED_TABLES = {"metrics": ["otel_metrics_gauge", "otel_metrics_sum"], "logs": ["otel_logs"]}
 
 
-def stored_rows(collector: Collector, signal_name: str) -> int:
+def stored_rows(collector: RunningCollector, signal_name: str) -> int:
     parts = " + ".join(f"(SELECT count(*) FROM {t})" for t in STORED_TABLES[signal_name])
-    answer = collector.api("POST", "/api/v1/query", {"sql": f"SELECT {parts} AS n"})
+    answer = api_call(collector, "POST", "/api/v1/query", {"sql": f"SELECT {parts} AS n"})
     return int(answer["rows"][0][0])
 
 
@@ -609,14 +559,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         return _measure(args, target, collector, workdir)
     finally:
-        stop_collector(collector)
+        collector.stop(timeout=120)
         if args.keep:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _measure(args: argparse.Namespace, target: Target, collector: Collector, workdir: Path) -> dict[str, Any]:
+def _measure(args: argparse.Namespace, target: Target, collector: RunningCollector, workdir: Path) -> dict[str, Any]:
     ctx = mp.get_context("spawn")  # clean children: no inherited threads or sockets
     counters = ctx.Array("q", args.clients * N_COUNTERS, lock=False)
     ready, go = ctx.Barrier(args.clients + 1), ctx.Event()
@@ -625,7 +575,7 @@ def _measure(args: argparse.Namespace, target: Target, collector: Collector, wor
         ctx.Process(
             target=client_main,
             args=(
-                ClientPlan(i, args.mode, collector.ports, args.pool, args.resources, args.points, args.inflight),
+                ClientPlan(i, args.mode, ports(collector), args.pool, args.resources, args.points, args.inflight),
                 counters,
                 ready,
                 go,
@@ -707,9 +657,9 @@ def _measure(args: argparse.Namespace, target: Target, collector: Collector, wor
     return result
 
 
-def _write_queue(collector: Collector) -> str:
+def _write_queue(collector: RunningCollector) -> str:
     try:
-        return f"{collector.api('GET', '/api/v1/stats', timeout=5)['write_queue_points']:,}"
+        return f"{api_call(collector, 'GET', '/api/v1/stats', timeout=5)['write_queue_points']:,}"
     except (OSError, RuntimeError, KeyError, ValueError):
         return "?"
 

@@ -61,6 +61,11 @@ def _resolve(importer: str, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
+def _submodule_or(source: str, name: str) -> str:
+    """``from a.b import c`` imports the module ``a.b.c`` when there is one, else a name of ``a.b``."""
+    return f"{source}.{name}" if f"{source}.{name}" in MODULES else source
+
+
 def imports_of(module: str) -> Iterator[tuple[str, int]]:
     """The project modules ``module`` imports, with the line of each import."""
     tree = ast.parse(MODULES[module].read_text(), filename=str(MODULES[module]))
@@ -69,7 +74,9 @@ def imports_of(module: str) -> Iterator[tuple[str, int]]:
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             source = _resolve(module, node)
-            targets = [f"{source}.{alias.name}" if f"{source}.{alias.name}" in MODULES else source for alias in node.names]
+            targets = [
+                f"{source}.{alias.name}" if f"{source}.{alias.name}" in MODULES else source for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -84,7 +91,7 @@ GRAPH = {module: sorted(set(imports_of(module))) for module in MODULES}
 
 def test_every_import_points_down_a_floor() -> None:
     wrong = [
-        f"{MODULES[module].relative_to(ROOT)}:{line} imports {target} (floor {floor(target)} from floor {floor(module)})"
+        f"{MODULES[module].relative_to(ROOT)}:{line} imports {target} (floor {floor(target)} from {floor(module)})"
         for module, targets in GRAPH.items()
         for target, line in targets
         if room(target) != room(module) and floor(target) >= floor(module) and floor(module) != 0

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.analytics.test_report import make_store
 from tests.conftest import ROOT
+from trellis.testing.analytics_store import make_small_analytics_store
 
 NOTEBOOK = ROOT / "notebooks" / "platform-usage.ipynb"
 
@@ -33,7 +33,7 @@ def _outputs(cell: Any) -> tuple[str, set[str]]:
 def test_the_notebook_runs_against_a_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nbclient = pytest.importorskip("nbclient")
     nbformat = pytest.importorskip("nbformat")
-    db = make_store(tmp_path / "snapshot.duckdb")
+    db = make_small_analytics_store(tmp_path / "snapshot.duckdb")
     out = tmp_path / "out"
     for name in [n for n in os.environ if n.startswith("TRELLIS_")]:
         monkeypatch.delenv(name)

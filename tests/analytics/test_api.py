@@ -25,14 +25,15 @@ from opentelemetry.sdk.resources import Resource
 from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import insert
-from tests.analytics.test_dora import SCENARIO, SCENARIO_INCIDENTS, TWO_WEEKS
-from tests.conftest import RunningCollector, bearer
+from tests.analytics.scenarios import SCENARIO, SCENARIO_INCIDENTS, TWO_WEEKS
+from tests.conftest import bearer
 from trellis.analytics import dora
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.sources import Sources
 from trellis.collector.client import Client
 from trellis.collector.emit import DEPLOYMENT_EVENT, INCIDENT_EVENT, send_event
 from trellis.collector.schema import migrate
+from trellis.testing import RunningCollector
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,10 @@ import duckdb
 import pytest
 
 from tests.analytics.conftest import insert
-from tests.analytics.test_dora import SCENARIO, SCENARIO_INCIDENTS
-from tests.conftest import ROOT, RunningCollector, free_port
+from tests.analytics.scenarios import SCENARIO, SCENARIO_INCIDENTS
+from tests.conftest import ROOT
 from trellis.collector.schema import migrate
+from trellis.testing import RunningCollector, free_port
 
 pytestmark = pytest.mark.slow
 

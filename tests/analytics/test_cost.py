@@ -12,8 +12,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import binding, insert
-from tests.analytics.test_metrics import HOUR
-from tests.analytics.test_utilization import containers
+from tests.analytics.scenarios import HOUR, containers
 from trellis.analytics import cost
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.prices import DEFAULT_PRICES

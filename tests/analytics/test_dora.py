@@ -11,6 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import deployment, incident, insert
+from tests.analytics.scenarios import SCENARIO, SCENARIO_INCIDENTS, TWO_WEEKS
 from trellis.analytics import dora
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.sources import Period, Sources
@@ -18,8 +19,6 @@ from trellis.analytics.sources import Period, Sources
 D = datetime
 H = timedelta(hours=1)
 SECOND = timedelta(seconds=1)
-TWO_WEEKS = Period(D(2026, 1, 5), D(2026, 1, 19))
-"""Monday 5 January to Monday 19 January 2026: two whole weeks."""
 
 
 def run(con: duckdb.DuckDBPyConnection, period: Period = TWO_WEEKS, **config: Any) -> pl.DataFrame:
@@ -31,22 +30,6 @@ def rows(frame: pl.DataFrame, level: str = "workload", bucket: str = "period", *
     for name, value in keys.items():
         selected = selected.filter(pl.col(name) == value)
     return selected
-
-
-SCENARIO = [
-    deployment("d1", D(2026, 1, 5, 10), first_commit_at=D(2026, 1, 4, 10)),
-    deployment("d2", D(2026, 1, 6, 10), status="failed"),
-    deployment("d3", D(2026, 1, 6, 12), first_commit_at=D(2026, 1, 6, 6)),
-    deployment("d4", D(2026, 1, 8, 9), first_commit_at=D(2026, 1, 7, 9)),
-    deployment("d5", D(2026, 1, 8, 12), first_commit_at=D(2026, 1, 8, 11)),
-    deployment("d6", D(2026, 1, 13, 9), first_commit_at=D(2026, 1, 12, 21)),
-    deployment("s1", D(2026, 1, 7, 9), environment="staging", first_commit_at=D(2026, 1, 1)),
-    deployment("old", D(2025, 12, 1), first_commit_at=D(2025, 11, 1)),
-]
-SCENARIO_INCIDENTS = [
-    incident("i1", D(2026, 1, 8, 10), D(2026, 1, 8, 13)),
-    incident("i2", D(2026, 1, 14), None, caused_by="d1"),
-]
 
 
 def test_a_fortnight_of_one_workload_worked_out_by_hand(con: duckdb.DuckDBPyConnection) -> None:

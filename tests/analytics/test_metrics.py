@@ -2,74 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 import duckdb
 import polars as pl
 from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import insert
+from tests.analytics.scenarios import HOUR, S1, as_delta, cumulative, point
 from trellis.analytics.metrics import read_intervals
 from trellis.analytics.sources import Period, Sources
 
 D = datetime
-MINUTE = timedelta(minutes=1)
-HOUR = Period(D(2026, 1, 5, 10), D(2026, 1, 5, 11))
-CUMULATIVE, DELTA = 2, 1
-
-# (time, cumulative value, start_time): 0.5 cores throughout. At 10:03 the process restarted at 10:02:30 (a new
-# start time); at 10:05 the value drops below the previous one with the same start time (a reset the start time
-# does not show), so the increase is the value itself over the minute since the previous point.
-S0, S1 = D(2026, 1, 5, 9), D(2026, 1, 5, 10, 2, 30)
-CPU_POINTS = [
-    (D(2026, 1, 5, 10, 0), 100.0, S0),  # ends at the period's start: describes time before it
-    (D(2026, 1, 5, 10, 1), 130.0, S0),
-    (D(2026, 1, 5, 10, 2), 160.0, S0),
-    (D(2026, 1, 5, 10, 3), 15.0, S1),
-    (D(2026, 1, 5, 10, 4), 45.0, S1),
-    (D(2026, 1, 5, 10, 5), 30.0, S1),
-]
-
-
-def point(metric: str, series: int, time: datetime, value: float, workload: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "metric_name": metric,
-        "series_id": series,
-        "time": time,
-        "value": value,
-        "service_name": workload,
-        "service_namespace": "shop",
-        "deployment_environment_name": "production",
-        "k8s_namespace_name": "shop",
-        "k8s_pod_name": f"{workload}-7d9f-x1",
-        "k8s_container_name": "app",
-        **extra,
-    }
-
-
-def cumulative(workload: str, series: int) -> list[dict[str, Any]]:
-    return [
-        point("container.cpu.time", series, t, v, workload, start_time=s, aggregation_temporality=CUMULATIVE,
-              is_monotonic=True)
-        for t, v, s in CPU_POINTS
-    ]  # fmt: skip
-
-
-def as_delta(workload: str, series: int) -> list[dict[str, Any]]:
-    """The same counter as an SDK with delta temporality sends it: each point the increase since the last."""
-    out, previous = [], None
-    for t, v, s in CPU_POINTS:
-        if previous is None or s != previous[2] or v < previous[1]:
-            start, increase = (s if previous is None or s != previous[2] else previous[0]), v
-        else:
-            start, increase = previous[0], v - previous[1]
-        out.append(
-            point("container.cpu.time", series, t, increase, workload, start_time=start,
-                  aggregation_temporality=DELTA, is_monotonic=True)
-        )  # fmt: skip
-        previous = (t, v, s)
-    return out
 
 
 def intervals(con: duckdb.DuckDBPyConnection, period: Period = HOUR) -> pl.DataFrame:

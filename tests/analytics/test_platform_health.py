@@ -9,7 +9,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import binding, definition, insert, version
-from tests.analytics.test_dora import TWO_WEEKS
+from tests.analytics.scenarios import TWO_WEEKS
 from trellis.analytics import platform_health
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.sources import Sources

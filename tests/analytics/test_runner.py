@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from tests.analytics.conftest import insert
-from tests.analytics.test_dora import SCENARIO, SCENARIO_INCIDENTS, TWO_WEEKS
+from tests.analytics.scenarios import SCENARIO, SCENARIO_INCIDENTS, TWO_WEEKS
 from trellis.analytics import JOBS, UnknownJob, run_job, run_jobs, select_jobs
 from trellis.analytics.job import AnalyticsConfig
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.analytics.test_dora import TWO_WEEKS
+from tests.analytics.scenarios import TWO_WEEKS
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.service import AnalyticsService, config_from_settings, default_period, parse_moment, period_from
 from trellis.settings import Settings

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from tests.analytics.conftest import insert
-from tests.analytics.test_metrics import HOUR, cumulative, point
+from tests.analytics.scenarios import HOUR, cumulative, point
 from tests.analytics.test_usage_sql import _compare
 from trellis.analytics import usage_pass
 from trellis.analytics.sources import Period, Sources

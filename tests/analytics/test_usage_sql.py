@@ -14,13 +14,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import insert
-from tests.analytics.test_metrics import HOUR, as_delta, cumulative, point
-from tests.analytics.test_report import _benchmark
+from tests.analytics.scenarios import HOUR, as_delta, cumulative, point
 from trellis.analytics import JOBS, cost, run_job, run_jobs, usage_pass, usage_sql, utilization
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.prices import merged
 from trellis.analytics.run_sources import RunSources
 from trellis.analytics.sources import Period, Sources
+from trellis.testing.analytics_store import build_analytics_store
 
 START = D(2026, 1, 5, 9, 55)
 
@@ -70,7 +70,7 @@ def test_edge_cases_give_the_same_tables_whatever_the_chunks(
 @pytest.mark.parametrize("chunk", [20_000, 8_000_000])
 def test_an_organisation_gives_the_same_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     path = tmp_path / "org.duckdb"
-    _benchmark().build_store(path, workloads=6, days=2, step_minutes=5, deployments=100)
+    build_analytics_store(path, workloads=6, days=2, step_minutes=5, deployments=100)
     monkeypatch.setattr(usage_pass, "CHUNK_POINTS", chunk)
     with duckdb.connect(str(path), read_only=True) as con:
         _compare(con, Period(D(2026, 1, 5, 7, 30), D(2026, 1, 6, 19)))

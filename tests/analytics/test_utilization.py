@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 import duckdb
 import polars as pl
@@ -11,34 +10,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import insert
-from tests.analytics.test_metrics import HOUR, as_delta, cumulative, point
+from tests.analytics.scenarios import GIB, HOUR, as_delta, containers, cumulative, point
 from trellis.analytics import utilization
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.sources import Period, Sources
-
-GIB = 1 << 30
-MINUTES = [HOUR.start + timedelta(minutes=m) for m in range(61)]
-"""10:00 to 11:00 each minute: the 10:00 point describes time before the hour, the 60 others one minute each."""
-
-
-def steady(workload: str, series: int, metric: str, value: float, **extra: Any) -> list[dict[str, Any]]:
-    return [point(metric, series, t, value, workload, **extra) for t in MINUTES]
-
-
-def containers(con: duckdb.DuckDBPyConnection) -> None:
-    """'over' requests more than it uses; 'under' uses more than it requests."""
-    insert(
-        con,
-        "otel_metrics_gauge",
-        steady("over", 1, "container.cpu.usage", 0.25)
-        + steady("over", 2, "k8s.container.cpu.request", 1.0)
-        + steady("over", 3, "container.memory.working_set", 0.25 * GIB)
-        + steady("over", 4, "k8s.container.memory.request", 1.0 * GIB)
-        + steady("under", 5, "container.cpu.usage", 1.0)
-        + steady("under", 6, "k8s.container.cpu.request.current", 0.5)
-        + steady("under", 7, "container.memory.working_set", 1.0 * GIB)
-        + steady("under", 8, "k8s.container.memory.request", 0.5 * GIB),
-    )
 
 
 def run(con: duckdb.DuckDBPyConnection, period: Period = HOUR) -> pl.DataFrame:

@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from tests.catalog.conftest import OUTPUTS, definition, document, score
-from tests.conftest import TOKENS, RunningCollector, free_port, start_collector
-from trellis.catalog.backend import connect
+from tests.conftest import TOKENS
+from trellis.catalog.client import connect
 from trellis.collector.client import ClientError
+from trellis.testing import RunningCollector, free_port, start_collector
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import uuid
 from typing import Any
 
 import httpx
@@ -21,16 +20,18 @@ from google.protobuf.message import Message
 from tests.conftest import EXAMPLE_SIGNALS, OTLP_EXAMPLES
 from trellis.collector.batch import Signal
 from trellis.collector.otlp_proto import REQUEST_TYPES
+from trellis.testing.otlp import (  # noqa: F401 (the payload builders the tests use, with the examples')
+    JSON,
+    PROTOBUF,
+    gauge_points,
+    logs_request,
+    metrics_request,
+    spans_request,
+    unique,
+)
 
-JSON = "application/json"
-PROTOBUF = "application/x-protobuf"
 _ID_FIELDS = {"traceId", "spanId", "parentSpanId"}
 _RESOURCE_KEYS = {"metrics": "resourceMetrics", "logs": "resourceLogs", "traces": "resourceSpans"}
-
-
-def unique(prefix: str = "svc") -> str:
-    """A name no other test uses, to find one test's rows in a shared collector."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def example_signal(name: str) -> Signal:
@@ -94,44 +95,6 @@ def example_body(name: str, wire_format: str, service_name: str | None = None) -
     if wire_format == "json":
         return example_json(name, service_name)
     return example_protobuf(name, service_name)
-
-
-def metrics_request(
-    points: list[dict[str, Any]],
-    *,
-    name: str = "test.metric",
-    kind: str = "gauge",
-    service_name: str = "test.service",
-    unit: str = "",
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An OTLP JSON metrics request with one metric of ``kind`` holding ``points``."""
-    data: dict[str, Any] = {"dataPoints": points, **(extra or {})}
-    return {
-        "resourceMetrics": [
-            {
-                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service_name}}]},
-                "scopeMetrics": [{"scope": {"name": "tests"}, "metrics": [{"name": name, "unit": unit, kind: data}]}],
-            }
-        ]
-    }
-
-
-def gauge_points(n: int, start: int = 1_700_000_000_000_000_000) -> list[dict[str, Any]]:
-    """``n`` double gauge points, one nanosecond apart, with values 0, 1, 2..."""
-    return [{"asDouble": float(i), "timeUnixNano": str(start + i)} for i in range(n)]
-
-
-def spans_request(spans: list[dict[str, Any]], service_name: str = "test.service") -> dict[str, Any]:
-    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service_name}}]}
-    return {"resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": {"name": "tests"}, "spans": spans}]}]}
-
-
-def logs_request(records: list[dict[str, Any]], service_name: str = "test.service") -> dict[str, Any]:
-    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service_name}}]}
-    return {
-        "resourceLogs": [{"resource": resource, "scopeLogs": [{"scope": {"name": "tests"}, "logRecords": records}]}]
-    }
 
 
 # What the store must hold for each example (service name aside), per table.

@@ -17,9 +17,18 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from tests.collector.test_durability import BASE_NS, KEY_STRIDE, PROTOBUF, metrics_export, stored_exports
-from tests.conftest import ROOT, RunningCollector, start_collector
+from tests.collector.hostile_sql import HOSTILE
+from tests.conftest import ROOT
 from trellis.collector.schema import SCHEMA_VERSION, TABLES
+from trellis.testing import (
+    BASE_NS,
+    KEY_STRIDE,
+    PROTOBUF_HEADERS,
+    RunningCollector,
+    metrics_export,
+    start_collector,
+    stored_exports,
+)
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 ROW_LIMIT = 50
@@ -44,7 +53,10 @@ def query(collector: RunningCollector, body: Any, **kwargs: Any) -> httpx.Respon
 
 def ingest(collector: RunningCollector, metric: str, key: int = 1, points: int = 3) -> None:
     response = httpx.post(
-        f"{collector.otlp_http}/v1/metrics", content=metrics_export(metric, key, points), headers=PROTOBUF, timeout=30
+        f"{collector.otlp_http}/v1/metrics",
+        content=metrics_export(metric, key, points),
+        headers=PROTOBUF_HEADERS,
+        timeout=30,
     )
     assert response.status_code == 200, response.text
 
@@ -77,6 +89,7 @@ def test_query_answers_columns_rows_and_truncated(collector: RunningCollector) -
         ],
         "rows": [[metric, KEY_STRIDE + i, f"2026-01-01 12:00:00.00000000{i}", {"i": str(i)}] for i in range(3)],
         "truncated": False,
+        "truncated_by": None,
     }
 
 
@@ -98,11 +111,11 @@ def test_query_answers_an_arrow_stream_when_asked(collector: RunningCollector) -
 
 
 def _fingerprint(collector: RunningCollector) -> list[Any]:
-    """What a refused statement must not change: databases, tables and their sizes, settings."""
+    """What a refused statement must not change: attached databases, tables and their sizes. (Settings
+    cannot be read through the API, and cannot be changed: the configuration is locked.)"""
     sql = (
-        "SELECT (SELECT list(database_name ORDER BY database_name) FROM duckdb_databases()) AS dbs, "
-        "(SELECT list((table_name, estimated_size) ORDER BY table_name) FROM duckdb_tables()) AS tables, "
-        "current_setting('threads') AS threads, current_setting('enable_external_access') AS external"
+        "SELECT (SELECT list(DISTINCT database_name ORDER BY database_name) FROM duckdb_schemas()) AS dbs, "
+        "(SELECT list((table_name, estimated_size) ORDER BY table_name) FROM duckdb_tables()) AS tables"
     )
     response = query(collector, {"sql": sql})
     assert response.status_code == 200, response.text
@@ -112,7 +125,7 @@ def _fingerprint(collector: RunningCollector) -> list[Any]:
 @pytest.mark.parametrize(
     ("sql", "reason"),
     [
-        ("SELECT * FROM read_csv('/etc/passwd')", "read_csv() reads files or other databases"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "read_csv() is not allowed"),
         ("SELECT * FROM '/etc/passwd'", "'/etc/passwd' names a file"),
         ("COPY otel_logs TO '{tmp}/out.csv'", "COPY statements are not allowed"),
         ("ATTACH '{tmp}/other.duckdb' AS other", "ATTACH statements are not allowed"),
@@ -138,6 +151,15 @@ def test_refused_statements_answer_400_with_the_reason_and_change_nothing(
     assert reason in response.json()["error"]
     assert _fingerprint(collector) == before
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_statements_through_the_api_are_refused(collector: RunningCollector, case: str) -> None:
+    sql, reason = HOSTILE[case]
+    response = query(collector, {"sql": sql})
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -199,7 +221,7 @@ def test_a_slow_query_is_stopped_while_ingest_keeps_working(limited: RunningColl
         while thread.is_alive() and time.monotonic() < deadline:
             key += 1
             response = http.post(
-                f"{limited.otlp_http}/v1/metrics", content=metrics_export(metric, key, 100), headers=PROTOBUF
+                f"{limited.otlp_http}/v1/metrics", content=metrics_export(metric, key, 100), headers=PROTOBUF_HEADERS
             )
             assert response.status_code == 200
             if thread.is_alive():
@@ -235,7 +257,7 @@ def test_stats_move_after_an_export(limited: RunningCollector) -> None:
     request = ExportMetricsServiceRequest.FromString(body)
     request.resource_metrics[0].scope_metrics[0].metrics.add(name="empty")
     response = httpx.post(
-        f"{limited.otlp_http}/v1/metrics", content=request.SerializeToString(), headers=PROTOBUF, timeout=30
+        f"{limited.otlp_http}/v1/metrics", content=request.SerializeToString(), headers=PROTOBUF_HEADERS, timeout=30
     )
     assert response.status_code == 200
 
@@ -290,7 +312,9 @@ def test_trellis_snapshot_copies_the_database_while_ingest_continues(
                 if stop.is_set():
                     return
                 response = http.post(
-                    f"{collector.otlp_http}/v1/metrics", content=metrics_export(metric, key, 500), headers=PROTOBUF
+                    f"{collector.otlp_http}/v1/metrics",
+                    content=metrics_export(metric, key, 500),
+                    headers=PROTOBUF_HEADERS,
                 )
                 assert response.status_code == 200
                 acknowledged.append(key)
@@ -332,3 +356,135 @@ def test_trellis_snapshot_copies_the_database_while_ingest_continues(
         time.sleep(0.05)
     assert list(snapshots.iterdir()) == []
     assert stored_exports(collector.api, metric) == dict.fromkeys([0, *acknowledged], 500)
+
+
+def test_a_failing_route_answers_500_with_a_request_id_that_is_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any route that fails unexpectedly: the answer names an id, and the log has it with the traceback."""
+    from starlette.testclient import TestClient
+
+    from trellis.collector.api import ApiContext, Caller, build_api
+    from trellis.collector.auth import Authenticator, Scope
+    from trellis.collector.settings import CollectorSettings
+    from trellis.collector.store import Store
+
+    async def broken(request: Any, caller: Caller) -> Any:
+        raise RuntimeError("the disk said no")
+
+    store = Store(tmp_path / "api.duckdb")
+    ctx = ApiContext(store, Authenticator(None), CollectorSettings(db=tmp_path / "api.duckdb"))
+    try:
+        app = build_api(ctx, [lambda c: c.add("/api/v1/broken", broken, Scope.READ, ["GET"])])
+        with caplog.at_level("ERROR", logger="trellis.api"), TestClient(app) as client:
+            response = client.get("/api/v1/broken")
+    finally:
+        store.close()
+
+    assert response.status_code == 500
+    request_id = response.json()["request_id"]
+    assert response.json()["error"] == f"the collector failed; report request id {request_id}"
+    assert response.headers["x-request-id"] == request_id
+    logged = [r for r in caplog.records if request_id in r.getMessage()]
+    assert logged and logged[0].exc_info is not None
+    assert "GET /api/v1/broken" in logged[0].getMessage()
+    assert "the disk said no" not in response.text
+
+
+def test_placeholders_are_bound_to_params_and_never_pasted_into_the_sql(collector: RunningCollector) -> None:
+    metric = f"params.{uuid.uuid4().hex[:8]}"
+    ingest(collector, metric, points=5)
+    sql = "SELECT count(*) AS n FROM otel_metrics_gauge WHERE metric_name = ? AND int_value % ? = 0"
+    positional = query(collector, {"sql": sql, "params": [metric, 2]})
+    named = query(
+        collector,
+        {"sql": "SELECT count(*) AS n FROM otel_metrics_gauge WHERE metric_name = $m", "params": {"m": metric}},
+    )
+    injected = query(
+        collector,
+        {
+            "sql": "SELECT count(*) AS n FROM otel_metrics_gauge WHERE metric_name = ?",
+            "params": [f"{metric}' OR '1'='1"],
+        },
+    )
+
+    assert positional.status_code == 200 and positional.json()["rows"] == [[3]]
+    assert named.status_code == 200 and named.json()["rows"] == [[5]]
+    assert injected.status_code == 200 and injected.json()["rows"] == [[0]]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"sql": "SELECT ?", "params": []}, "parameter"),
+        ({"sql": "SELECT $a", "params": {"b": 1}}, "parameter"),
+        ({"sql": "SELECT ?", "params": [[1, 2]]}, "invalid request: params"),
+    ],
+)
+def test_params_that_do_not_fit_answer_400(collector: RunningCollector, body: dict[str, Any], message: str) -> None:
+    response = query(collector, body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+@pytest.fixture(scope="module")
+def small_bodies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    running = start_collector(
+        tmp_path_factory.mktemp("small-bodies") / "trellis.duckdb", "--max-api-body-bytes", "2048"
+    )
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/query", "/api/v1/catalog/apply", "/api/v1/analyze"])
+def test_api_bodies_over_the_limit_get_413_declared_or_streamed(small_bodies: RunningCollector, path: str) -> None:
+    big = b'{"sql": "SELECT 1", "pad": "' + b"x" * 4096 + b'"}'
+
+    declared = httpx.post(f"{small_bodies.api}{path}", content=big, timeout=30)
+
+    def chunks() -> Iterator[bytes]:
+        yield from (big[i : i + 512] for i in range(0, len(big), 512))
+
+    streamed = httpx.post(f"{small_bodies.api}{path}", content=chunks(), timeout=30)
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert response.json()["error"] == "the request body is larger than 2048 bytes"
+    assert query(small_bodies, {"sql": "SELECT 1"}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def byte_limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    running = start_collector(
+        tmp_path_factory.mktemp("byte-limited") / "trellis.duckdb", "--query-byte-limit", str(1 << 20)
+    )
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize("accept", ["json", "arrow"])
+def test_an_answer_is_cut_at_the_byte_limit_and_says_so(byte_limited: RunningCollector, accept: str) -> None:
+    """A few rows of huge values: cut at about 1 MiB of data, not held whole (it once took 4 GiB)."""
+    sql = "SELECT i, repeat('x', 100000) AS s FROM range(2000) t(i)"
+    headers = {"Accept": "application/vnd.apache.arrow.stream"} if accept == "arrow" else {}
+
+    response = httpx.post(f"{byte_limited.api}/api/v1/query", json={"sql": sql}, headers=headers, timeout=60)
+
+    assert response.status_code == 200, response.text[:200]
+    assert response.headers["x-trellis-truncated"] == "true"
+    assert response.headers["x-trellis-truncated-by"] == "bytes"
+    assert len(response.content) < 2 << 20
+    if accept == "json":
+        answer = response.json()
+        assert (answer["truncated"], answer["truncated_by"]) == (True, "bytes")
+        assert 0 < len(answer["rows"]) <= 10
+        assert [row[0] for row in answer["rows"]] == list(range(len(answer["rows"])))
+
+
+def test_an_answer_under_both_limits_is_whole(byte_limited: RunningCollector) -> None:
+    response = query(byte_limited, {"sql": "SELECT * FROM range(1000)"})
+    assert response.status_code == 200
+    assert (response.json()["truncated"], response.json()["truncated_by"], len(response.json()["rows"])) == (
+        False,
+        None,
+        1000,
+    )

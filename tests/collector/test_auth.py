@@ -7,6 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import yaml
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc import MetricsServiceStub
+from pydantic import ValidationError
 
 from tests.collector.otlp_payloads import (
     JSON,
@@ -25,9 +27,12 @@ from tests.collector.otlp_payloads import (
     example_message,
     metrics_request,
     row_counts,
+    to_message,
     unique,
 )
-from tests.conftest import ROOT, TOKENS, RunningCollector, bearer, free_port, start_collector
+from tests.conftest import ROOT, TOKENS, bearer
+from trellis.collector.auth import Authenticator, Scope, Token, TokensFile
+from trellis.testing import RunningCollector, free_port, start_collector
 
 pytestmark = pytest.mark.slow
 
@@ -211,12 +216,46 @@ REFUSALS: dict[str, tuple[str | dict[str, object] | None, list[str], dict[str, s
         {
             "tokens": [
                 {"name": "ci", "token": SECRET, "scopes": ["read"]},
-                {"name": "ci", "token": "x", "scopes": ["read"]},
+                {"name": "ci", "token": "tok-another-1234567890", "scopes": ["read"]},
             ]
         },
         [],
         {},
         ["token names must be unique"],
+    ),
+    "empty-token": (
+        {
+            "tokens": [
+                {"name": "ci", "token": SECRET, "scopes": ["read"]},
+                {"name": "ops", "token": "", "scopes": ["admin"]},
+            ]
+        },
+        [],
+        {},
+        ["tokens[1] (ops)", "the token is empty"],
+    ),
+    "short-token": (
+        {"tokens": [{"name": "ops", "token": "abc123", "scopes": ["admin"]}]},
+        [],
+        {},
+        ["tokens[0] (ops)", "shorter than 16 characters"],
+    ),
+    "repeated-token": (
+        {
+            "tokens": [
+                {"name": "ci", "token": SECRET, "scopes": ["read"]},
+                {"name": "ops", "token": SECRET, "scopes": ["admin"]},
+            ]
+        },
+        [],
+        {},
+        ["tokens[1] (ops)", "the same token as tokens[0] (ci)"],
+    ),
+    "token-with-spaces": (
+        {"tokens": [{"name": "ops", "token": "tok with spaces 1234567890", "scopes": ["admin"]}]},
+        [],
+        {},
+        ["tokens[0] (ops)", "letters, digits and -._~+/ only"],
     ),
     "missing-file": (None, [], {}, ["cannot read the tokens file"]),
     "host-0.0.0.0": (None, ["--host", "0.0.0.0"], {}, ["refusing to bind 0.0.0.0 without --tokens-file", "loopback"]),
@@ -285,3 +324,62 @@ def test_refused_settings_stop_serve_with_one_error_line_and_no_traceback(
     assert SECRET not in line
     assert "Trellis collector on" not in result.stdout
     assert not refusal.db.exists()
+
+
+def _authenticator(token: str = SECRET) -> Authenticator:
+    return Authenticator(TokensFile(tokens=[Token(name="ops", token=token, scopes=[Scope.ADMIN])]))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u2003", "\u3000", "\x85", "\u200b"])
+def test_non_ascii_whitespace_around_a_token_is_part_of_it(space: str) -> None:
+    """Only ASCII spaces and tabs are trimmed: a header padded with other spaces names no token."""
+    auth = _authenticator()
+    assert auth.identify(f"Bearer {space}") is None
+    assert auth.identify(f"Bearer {space}{SECRET}") is None
+    assert auth.identify(f"Bearer {SECRET}{space}") is None
+
+
+def test_ascii_spaces_and_tabs_around_a_token_are_trimmed() -> None:
+    auth = _authenticator()
+    found = auth.identify(f"Bearer  \t{SECRET} \t")
+    assert found is not None and found.name == "ops"
+    assert auth.identify("Bearer ") is None and auth.identify("Bearer \t ") is None
+
+
+@pytest.mark.parametrize("token", ["", "short-token-15ch", "\u00a0" * 20])
+def test_an_empty_short_or_unprintable_token_is_refused_when_built_in_code(token: str) -> None:
+    with pytest.raises(ValidationError, match=r"tokens\[0\] \(ops\)"):
+        _authenticator(token[:15] if token.startswith("short") else token)
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_grpc_refuses_a_missing_token_before_reading_the_message(guarded: RunningCollector) -> None:
+    """Eight unauthenticated 40 MiB exports at once: each is refused from its metadata, and the
+    collector does not take the messages in (it grew by 8 x 40 MiB when it read them first)."""
+    padding = "x" * (40 * 1024 * 1024)
+    request = metrics_request([{"asDouble": 1.0, "timeUnixNano": "1"}], name="big", service_name=padding)
+    message = to_message("metrics", request)
+    before = _rss_mib(guarded.process.pid)
+    codes: list[grpc.StatusCode] = []
+
+    def send() -> None:
+        with grpc.insecure_channel(guarded.otlp_grpc, options=[("grpc.max_send_message_length", -1)]) as channel:
+            try:
+                MetricsServiceStub(channel).Export(message, timeout=60)
+            except grpc.RpcError as exc:
+                codes.append(exc.code())
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 8
+    assert _rss_mib(guarded.process.pid) - before < 100

@@ -12,9 +12,16 @@ import httpx
 import pytest
 from google.rpc.status_pb2 import Status
 
-from tests.collector.test_durability import PROTOBUF, count_rows, gauge_batch, metrics_export, stored_exports
-from tests.conftest import RunningCollector, start_collector
 from trellis.collector.store import QueueFull, Store
+from trellis.testing import (
+    PROTOBUF_HEADERS,
+    RunningCollector,
+    count_rows,
+    gauge_batch,
+    metrics_export,
+    start_collector,
+    stored_exports,
+)
 
 CLIENTS = 6
 EXPORTS_EACH = 5
@@ -64,7 +71,9 @@ def test_http_answers_503_with_retry_after_and_retries_lose_nothing(small_queue:
         with httpx.Client(timeout=30) as http:
             for e in range(EXPORTS_EACH):
                 for _attempt in range(1_000):
-                    response = http.post(f"{small_queue.otlp_http}/v1/metrics", content=bodies[c, e], headers=PROTOBUF)
+                    response = http.post(
+                        f"{small_queue.otlp_http}/v1/metrics", content=bodies[c, e], headers=PROTOBUF_HEADERS
+                    )
                     if response.status_code == 200:
                         acknowledged.add(c * 1_000 + e)
                         break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -12,14 +13,27 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from tests.collector.test_durability import BASE_NS, KEY_STRIDE, PROTOBUF, metrics_export
-from tests.conftest import RunningCollector, finish, free_port, trellis
+from tests.collector.hostile_sql import HOSTILE
 from trellis.collector import Client, ClientError, CollectorRunning
+from trellis.testing import (
+    BASE_NS,
+    KEY_STRIDE,
+    PROTOBUF_HEADERS,
+    RunningCollector,
+    finish,
+    free_port,
+    metrics_export,
+    start_collector,
+    trellis,
+)
 
 
 def ingest(collector: RunningCollector, metric: str, points: int = 3) -> None:
     response = httpx.post(
-        f"{collector.otlp_http}/v1/metrics", content=metrics_export(metric, 1, points), headers=PROTOBUF, timeout=30
+        f"{collector.otlp_http}/v1/metrics",
+        content=metrics_export(metric, 1, points),
+        headers=PROTOBUF_HEADERS,
+        timeout=30,
     )
     assert response.status_code == 200, response.text
 
@@ -106,6 +120,44 @@ def test_client_reads_the_file_only_when_no_collector_holds_it(
     assert not missing.exists()
 
 
+@pytest.fixture(scope="module")
+def stored_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database file that no collector holds, made by one that ran and stopped."""
+    db = tmp_path_factory.mktemp("file-door") / "closed.duckdb"
+    start_collector(db).stop()
+    return db
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_statements_on_a_file_are_refused(stored_file: Path, case: str) -> None:
+    """``Client(db=...)``, which ``trellis query --db`` and the dashboard's file mode use, guards like the API."""
+    sql, reason = HOSTILE[case]
+    with Client(db=stored_file) as client, pytest.raises(ClientError, match=re.escape(reason)):
+        client.sql(sql)
+
+
+def test_trellis_query_on_a_file_refuses_what_reads_the_hosts_files(stored_file: Path) -> None:
+    listing = trellis("query", "SELECT * FROM glob('/etc/*')", "--db", str(stored_file))
+    serialized = trellis("query", HOSTILE["serialized SQL run as a table"][0], "--db", str(stored_file))
+
+    for process, name in ((listing, "glob"), (serialized, "json_execute_serialized_sql")):
+        code, out, err = finish(process)
+        assert (code, out) == (1, "")
+        assert err.splitlines()[0].startswith(f"error: table function {name}() is not allowed")
+        assert "/etc/passwd" not in err and "hostname" not in err
+
+
+def test_the_file_is_opened_with_external_access_off(stored_file: Path) -> None:
+    """Past the guard too: the connection itself cannot read a file or switch that back on."""
+    with Client(db=stored_file) as client:
+        connection = client._con
+        assert connection is not None
+        with pytest.raises(duckdb.PermissionException):
+            connection.execute("SELECT * FROM read_text('/etc/hostname')").fetchall()
+        with pytest.raises(duckdb.Error, match="locked"):
+            connection.execute("SET enable_external_access = true")
+
+
 def test_cli_query_prints_rows_and_errors_are_one_line(collector: RunningCollector, tmp_path: Path) -> None:
     target = tmp_path / "never.csv"
     metric = f"cli.{uuid.uuid4().hex[:10]}"
@@ -136,3 +188,19 @@ def test_cli_query_prints_rows_and_errors_are_one_line(collector: RunningCollect
     lines = err.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"error: cannot reach the collector at {dead}")
+
+
+def test_client_and_cli_bind_params(collector: RunningCollector, stored_file: Path) -> None:
+    metric = f"bound.{uuid.uuid4().hex[:8]}"
+    ingest(collector, metric, points=4)
+    sql = "SELECT count(*) AS n FROM otel_metrics_gauge WHERE metric_name = $m AND int_value >= $lo"
+    cli = trellis("query", sql, "--param", f"m={metric}", "-p", f"lo={KEY_STRIDE + 2}", "--csv", "--api", collector.api)
+
+    with Client(collector.api) as client:
+        assert client.sql(sql, params={"m": metric, "lo": KEY_STRIDE + 1})["n"].to_list() == [3]
+        assert client.sql("SELECT ? AS v", params=["it's"])["v"].to_list() == ["it's"]
+    with Client(db=stored_file) as client:
+        assert client.sql("SELECT ? + 1 AS v", params=[41])["v"].to_list() == [42]
+    code, out, err = finish(cli)
+    assert code == 0, err
+    assert out.splitlines() == ["n", "2"]

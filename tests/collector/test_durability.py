@@ -15,59 +15,18 @@ import duckdb
 import httpx
 import pyarrow as pa
 import pytest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from tests.conftest import ROOT, RunningCollector
+from tests.conftest import ROOT
 from trellis.collector.batch import ExportBatch
-from trellis.collector.schema import arrow_schema
 from trellis.collector.store import Store
-
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
-BASE_NS = 1_767_268_800_000_000_000
-KEY_STRIDE = 1_000
-"""``int_value = key * KEY_STRIDE + i``: the key of an export is ``int_value // KEY_STRIDE``."""
-
-
-def metrics_export(metric: str, key: int, points: int = 500) -> bytes:
-    """An OTLP/protobuf gauge export of ``points`` distinct series whose int values encode ``key``."""
-    assert points <= KEY_STRIDE
-    request = ExportMetricsServiceRequest()
-    resource_metrics = request.resource_metrics.add()
-    resource_metrics.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="tests")))
-    metric_message = resource_metrics.scope_metrics.add().metrics.add(name=metric)
-    for i in range(points):
-        point = metric_message.gauge.data_points.add(time_unix_nano=BASE_NS + i, as_int=key * KEY_STRIDE + i)
-        point.attributes.append(KeyValue(key="i", value=AnyValue(string_value=str(i))))
-    return request.SerializeToString()
-
-
-def stored_exports(api: str, metric: str) -> dict[int, int]:
-    """Points stored per export key of ``metric``, read through a collector's query API."""
-    sql = (
-        f"SELECT int_value // {KEY_STRIDE} AS key, count(*) AS points FROM otel_metrics_gauge "
-        f"WHERE metric_name = '{metric}' GROUP BY key"
-    )
-    response = httpx.post(f"{api}/api/v1/query", json={"sql": sql}, timeout=30)
-    assert response.status_code == 200, response.text
-    return {int(key): int(points) for key, points in response.json()["rows"]}
-
-
-def gauge_batch(key: int, points: int, metric: str = "store.test") -> ExportBatch:
-    """An ExportBatch of ``points`` gauge rows built directly as Arrow, as a decoder hands it over."""
-    schema = arrow_schema("otel_metrics_gauge")
-    columns = {f.name: pa.nulls(points, f.type) for f in schema}
-    columns["metric_name"] = pa.array([metric] * points, pa.string())
-    columns["time"] = pa.array([BASE_NS + i for i in range(points)], pa.timestamp("ns"))
-    columns["int_value"] = pa.array([key * KEY_STRIDE + i for i in range(points)], pa.int64())
-    table = pa.table([columns[f.name] for f in schema], schema=schema)
-    return ExportBatch("metrics", {"otel_metrics_gauge": table}, accepted=points)
-
-
-def count_rows(con: duckdb.DuckDBPyConnection, metric: str = "store.test") -> int:
-    row = con.execute("SELECT count(*) FROM otel_metrics_gauge WHERE metric_name = ?", [metric]).fetchone()
-    assert row is not None
-    return int(row[0])
+from trellis.testing import (
+    PROTOBUF_HEADERS,
+    RunningCollector,
+    count_rows,
+    gauge_batch,
+    metrics_export,
+    stored_exports,
+)
 
 
 @pytest.fixture
@@ -102,7 +61,9 @@ def test_every_acknowledged_point_survives_a_sigkill_mid_ingest(
                 key = c * 100_000 + export
                 try:
                     response = http.post(
-                        f"{running.otlp_http}/v1/metrics", content=metrics_export(metric, key, POINTS), headers=PROTOBUF
+                        f"{running.otlp_http}/v1/metrics",
+                        content=metrics_export(metric, key, POINTS),
+                        headers=PROTOBUF_HEADERS,
                     )
                 except httpx.TransportError:
                     cut_off[c] = True
@@ -140,7 +101,7 @@ def test_every_acknowledged_point_survives_a_sigkill_mid_ingest(
     assert len(set(stored) - acknowledged) <= CLIENTS
     # The restarted collector keeps ingesting into the recovered file.
     response = httpx.post(
-        f"{restarted.otlp_http}/v1/metrics", content=metrics_export(metric, 999_999, POINTS), headers=PROTOBUF
+        f"{restarted.otlp_http}/v1/metrics", content=metrics_export(metric, 999_999, POINTS), headers=PROTOBUF_HEADERS
     )
     assert response.status_code == 200
     assert stored_exports(restarted.api, metric)[999_999] == POINTS
@@ -149,8 +110,9 @@ def test_every_acknowledged_point_survives_a_sigkill_mid_ingest(
 WRITER_SCRIPT = """
 import sys, threading
 from pathlib import Path
+from trellis.collector.batch import ExportBatch
 from trellis.collector.store import Store
-from tests.collector.test_durability import gauge_batch
+from trellis.testing import gauge_batch
 
 store = Store(Path(sys.argv[1]))
 acks = open(sys.argv[2], "a")

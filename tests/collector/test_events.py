@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningCollector, finish, trellis
 from trellis.collector import Client
+from trellis.testing import RunningCollector, finish, trellis
 
 T0 = 1_767_268_800_000_000_000
 """2026-01-01T12:00:00Z in Unix nanoseconds."""

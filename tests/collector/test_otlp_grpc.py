@@ -25,7 +25,8 @@ from tests.collector.otlp_payloads import (
     to_message,
     unique,
 )
-from tests.conftest import EXAMPLE_SIGNALS, TOKENS, RunningCollector, bearer, start_collector
+from tests.conftest import EXAMPLE_SIGNALS, TOKENS, bearer
+from trellis.testing import RunningCollector, start_collector
 
 pytestmark = pytest.mark.slow
 

@@ -27,8 +27,9 @@ from tests.collector.otlp_payloads import (
     to_protobuf,
     unique,
 )
-from tests.conftest import EXAMPLE_SIGNALS, RunningCollector, start_collector
+from tests.conftest import EXAMPLE_SIGNALS
 from trellis.collector.ingest import RESPONSE_TYPES
+from trellis.testing import RunningCollector, start_collector
 
 pytestmark = pytest.mark.slow
 
@@ -358,3 +359,65 @@ def test_spans_with_nanosecond_event_times_read_back_through_the_json_query_api(
     assert row["links"] == [
         {"trace_id": "0c" * 16, "span_id": "0d" * 8, "trace_state": "k=v", "attributes": {}, "flags": 0}
     ]
+
+
+def _kv(key: str, value: str) -> dict[str, Any]:
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def _with_duplicate_keys(signal: str, service: str) -> dict[str, Any]:
+    """An export whose resource, scope and item attributes each name a key twice (and span events too)."""
+    twice = [_kv("k", "first"), _kv("other", "x"), _kv("k", "last")]
+    resource = {"attributes": [_kv("service.name", service), _kv("team", "a"), _kv("team", "b")]}
+    scope = {"name": "tests", "attributes": twice}
+    if signal == "metrics":
+        point = {"asDouble": 1.0, "timeUnixNano": "5", "attributes": twice}
+        items: dict[str, Any] = {"metrics": [{"name": f"{service}.m", "gauge": {"dataPoints": [point]}}]}
+        return {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"scope": scope, **items}]}]}
+    if signal == "logs":
+        record = {"timeUnixNano": "5", "body": {"stringValue": "hi"}, "attributes": twice}
+        return {"resourceLogs": [{"resource": resource, "scopeLogs": [{"scope": scope, "logRecords": [record]}]}]}
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "s", "kind": 1,
+        "startTimeUnixNano": "5", "endTimeUnixNano": "6", "attributes": twice,
+        "events": [{"timeUnixNano": "5", "name": "e", "attributes": twice}],
+    }  # fmt: skip
+    return {"resourceSpans": [{"resource": resource, "scopeSpans": [{"scope": scope, "spans": [span]}]}]}
+
+
+TABLE_OF = {"metrics": "otel_metrics_gauge", "logs": "otel_logs", "traces": "otel_traces"}
+
+
+@pytest.mark.parametrize("wire_format", ["json", "protobuf"])
+@pytest.mark.parametrize("signal", ["metrics", "logs", "traces"])
+def test_duplicate_attribute_keys_keep_the_last_value_and_are_reported(
+    collector: RunningCollector, signal: str, wire_format: str
+) -> None:
+    """OTLP forbids a key twice in one map. Such an export is stored once, the last value of each key
+    kept, with a warning in partial_success (nothing rejected): never a retryable error that an
+    exporter would send again forever."""
+    service = unique("dupkeys")
+    data = _with_duplicate_keys(signal, service)
+    body = json.dumps(data).encode() if wire_format == "json" else to_protobuf(signal, data)  # type: ignore[arg-type]
+
+    response = post(collector, signal, body, MEDIA[wire_format])
+
+    assert response.status_code == 200, response.text
+    answer = export_response(signal, response)
+    assert "duplicate attribute keys" in answer.partial_success.error_message
+    assert "the last value of each was kept" in answer.partial_success.error_message
+    assert (
+        getattr(
+            answer.partial_success,
+            f"rejected_{ {'metrics': 'data_points', 'logs': 'log_records', 'traces': 'spans'}[signal] }",
+        )
+        == 0
+    )
+    extra = ", events[1].attributes['k'] AS event_k" if signal == "traces" else ""
+    stored = query(
+        collector.api,
+        f"SELECT attributes['k'] AS k, attributes['other'] AS other, resource_attributes['team'] AS team, "
+        f"scope_attributes['k'] AS scope_k{extra} FROM {TABLE_OF[signal]} WHERE service_name = '{service}'",
+    )
+    expected = {"k": "last", "other": "x", "team": "b", "scope_k": "last"}
+    assert stored == [{**expected, **({"event_k": "last"} if signal == "traces" else {})}]

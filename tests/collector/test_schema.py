@@ -7,10 +7,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.collector.test_durability import gauge_batch
 from trellis.collector import schema
 from trellis.collector.schema import SCHEMA_VERSION, TABLES, migrate
 from trellis.collector.store import Store
+from trellis.testing import gauge_batch
 
 COLLECTOR_TABLES = {*TABLES, "deployments", "incidents", "trellis_schema"}
 

@@ -28,8 +28,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from tests.collector.otlp_payloads import query, stored_rows, unique
-from tests.conftest import RunningCollector
 from trellis.collector.client import Client
+from trellis.testing import RunningCollector
 
 pytestmark = pytest.mark.slow
 

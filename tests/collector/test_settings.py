@@ -6,17 +6,15 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import finish, start_collector, trellis
+from trellis.testing import finish, start_collector, trellis
 
 
 def test_the_duckdb_memory_limit_setting_reaches_the_store(tmp_path: Path) -> None:
     running = start_collector(tmp_path / "limited.duckdb", "--duckdb-memory-limit", "300MB")
     try:
-        response = httpx.post(
-            f"{running.api}/api/v1/query", json={"sql": "SELECT current_setting('memory_limit')"}, timeout=30
-        )
+        response = httpx.get(f"{running.api}/api/v1/stats", timeout=30)
         assert response.status_code == 200, response.text
-        assert response.json()["rows"] == [["286.1 MiB"]]  # DuckDB shows 300 MB in MiB
+        assert response.json()["duckdb_memory_limit"] == "286.1 MiB"  # DuckDB shows 300 MB in MiB
     finally:
         running.stop()
 

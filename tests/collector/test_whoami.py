@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.conftest import RunningCollector
+from trellis.testing import RunningCollector
 
 
 def test_whoami_names_the_token_its_scopes_and_groups(

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import RunningCollector, start_collector
 from tests.dashboard import scenario
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parents[2] / "trellis" / "dashboard" / "app.py"
 PAGES = ["overview", "delivery", "resources", "catalog", "rollouts", "approvals", "legacy", "reports", "explore"]
 
 

@@ -12,10 +12,10 @@ import pytest
 from tests.conftest import RunningCollector
 from tests.dashboard import scenario
 from tests.dashboard.apptest import frames, open_app, page, problems, texts
-from trellis.catalog.backend import CatalogClient
+from trellis.catalog import CatalogClient
 from trellis.catalog.service import Catalog, CatalogError
 from trellis.dashboard import editor, flows
-from trellis.dashboard.backend import Backend, DashboardError, Source
+from trellis.dashboard.source import Backend, DashboardError, Source
 
 GROUPS = {"platform-admins": {"bob"}}
 

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from trellis.catalog.builtin_types import BUILTIN_TYPES
 from trellis.dashboard import editor, reports
-from trellis.dashboard.backend import DashboardError, Source, locate, readable
 from trellis.dashboard.cli import dashboard_env, streamlit_command
 from trellis.dashboard.filters import Filters, from_params, sql_text, to_params
+from trellis.dashboard.source import DashboardError, Source, locate, readable
 from trellis.dashboard.ui import otlp_endpoint
 
 DEFINITION = {

@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import io
 import shutil
+import sys
+from contextlib import redirect_stderr
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import pytest
 import yaml
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from typer.testing import CliRunner
 
 from tests.conftest import RunningCollector
-from trellis.cli import app
+from trellis.cli import main
 from trellis.collector.client import Client
-from trellis.simulator.catalog import LocalDoor, Replay, write_catalog
+from trellis.simulator.catalog import Actors, Replay, write_catalog
+from trellis.simulator.metric_history import metric_requests
 from trellis.simulator.model import SAMPLE_DATA, SimulationError, cpu_cores, load_organisation, memory_bytes
+from trellis.simulator.otlp import SCOPE_NAME
 from trellis.simulator.plan import DAY, NS, Plan, build_plan
 from trellis.simulator.run import Target, send_history
 from trellis.simulator.send import Progress
-from trellis.simulator.telemetry import SCOPE_NAME, history_signals, metric_requests
+from trellis.simulator.signals import history_signals
 
 END = int(datetime(2026, 11, 16, tzinfo=UTC).timestamp()) * NS
 """A Monday at midnight: a period that ends here holds whole weeks, as DORA's frequency wants."""
@@ -76,10 +80,26 @@ def test_quantities_and_errors_name_the_file(tmp_path: Path) -> None:
         load_organisation(data)
 
 
+def run_trellis(*args: str) -> tuple[int, str]:
+    """``trellis ARGS`` through its real entry point, which prints an error a user can cause as one line:
+    the exit code and what went to stderr."""
+    err = io.StringIO()
+    argv, sys.argv = sys.argv, ["trellis", *args]
+    code: Any = 0
+    try:
+        with redirect_stderr(err):
+            main()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = argv
+    return (code if isinstance(code, int) else 1), err.getvalue()
+
+
 def test_simulate_needs_a_mode() -> None:
-    result = CliRunner().invoke(app, ["simulate"])
-    assert result.exit_code == 1
-    assert "choose --backfill DAYS, --live, or both" in result.output
+    code, err = run_trellis("simulate")
+    assert code == 1
+    assert err == "error: choose --backfill DAYS, --live, or both\n"
 
 
 def _small_org(tmp_path: Path) -> Path:
@@ -95,11 +115,11 @@ def _small_org(tmp_path: Path) -> Path:
 def _generate(data: Path, seed: int) -> tuple[Plan, list[bytes], bytes, bytes]:
     org = load_organisation(data)
     plan = build_plan(org, seed, END - 3 * DAY, END)
-    door = LocalDoor(org)
+    actors = Actors.local(org)
     try:
-        Replay(org, plan, door).run()
+        Replay(org, plan, actors).run()
     finally:
-        door.close()
+        actors.close()
     metrics = [request.SerializeToString() for _, _, request in metric_requests(plan, org)]
     spans, logs = history_signals(plan)
     return plan, metrics, encode_spans(spans).SerializeToString(), encode_logs(logs).SerializeToString()
@@ -148,13 +168,14 @@ def _bearer(name: str) -> dict[str, str]:
 def test_a_backfill_yields_the_profiles_it_was_given(tmp_path: Path, make_collector: Any) -> None:
     org = load_organisation()
     plan = build_plan(org, 7, END - 10 * DAY, END)
-    door = LocalDoor(org)
+    con = duckdb.connect(":memory:")
+    actors = Actors.local(org, con)
     try:
-        Replay(org, plan, door).run()
+        Replay(org, plan, actors).run()
         marker = {"seed": 7, "days": 10, "start": None, "end": None, "deployments": 0, "incidents": 0}
-        write_catalog(door.con, tmp_path / "trellis.duckdb", marker)
+        write_catalog(con, tmp_path / "trellis.duckdb", marker)
     finally:
-        door.close()
+        actors.close()
     collector = make_collector(
         "--tokens-file", str(SAMPLE_DATA / "tokens.yaml"), "--analytics-interval-seconds", "0",
         headers=_bearer("viewer"),
@@ -229,11 +250,9 @@ def test_a_second_backfill_is_refused_and_sends_nothing(make_collector: Any) -> 
     stored = "SELECT (SELECT count(*) FROM otel_metrics_gauge) + (SELECT count(*) FROM catalog_definitions) AS n"
     before = _query(collector, stored)
 
-    result = CliRunner().invoke(
-        app, ["simulate", "--backfill", "1", "--api", collector.api, "--endpoint", collector.otlp_http]
-    )
+    code, err = run_trellis("simulate", "--backfill", "1", "--api", collector.api, "--endpoint", collector.otlp_http)
 
-    assert result.exit_code == 1
-    assert "already holds the sample organisation's history" in result.output
-    assert "Traceback" not in result.output
+    assert code == 1
+    assert "already holds the sample organisation's history" in err
+    assert "Traceback" not in err
     assert _query(collector, stored) == before

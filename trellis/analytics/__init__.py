@@ -11,9 +11,8 @@ from trellis.analytics.commands import register as register_commands
 from trellis.analytics.job import AnalyticsConfig, Job
 from trellis.analytics.prices import DEFAULT_PRICES, PriceTableError, load_price_table
 from trellis.analytics.registry import JOBS, UnknownJob, select_jobs
-from trellis.analytics.report import Report, build_report
-from trellis.analytics.report_formats import FORMATS as REPORT_FORMATS
-from trellis.analytics.report_formats import write_report
+from trellis.analytics.report import FORMAT_NAMES as REPORT_FORMATS
+from trellis.analytics.report import Report, build_report, write_report
 from trellis.analytics.runner import JobResult, run_job, run_jobs
 from trellis.analytics.service import AnalyticsService, config_from_settings, period_from
 from trellis.analytics.settings import AnalyticsSettings

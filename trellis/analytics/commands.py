@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from trellis.analytics.cli import analyze
-from trellis.analytics.report_cli import report
+from trellis.analytics.report.command import report
 
 
 def register(app: typer.Typer) -> None:

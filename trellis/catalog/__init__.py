@@ -4,6 +4,8 @@ Other packages use only what is listed here:
 
 - ``CatalogClient`` and ``connect``: run catalog operations by name through a running collector, or on
   the database file when none runs (the CLI, the dashboard, the simulator and Python users);
+  ``open_read_only`` for a file that must not change (it answers the ``READ_OPERATIONS``), and
+  ``CatalogCalls``, the protocol of anything that runs catalog operations by name;
 - ``install_routes(ctx, settings)``: the catalog's routes on the collector's API, with webhooks and
   housekeeping (the server mounts them);
 - ``register_commands(app)``: ``trellis resources``, ``resolve``, ``check``, ``explain`` and ``audit``;
@@ -11,15 +13,17 @@ Other packages use only what is listed here:
 """
 
 from trellis.catalog.api import install as install_routes
-from trellis.catalog.backend import CatalogClient, connect
 from trellis.catalog.cli import register as register_commands
+from trellis.catalog.client import READ_OPERATIONS, CatalogCalls, CatalogClient, connect, open_read_only
 from trellis.catalog.documents import DocumentError
+from trellis.catalog.errors import CatalogError
 from trellis.catalog.importers import LegacyImportError
-from trellis.catalog.service import CatalogError
 from trellis.catalog.settings import CatalogSettings
 from trellis.catalog.webhooks import WebhooksFileError
 
 __all__ = [
+    "READ_OPERATIONS",
+    "CatalogCalls",
     "CatalogClient",
     "CatalogError",
     "CatalogSettings",
@@ -28,5 +32,6 @@ __all__ = [
     "WebhooksFileError",
     "connect",
     "install_routes",
+    "open_read_only",
     "register_commands",
 ]

@@ -16,7 +16,7 @@ from trellis.catalog.operations import OPERATIONS, Operation
 from trellis.catalog.service import Catalog, CatalogError
 from trellis.catalog.settings import CatalogSettings
 from trellis.catalog.webhooks import Dispatcher, read_webhooks
-from trellis.collector.api import ApiContext, ApiError, Caller, json_response
+from trellis.collector.api import ApiContext, ApiError, Caller, json_response, read_body
 from trellis.collector.auth import Scope
 
 ANONYMOUS = "anonymous"
@@ -73,7 +73,7 @@ def _endpoint(catalog: Catalog, operation: Operation) -> Any:
 async def _json(request: Request) -> Any:
     import orjson
 
-    body = await request.body()
+    body = await read_body(request)
     try:
         return orjson.loads(body or b"{}")
     except orjson.JSONDecodeError as exc:

@@ -9,9 +9,10 @@ from typing import Any
 
 import typer
 
-from trellis.catalog.backend import CatalogClient, connect
+from trellis.catalog.client import CatalogClient, connect
 from trellis.catalog.documents import read_path
 from trellis.catalog.export import write_documents
+from trellis.catalog.importers import IMPORTERS, importer_for
 from trellis.catalog.service import CatalogError
 from trellis.collector.options import ApiOpt, DbFileOpt, TokenOpt, collector_settings
 
@@ -79,10 +80,6 @@ def apply(
         catalog.close()
 
 
-import_app = typer.Typer(no_args_is_help=True, help="Bring legacy resources into the catalog.")
-resources_app.add_typer(import_app, name="import")
-
-
 def _import(fmt: str, path: Path, namespace: str | None, dry_run: bool, api: str | None, token: str | None,
             db: Path | None) -> None:  # fmt: skip
     try:
@@ -104,29 +101,21 @@ def _import(fmt: str, path: Path, namespace: str | None, dry_run: bool, api: str
         catalog.close()
 
 
-@import_app.command("terraform")
-def import_terraform(
-    state: Path = typer.Argument(..., help="Output of terraform show -json."),
-    namespace: str = typer.Option(None, help="Keeps resources of several workspaces apart."),
+@resources_app.command("import", no_args_is_help=True)
+def import_resources(
+    format_name: str = typer.Argument(..., metavar="format", help=f"The file's format: {' or '.join(IMPORTERS)}."),
+    file: Path = typer.Argument(
+        ..., help="; ".join(f"{name}: {importer.reads}" for name, importer in IMPORTERS.items()) + "."
+    ),
+    namespace: str = typer.Option(None, help="Keeps resources of several Terraform workspaces apart."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported; change nothing."),
     api: str = ApiOpt,
     token: str = TokenOpt,
     db: Path = DbOpt,
 ) -> None:
-    """Import legacy resources from a Terraform state as static, legacy definitions."""
-    _import("terraform", state, namespace, dry_run, api, token, db)
-
-
-@import_app.command("csv")
-def import_csv(
-    file: Path = typer.Argument(..., help="CSV in the layout of docs/legacy-import.md."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported; change nothing."),
-    api: str = ApiOpt,
-    token: str = TokenOpt,
-    db: Path = DbOpt,
-) -> None:
-    """Import legacy resources from a CSV file."""
-    _import("csv", file, None, dry_run, api, token, db)
+    """Import legacy resources from a file (a Terraform state, a CSV file) as static, legacy definitions."""
+    importer_for(format_name)  # an unknown format is refused before the file is read
+    _import(format_name, file, namespace, dry_run, api, token, db)
 
 
 @resources_app.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ from trellis.catalog.convergence import convergence
 from trellis.catalog.documents import Source, parse_document
 from trellis.catalog.export import export_documents
 from trellis.catalog.gate import check
+from trellis.catalog.importers import apply_import, importer_for
 from trellis.catalog.matching import Context
 from trellis.catalog.models import ResourceDefinition
 from trellis.catalog.policies import evaluate
@@ -83,7 +84,7 @@ class ExplainRequest(Request):
 
 
 class ImportRequest(Request):
-    format: Literal["terraform", "csv"]
+    format: str = Field(description="The importer's name, a key of IMPORTERS: terraform or csv.")
     text: str = Field(description="The file's content: terraform show -json output, or the CSV layout.")
     file: str = Field(description="The file's name, recorded in provenance and named in errors.")
     namespace: str | None = Field(None, description="Keeps resources of several Terraform workspaces apart.")
@@ -174,14 +175,7 @@ def _export(catalog: Catalog, actor: str, body: Empty) -> Any:
 
 
 def _import(catalog: Catalog, actor: str, body: ImportRequest) -> Any:
-    from trellis.catalog.importers import apply_import
-    from trellis.catalog.importers.csv_layout import parse_csv_text
-    from trellis.catalog.importers.terraform import parse_terraform_text
-
-    if body.format == "terraform":
-        result = parse_terraform_text(body.text, body.file, namespace=body.namespace)
-    else:
-        result = parse_csv_text(body.text, body.file)
+    result = importer_for(body.format).read(body.text, body.file, namespace=body.namespace)
     return apply_import(catalog, result, actor, body.dry_run).as_dict()
 
 

@@ -1,21 +1,44 @@
-"""Resolving a workload: each resource to a definition, a version (active or pinned) and outputs."""
+"""Resolving a workload: each resource to a definition, a version (active or pinned) and outputs.
+
+Resolution reads the catalog through ``CatalogView``, the few lookups it needs, rather than importing
+``Catalog``: the catalog resolves through this module, so this module cannot import the catalog back.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from trellis.catalog.drivers import DRIVERS, DriverError, secret_outputs_are_references
-from trellis.catalog.matching import Context, explain
-from trellis.catalog.models import DefinitionSpec, ResourceTypeSpec
+from trellis.catalog.errors import CatalogError
+from trellis.catalog.matching import Candidate, Context, explain
+from trellis.catalog.models import DefinitionSpec, PinSpec, ResourceTypeSpec
+from trellis.catalog.params import validate_params
 from trellis.catalog.repository import Repository, VersionRow
 from trellis.catalog.score import ScoreResource, Workload, res_id
 
-if TYPE_CHECKING:
-    from trellis.catalog.service import Catalog
+
+class CatalogView(Protocol):
+    """What resolving reads from the catalog; ``Catalog`` is one."""
+
+    @property
+    def repo(self) -> Repository:
+        """The catalog's tables; resolution reads pinned versions from them."""
+
+    def candidates(self) -> list[Candidate]:
+        """One matching candidate per definition, from its current version."""
+
+    def current(self, definition_id: str) -> VersionRow | None:
+        """The version consumers get: the active one, or the newest deprecated one while none is active."""
+
+    def pin_for(self, app: str, env: str, workload: str, resource: str) -> PinSpec | None:
+        """The pin of one resource of a workload in one environment, if any."""
+
+    def resource_types(self) -> dict[str, ResourceTypeSpec]:
+        """Every resource type by name, the built-in ones included."""
 
 
 @dataclass
@@ -82,7 +105,7 @@ def context_for(workload: Workload, name: str, resource: ScoreResource, app: str
                    workload=workload.name)  # fmt: skip
 
 
-def resolve_workload(catalog: Catalog, workload: Workload, app: str, env: str, env_type: str) -> Resolution:
+def resolve_workload(catalog: CatalogView, workload: Workload, app: str, env: str, env_type: str) -> Resolution:
     """Resolve without writing anything."""
     result = Resolution(workload.name, app, env, env_type)
     candidates = catalog.candidates()
@@ -105,11 +128,9 @@ def _miss_message(name: str, type_: str, class_: str, ctx: Context) -> str:
 
 
 def _bind(
-    catalog: Catalog, workload: Workload, name: str, resource: ScoreResource, class_: str, ctx: Context,
+    catalog: CatalogView, workload: Workload, name: str, resource: ScoreResource, class_: str, ctx: Context,
     definition_id: str,
 ) -> Binding:  # fmt: skip
-    from trellis.catalog.service import CatalogError, validate_params
-
     pin = catalog.pin_for(ctx.app_id, ctx.env_id, workload.name, name)
     version = catalog.repo.version(definition_id, pin.version) if pin and pin.definition == definition_id else None
     pinned = version is not None
@@ -132,3 +153,14 @@ def render_outputs(
     outputs = DRIVERS[spec.driver].outputs(spec, ctx, {**spec.params, **workload_params})
     secret_outputs_are_references(outputs, rtype)
     return outputs
+
+
+__all__ = [
+    "Binding",
+    "CatalogView",
+    "Miss",
+    "Resolution",
+    "context_for",
+    "render_outputs",
+    "resolve_workload",
+]

@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
-import jsonschema
 
 from trellis.catalog import audit
 from trellis.catalog.builtin_types import BUILTIN_TYPES
 from trellis.catalog.documents import Source
 from trellis.catalog.drivers import DRIVERS, DriverError, secret_outputs_are_references
+from trellis.catalog.errors import CatalogError, ResolveError
 from trellis.catalog.matching import Candidate, Context, Explanation, conflicts, explain
 from trellis.catalog.models import (
     ApprovalRule,
@@ -35,25 +35,15 @@ from trellis.catalog.models import (
     ResourceType,
     ResourceTypeSpec,
 )
+from trellis.catalog.params import validate_params
 from trellis.catalog.policies import PolicyResult, evaluate, required_approvals
 from trellis.catalog.repository import Repository, VersionRow
+from trellis.catalog.resolution import resolve_workload
 from trellis.catalog.score import Workload
 from trellis.catalog.tables import migrate_catalog
 
 SYSTEM_ACTOR = "trellis"
 APPLY_ORDER = {"ResourceType": 0, "Policy": 1, "ApprovalRule": 2, "ResourceDefinition": 3, "Pin": 4}
-
-
-class CatalogError(ValueError):
-    """A request the catalog refuses; ``status`` is the HTTP status that fits."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class ResolveError(CatalogError):
-    """Some resources of a workload matched no definition; they were recorded as misses."""
 
 
 @dataclass
@@ -265,7 +255,7 @@ class Catalog:
         rtype = self.resource_types().get(spec.type)
         if rtype is None:
             raise CatalogError(f"field spec.type: resource type {spec.type!r} is unknown")
-        _validate_params(spec.params, rtype, "spec.params")
+        validate_params(spec.params, rtype, "spec.params")
         try:
             DRIVERS[spec.driver].check(spec, rtype)
         except DriverError as exc:
@@ -425,8 +415,6 @@ class Catalog:
 
     def resolve(self, workload: Workload, app: str, env: str, env_type: str, record: bool = True) -> dict[str, Any]:
         """Resolve every resource of a workload; records bindings, or misses and raises ResolveError."""
-        from trellis.catalog.resolution import resolve_workload
-
         self.expire_pins()
         result = resolve_workload(self, workload, app, env, env_type)
         if record:
@@ -441,21 +429,16 @@ def _ref(row: VersionRow) -> str:
     return f"ResourceDefinition/{row.definition_id}@{row.version}"
 
 
-def _validate_params(params: dict[str, Any], rtype: ResourceTypeSpec, where: str) -> None:
-    validator = jsonschema.Draft202012Validator(rtype.params_schema)
-    error = next(iter(sorted(validator.iter_errors(params), key=lambda e: list(e.path))), None)
-    if error is not None:
-        path = ".".join([where, *(str(p) for p in error.path)])
-        raise CatalogError(f"field {path}: {error.message}")
-
-
-def validate_params(params: dict[str, Any], rtype: ResourceTypeSpec, where: str) -> None:
-    """Raise CatalogError naming the field when params fail the type's schema."""
-    _validate_params(params, rtype, where)
-
-
 class _DryRun(Exception):
     """Rolls back a dry run's transaction."""
 
 
-__all__ = ["Catalog", "CatalogError", "Change", "ResolveError", "content_hash", "secret_outputs_are_references"]
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "Change",
+    "ResolveError",
+    "content_hash",
+    "secret_outputs_are_references",
+    "validate_params",
+]

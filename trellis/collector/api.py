@@ -7,6 +7,7 @@ scope it needs.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -25,10 +26,12 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from trellis.collector.auth import Authenticator, AuthError, Scope, grants
-from trellis.collector.query import QueryFailed, QueryRefused, run_query, to_json_ready
+from trellis.collector.query import QueryFailed, QueryRefused, QueryResult, run_query, to_json_ready, too_long
 from trellis.collector.schema import SCHEMA_VERSION, TABLES, stored_table
-from trellis.collector.settings import CollectorSettings
+from trellis.collector.settings import DEFAULT_MAX_API_BODY_BYTES, CollectorSettings
 from trellis.collector.store import Store
+
+log = logging.getLogger("trellis.api")
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 M = TypeVar("M", bound=BaseModel)
@@ -68,11 +71,14 @@ class ApiContext:
         async def endpoint(request: Request) -> Response:
             try:
                 name = self.auth.require(request.headers.get("authorization"), scope)
+                request.state.max_body_bytes = self.settings.max_api_body_bytes
                 return await handler(request, Caller(name))
             except AuthError as exc:
                 return error_response(exc.status, exc.message)
             except ApiError as exc:
                 return error_response(exc.status, exc.message)
+            except Exception:
+                return internal_error(request)
 
         return endpoint
 
@@ -89,9 +95,37 @@ def error_response(status: int, message: str) -> Response:
     return json_response({"error": message}, status)
 
 
+def internal_error(request: Request) -> Response:
+    """A 500 whose id is in the answer and, with the traceback, in the collector's log."""
+    request_id = uuid.uuid4().hex[:16]
+    log.exception("request %s: %s %s failed", request_id, request.method, request.url.path)
+    answer = json_response(
+        {"error": f"the collector failed; report request id {request_id}", "request_id": request_id}, 500
+    )
+    answer.headers["X-Request-Id"] = request_id
+    return answer
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body, refused with 413 as soon as it passes the API's limit (``--max-api-body-bytes``):
+    a declared length is checked before anything is read, a streamed one while it arrives."""
+    limit: int = getattr(request.state, "max_body_bytes", DEFAULT_MAX_API_BODY_BYTES)
+    too_large = ApiError(413, f"the request body is larger than {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_model(request: Request, model: type[M]) -> M:
     """The request's JSON body validated by ``model``; 400 naming the field otherwise."""
-    body = await request.body()
+    body = await read_body(request)
     try:
         return model.model_validate_json(body or b"{}")
     except ValidationError as exc:
@@ -100,11 +134,18 @@ async def read_model(request: Request, model: type[M]) -> M:
         raise ApiError(400, f"invalid request: {where}: {first['msg']}") from None
 
 
+ParamValue = str | int | float | bool | None
+"""What a placeholder may be bound to: JSON's scalars."""
+
+
 class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sql: str = Field(min_length=1, description="One read-only statement.")
     limit: int | None = Field(None, ge=1, description="Most rows to return; capped by the server's limit.")
+    params: list[ParamValue] | dict[str, ParamValue] | None = Field(
+        None, description="Values for the placeholders: a list for ?, an object for $name."
+    )
 
 
 def _table_rows(store: Store) -> dict[str, int]:
@@ -126,6 +167,30 @@ def _table_rows(store: Store) -> dict[str, int]:
     counts = " UNION ALL ".join(count(name) for (name,) in names)
     queried = {stored_table(table): table for table in TABLES}  # signal tables are views over these
     return dict(sorted((queried.get(name, name), int(rows)) for name, rows in cursor.execute(counts).fetchall()))
+
+
+def _answer_query(ctx: ApiContext, body: QueryRequest, arrow: bool) -> tuple[bytes, QueryResult]:
+    """Run a query and serialize its answer, both within the query time limit."""
+    settings = ctx.settings
+    deadline = time.monotonic() + settings.query_timeout_seconds
+    limit = min(body.limit or settings.query_row_limit, settings.query_row_limit)
+    result = run_query(
+        ctx.store.cursor(), body.sql, limit, settings.query_timeout_seconds, body.params, settings.query_byte_limit
+    )
+    if arrow:
+        content = _ipc(result.table)
+    else:
+        answer = {**to_json_ready(result.table), "truncated": result.truncated, "truncated_by": result.cut_by}
+        content = orjson.dumps(answer, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    if time.monotonic() > deadline:
+        raise QueryFailed(too_long(settings.query_timeout_seconds))
+    return content, result
+
+
+def _memory_limit(store: Store) -> str:
+    """DuckDB's buffer memory limit as DuckDB shows it (queries cannot read settings)."""
+    row = store.cursor().execute("SELECT current_setting('memory_limit')").fetchone()
+    return str(row[0]) if row else ""
 
 
 def _write_snapshot(store: Store) -> str:
@@ -160,23 +225,21 @@ def add_core_routes(ctx: ApiContext) -> None:
                 "ingest_rate_per_s": counters.rate(),
                 "write_queue_points": ctx.store.queued_points,
                 "last_commit_at": counters.last_commit_at,
+                "duckdb_memory_limit": await run_in_threadpool(_memory_limit, ctx.store),
             }
         )
 
     async def query(request: Request, caller: Caller) -> Response:
         body = await read_model(request, QueryRequest)
-        limit = min(body.limit or ctx.settings.query_row_limit, ctx.settings.query_row_limit)
+        arrow = ARROW_STREAM in request.headers.get("accept", "")
         try:
-            result = await run_in_threadpool(
-                run_query, ctx.store.cursor(), body.sql, limit, ctx.settings.query_timeout_seconds
-            )
+            content, result = await run_in_threadpool(_answer_query, ctx, body, arrow)
         except (QueryRefused, QueryFailed) as exc:
             raise ApiError(400, str(exc)) from None
         headers = {"X-Trellis-Truncated": "true" if result.truncated else "false"}
-        if ARROW_STREAM in request.headers.get("accept", ""):
-            return Response(_ipc(result.table), media_type=ARROW_STREAM, headers=headers)
-        data = await run_in_threadpool(to_json_ready, result.table)
-        return json_response({**data, "truncated": result.truncated}, 200)
+        if result.cut_by:
+            headers["X-Trellis-Truncated-By"] = result.cut_by
+        return Response(content, media_type=ARROW_STREAM if arrow else "application/json", headers=headers)
 
     async def snapshot(request: Request, caller: Caller) -> Response:
         path = await run_in_threadpool(_write_snapshot, ctx.store)
@@ -193,7 +256,13 @@ def add_core_routes(ctx: ApiContext) -> None:
         scopes = [s.value for s in Scope if grants(token.scopes, s)]
         return json_response({"name": token.name, "scopes": scopes, "groups": token.groups, "tokens": True})
 
-    ctx.routes.append(Route("/api/v1/whoami", whoami, methods=["GET"]))
+    async def guarded_whoami(request: Request) -> Response:
+        try:
+            return await whoami(request)
+        except Exception:
+            return internal_error(request)
+
+    ctx.routes.append(Route("/api/v1/whoami", guarded_whoami, methods=["GET"]))
     ctx.add("/api/v1/health", health, Scope.READ, ["GET"])
     ctx.add("/api/v1/stats", stats, Scope.READ, ["GET"])
     ctx.add("/api/v1/query", query, Scope.READ, ["POST"])

@@ -2,17 +2,27 @@
 
 The tokens file is YAML: ``tokens: [{name, token, scopes: [...]}]``. Without a
 tokens file every endpoint is open (and the collector binds loopback only).
-Tokens are compared in constant time and never logged.
+Tokens are bearer tokens (RFC 6750: letters, digits and ``-._~+/``, ``=`` at the end), at least
+16 characters and each used once; a header's value is trimmed of ASCII spaces and tabs only, then
+compared exactly, in constant time. Tokens are never logged.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from enum import StrEnum
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+MIN_TOKEN_LENGTH = 16
+"""Shortest token accepted: shorter ones can be guessed."""
+_BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+"""RFC 6750's b64token: what a bearer token may hold."""
+_HEADER_SPACE = " \t"
+"""What is trimmed around a header's token: ASCII spaces and tabs, nothing else."""
 
 
 class Scope(StrEnum):
@@ -35,6 +45,30 @@ class TokensFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tokens: list[Token]
+
+    @model_validator(mode="after")
+    def _usable_tokens(self) -> TokensFile:
+        seen: dict[str, str] = {}
+        for index, entry in enumerate(self.tokens):
+            where = f"tokens[{index}] ({entry.name})"
+            problem = _token_problem(entry.token.get_secret_value())
+            if problem:
+                raise ValueError(f"{where}: {problem}")
+            earlier = seen.setdefault(entry.token.get_secret_value(), where)
+            if earlier != where:
+                raise ValueError(f"{where}: the same token as {earlier}; give each holder a token of their own")
+        return self
+
+
+def _token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be used, or None."""
+    if not token:
+        return "the token is empty"
+    if not _BEARER.fullmatch(token):
+        return "a token holds letters, digits and -._~+/ only (= at the end), no spaces"
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"the token is shorter than {MIN_TOKEN_LENGTH} characters"
+    return None
 
 
 class TokensFileError(ValueError):
@@ -63,6 +97,8 @@ def read_tokens(path: Path) -> TokensFile:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        if not where and "error" in first.get("ctx", {}):
+            raise TokensFileError(f"{path}: {first['ctx']['error']}") from None
         raise TokensFileError(f"{path}: {f'field {where}' if where else 'the file'}: {first['msg']}") from None
     names = [t.name for t in tokens.tokens]
     if len(set(names)) != len(names):
@@ -93,9 +129,10 @@ class Authenticator:
         if not authorization or self._tokens is None:
             return None
         scheme, _, value = authorization.partition(" ")
+        value = value.strip(_HEADER_SPACE)
         if scheme.lower() != "bearer" or not value:
             return None
-        given = value.strip().encode()
+        given = value.encode()
         for token in self._tokens:
             if hmac.compare_digest(given, token.token.get_secret_value().encode()):
                 return token

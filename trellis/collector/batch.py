@@ -40,6 +40,12 @@ class ExportBatch:
                 tables[table_rows.table], of_table = table_rows.to_arrow()
                 resources.update(of_table)
         accepted = sum(len(r) for r in rows)
+        duplicates = sum(r.duplicate_keys for r in rows)
+        if duplicates:
+            rejected.warn(
+                f"{duplicates} duplicate attribute keys: the last value of each was kept "
+                "(OTLP allows a key once per map)"
+            )
         return cls(signal, tables, accepted, rejected, resources=res.resources_table(resources))
 
     def rows(self, table: str, keep: pa.Array | None = None) -> pa.Table:

@@ -34,17 +34,36 @@ def query(
     token: str = TokenOpt,
     db: Path = DbFileOpt,
     csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
+    param: list[str] = typer.Option(
+        None, "--param", "-p", help="NAME=VALUE for a $NAME placeholder; repeatable. VALUE is JSON, else text."
+    ),
 ) -> None:
     """Run a read-only SQL query against the store."""
     import polars as pl
 
     with _client(api, token, db) as client:
-        frame = client.sql(sql)
+        frame = client.sql(sql, params=_params(param) if param else None)
     if csv:
         typer.echo(frame.write_csv(), nl=False)
         return
     with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=60):
         typer.echo(str(frame))
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs as named parameters: a VALUE that reads as JSON (5, true, null) is that value."""
+    import json
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier():
+            raise typer.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--param")
+        try:
+            params[name] = json.loads(value)
+        except ValueError:
+            params[name] = value
+    return params
 
 
 def status(api: str = ApiOpt, token: str = TokenOpt) -> None:

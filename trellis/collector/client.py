@@ -2,7 +2,8 @@
 
 ``Client(url="http://127.0.0.1:4319")`` talks to a running collector;
 ``Client(db="var/trellis.duckdb")`` (or a path given as ``url``) opens the file
-read-only when no collector holds it.
+read-only when no collector holds it, with file and network access off and the
+same SQL guard as the collector's query API.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import httpx
 import polars as pl
 import pyarrow as pa
 
-from trellis.collector.query import QueryFailed, QueryRefused, run_query
+from trellis.collector.query import Params, QueryFailed, QueryRefused, run_query
 from trellis.collector.settings import DEFAULT_API
+from trellis.collector.sql_guard import open_read_only
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
@@ -69,20 +71,25 @@ class Client:
         if self._con is not None:
             self._con.close()
 
-    def sql(self, query: str, limit: int | None = None) -> pl.DataFrame:
-        """Run one read-only statement and return its rows as a Polars DataFrame."""
-        return pl.from_arrow(self.arrow(query, limit))  # type: ignore[return-value]
+    def sql(self, query: str, limit: int | None = None, params: Params = None) -> pl.DataFrame:
+        """Run one read-only statement and return its rows as a Polars DataFrame.
 
-    def arrow(self, query: str, limit: int | None = None) -> pa.Table:
-        """Run one read-only statement and return its rows as an Arrow table."""
+        ``params`` fill the statement's placeholders: a list for ``?``, a dict for ``$name``; values are
+        never pasted into the text, so they need no quoting."""
+        return pl.from_arrow(self.arrow(query, limit, params))  # type: ignore[return-value]
+
+    def arrow(self, query: str, limit: int | None = None, params: Params = None) -> pa.Table:
+        """Run one read-only statement and return its rows as an Arrow table (``params`` as for ``sql``)."""
         if self._con is not None:
             try:
-                return run_query(self._con.cursor(), query, limit or 10_000_000, 600).table
+                return run_query(self._con.cursor(), query, limit or 10_000_000, 600, params).table
             except (QueryRefused, QueryFailed) as exc:
                 raise ClientError(str(exc)) from None
         body: dict[str, Any] = {"sql": query}
         if limit is not None:
             body["limit"] = limit
+        if params is not None:
+            body["params"] = params
         response = self._request("POST", "/api/v1/query", json=body, headers={"Accept": ARROW_STREAM})
         with pa.ipc.open_stream(response.content) as reader:
             return reader.read_all()
@@ -166,7 +173,14 @@ def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise ClientError(f"{path} does not exist")
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return open_read_only(path)
+    except duckdb.ConnectionException as exc:
+        if "different configuration" not in str(exc):
+            raise ClientError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+        raise ClientError(
+            f"{path} is open in this process already with other settings (a duckdb.connect of your own?): "
+            "close that connection, or open it with trellis.collector.open_read_only as Client(db=...) does"
+        ) from None
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise CollectorRunning(

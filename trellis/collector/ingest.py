@@ -12,12 +12,15 @@ import os
 from concurrent.futures import Future
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from trellis.collector import otlp_json, otlp_proto
 from trellis.collector.batch import ExportBatch, Signal
+from trellis.collector.decode_errors import PayloadError
 from trellis.collector.store import Store
 
 log = logging.getLogger("trellis.ingest")
@@ -46,15 +49,44 @@ DECODE_THREADS = min(os.cpu_count() or 2, 4)
 more threads than cores only add decoded exports waiting in memory, and contention, not speed."""
 
 
+CONTENT_ERRORS: tuple[type[Exception], ...] = (
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+    duckdb.ConstraintException,
+    duckdb.OutOfRangeException,
+    duckdb.TypeMismatchException,
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+)
+"""Why a store refuses an export because of what it holds: sending it again changes nothing, so the
+sender gets a final answer (400, gRPC INVALID_ARGUMENT), never a retryable one."""
+
+
 def decode(signal: Signal, wire_format: str, body: bytes) -> ExportBatch:
-    """Decode an export body; raises PayloadError when it cannot be read."""
-    return DECODERS[wire_format](signal, body)
+    """Decode an export body; raises PayloadError when it cannot be read or its values cannot be stored."""
+    try:
+        return DECODERS[wire_format](signal, body)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise PayloadError(f"the export holds values that cannot be stored: {_first_line(exc)}") from None
+
+
+def refused_for_content(exc: BaseException) -> str | None:
+    """When the store failed an export because of its content: why, in one line; None otherwise."""
+    if isinstance(exc, CONTENT_ERRORS):
+        return f"the export cannot be stored: {_first_line(exc)}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def submit(store: Store, batch: ExportBatch) -> Future[None]:
     """Queue a decoded export; raises QueueFull when the store is saturated."""
     if batch.rejected.count:
         log.info("rejected %d %s items: %s", batch.rejected.count, batch.signal, batch.rejected.message)
+    elif batch.rejected.reasons:
+        log.info("stored a %s export with a warning: %s", batch.signal, batch.rejected.message)
     return store.submit(batch)
 
 
@@ -73,7 +105,7 @@ def response_message(batch: ExportBatch) -> Any:
     """The protobuf Export*ServiceResponse for a stored batch."""
     response = RESPONSE_TYPES[batch.signal]()
     count, message = rejection(batch)
-    if count:
+    if count or message:
         setattr(response.partial_success, REJECTED_FIELD[batch.signal], count)
         response.partial_success.error_message = message
     return response
@@ -82,6 +114,6 @@ def response_message(batch: ExportBatch) -> Any:
 def response_json(batch: ExportBatch) -> dict[str, Any]:
     """The OTLP JSON Export*ServiceResponse for a stored batch."""
     count, message = rejection(batch)
-    if not count:
+    if not count and not message:
         return {}
     return {"partialSuccess": {_REJECTED_JSON[batch.signal]: str(count), "errorMessage": message}}

@@ -24,19 +24,40 @@ log = logging.getLogger("trellis.otlp_grpc")
 _AUTH_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
 
 
-class _Exporter:
-    """Shared body of the three Export methods."""
+class TokenCheck(grpc.ServerInterceptor):
+    """Checks the ``authorization`` metadata before the message is read.
 
-    def __init__(self, store: Store, auth: Authenticator) -> None:
-        self.store, self.auth = store, auth
-        self._decoding = threading.BoundedSemaphore(ingest.DECODE_THREADS)
+    A refused call gets a handler that takes its request as a stream and never reads it: the
+    message stays on the wire (bounded by HTTP/2 flow control) instead of being received whole,
+    so unauthenticated clients cannot make the collector hold their payloads."""
 
-    def export(self, signal: Signal, body: bytes, context: grpc.ServicerContext) -> Any:
-        metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
+    def __init__(self, auth: Authenticator) -> None:
+        self.auth = auth
+
+    def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        metadata = {k: v for k, v in details.invocation_metadata or () if isinstance(v, str)}
         try:
             self.auth.require(metadata.get("authorization"), Scope.INGEST)
         except AuthError as exc:
-            context.abort(_AUTH_CODES[exc.status], exc.message)
+            return grpc.stream_unary_rpc_method_handler(_refusal(_AUTH_CODES[exc.status], exc.message))
+        return continuation(details)
+
+
+def _refusal(code: grpc.StatusCode, message: str) -> Any:
+    def refuse(requests: Any, context: grpc.ServicerContext) -> None:
+        context.abort(code, message)
+
+    return refuse
+
+
+class _Exporter:
+    """Shared body of the three Export methods."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._decoding = threading.BoundedSemaphore(ingest.DECODE_THREADS)
+
+    def export(self, signal: Signal, body: bytes, context: grpc.ServicerContext) -> Any:
         if self.store.queued_points >= self.store.max_queue_points:
             context.abort(grpc.StatusCode.UNAVAILABLE, "the write queue is full; retry later")
         try:
@@ -50,6 +71,10 @@ class _Exporter:
         try:
             done.result()
         except Exception as exc:
+            refused = ingest.refused_for_content(exc)
+            if refused is not None:
+                log.warning("refused a %s export: %s", signal, refused)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, refused)
             log.error("could not store a %s export: %s", signal, exc)
             context.abort(grpc.StatusCode.UNAVAILABLE, "the export could not be stored; retry later")
         return ingest.response_message(batch)
@@ -75,9 +100,10 @@ def start_grpc_server(
     store: Store, auth: Authenticator, host: str, port: int, max_message_bytes: int
 ) -> tuple[grpc.Server, int]:
     """Start the gRPC server; returns it and the port it bound."""
-    exporter = _Exporter(store, auth)
+    exporter = _Exporter(store)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="trellis-grpc"),
+        interceptors=[TokenCheck(auth)],
         options=[("grpc.max_receive_message_length", max_message_bytes), ("grpc.so_reuseport", 0)],
     )
     for signal, service in _SERVICES.items():

@@ -149,6 +149,10 @@ class OtlpHttpReceiver:
         try:
             await asyncio.wrap_future(done)
         except Exception as exc:
+            refused = ingest.refused_for_content(exc)
+            if refused is not None:
+                log.warning("refused a %s export: %s", signal, refused)
+                raise HttpError(400, refused) from None
             log.error("could not store a %s export: %s", signal, exc)
             raise HttpError(503, "the export could not be stored; retry later", {"Retry-After": "5"}) from None
         if wire_format == "json":

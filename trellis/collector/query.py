@@ -1,4 +1,8 @@
-"""Running read-only queries beside ingest: a cursor of their own, a row and a time limit."""
+"""Running read-only queries beside ingest: a cursor of their own, a row, a byte and a time limit.
+
+Rows arrive in small Arrow batches and are counted in rows and in bytes as they come, so a
+statement that would return a few huge values is cut as soon as it passes the byte limit, not
+after its whole answer sits in memory."""
 
 from __future__ import annotations
 
@@ -16,35 +20,75 @@ class QueryFailed(ValueError):
     """The query was allowed but DuckDB could not run it (bad column, timeout...)."""
 
 
+BATCH_ROWS = 128
+"""Rows per Arrow batch read from DuckDB: small, so that the byte limit is checked often."""
+
+
 @dataclass
 class QueryResult:
     table: pa.Table
     truncated: bool
+    cut_by: str | None = None
+    """Why the answer was cut: "rows" or "bytes" (None when it is whole)."""
 
 
-def run_query(cursor: duckdb.DuckDBPyConnection, sql: str, row_limit: int, timeout: float) -> QueryResult:
-    """Check and run ``sql``, returning at most ``row_limit`` rows; interrupted after ``timeout`` s."""
+Params = list[Any] | dict[str, Any] | None
+"""Values for the statement's placeholders: a list for ``?``, a dict for ``$name``."""
+
+
+def run_query(
+    cursor: duckdb.DuckDBPyConnection,
+    sql: str,
+    row_limit: int,
+    timeout: float,
+    params: Params = None,
+    byte_limit: int | None = None,
+) -> QueryResult:
+    """Check and run ``sql`` with ``params`` bound to its placeholders, returning at most ``row_limit``
+    rows and about ``byte_limit`` bytes of Arrow data; interrupted after ``timeout`` s."""
     check_query(cursor, sql)
     timer = threading.Timer(timeout, cursor.interrupt)
     timer.start()
     try:
-        reader = cursor.sql(sql).to_arrow_reader(min(row_limit + 1, 100_000))
+        reader = cursor.sql(sql, params=params).to_arrow_reader(min(row_limit + 1, BATCH_ROWS))
         if reader is None:
             raise QueryFailed("the statement returned no result")
-        batches, rows = [], 0
-        for batch in reader:
-            batches.append(batch)
-            rows += batch.num_rows
-            if rows > row_limit:
-                break
+        batches, cut_by = _read_within(reader, row_limit, byte_limit)
         table = pa.Table.from_batches(batches, schema=reader.schema)
     except duckdb.InterruptException:
-        raise QueryFailed(f"the query ran longer than {timeout:g} s and was stopped") from None
+        raise QueryFailed(too_long(timeout)) from None
     except duckdb.Error as exc:
         raise QueryFailed(str(exc).strip().splitlines()[0]) from None
     finally:
         timer.cancel()
-    return QueryResult(table.slice(0, row_limit), table.num_rows > row_limit)
+    return QueryResult(table.slice(0, row_limit), cut_by is not None, cut_by)
+
+
+def too_long(timeout: float) -> str:
+    return f"the query ran longer than {timeout:g} s and was stopped"
+
+
+def _read_within(reader: pa.RecordBatchReader, row_limit: int, byte_limit: int | None) -> tuple[list[Any], str | None]:
+    """Batches until the rows pass ``row_limit`` or the bytes ``byte_limit``; and which one cut them."""
+    batches: list[Any] = []
+    rows = size = 0
+    for batch in reader:
+        if byte_limit is not None and size + batch.nbytes > byte_limit:
+            batches.append(_rows_within(batch, byte_limit - size))
+            return batches, "bytes"
+        batches.append(batch)
+        rows, size = rows + batch.num_rows, size + batch.nbytes
+        if rows > row_limit:
+            return batches, "rows"
+    return batches, None
+
+
+def _rows_within(batch: pa.RecordBatch, room: int) -> pa.RecordBatch:
+    """The first rows of ``batch`` that fit in ``room`` bytes (whole rows, at least none)."""
+    keep = batch.num_rows
+    while keep and batch.slice(0, keep).nbytes > room:
+        keep //= 2
+    return batch.slice(0, keep)
 
 
 def to_json_ready(table: pa.Table) -> dict[str, Any]:
@@ -75,4 +119,4 @@ def _json_type(kind: pa.DataType) -> pa.DataType:
     return kind
 
 
-__all__ = ["QueryFailed", "QueryRefused", "QueryResult", "run_query", "to_json_ready"]
+__all__ = ["Params", "QueryFailed", "QueryRefused", "QueryResult", "run_query", "to_json_ready"]

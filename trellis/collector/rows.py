@@ -125,6 +125,33 @@ def attribute_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def unique_keys(pairs: Any) -> tuple[Any, int]:
+    """The pairs with each key once, holding its last value (OTLP forbids a key twice in one map;
+    a map in DuckDB cannot hold one twice), and how many pairs were dropped."""
+    if not isinstance(pairs, (list, tuple)) or len(pairs) < 2:
+        return pairs, 0
+    last = dict(pairs)
+    if len(last) == len(pairs):
+        return pairs, 0
+    return type(pairs)(last.items()), len(pairs) - len(last)
+
+
+def _unique_nested(value: Any) -> tuple[Any, int]:
+    """Span events and links: each one's ``attributes`` with unique keys."""
+    if not value:
+        return value, 0
+    dropped, out = 0, []
+    for item in value:
+        pairs, n = unique_keys(item.get("attributes"))
+        dropped += n
+        out.append({**item, "attributes": pairs} if n else item)
+    return (out if dropped else value), dropped
+
+
+NESTED_MAP_COLUMNS = ("events", "links")
+"""Columns whose items hold an attribute map of their own."""
+
+
 def resource_context(attributes: Attributes, schema_url: str) -> list[Any]:
     """Values of the promoted resource columns, the attribute map and the schema URL."""
     promoted: dict[str, str | None] = dict.fromkeys(PROMOTED_RESOURCE_ATTRIBUTES.values())
@@ -285,6 +312,8 @@ class TableRows:
     context_of_row: list[int] = field(default_factory=list)
     columns: dict[str, list[Any]] = field(default_factory=dict)
     interned: dict[str, AttributeSets] = field(default_factory=dict)
+    duplicate_keys: int = 0
+    """Attribute pairs ``to_arrow`` dropped because their key came again later in the same map."""
 
     def __post_init__(self) -> None:
         names = [c.name for c in TABLES[self.table]]
@@ -311,21 +340,32 @@ class TableRows:
         resources: dict[int, list[Any]] = {}
         ids = []
         for ctx in self.contexts:
-            values = ctx[resource_part]
+            values = self._unique(ctx[resource_part])
             ids.append(key := resource_id(values))
             resources.setdefault(key, values)
         arrays = {"resource_id": pa.DictionaryArray.from_arrays(rows, pa.array(ids, type=pa.uint64()))}
         for i, name in enumerate(self.context_names):
             if name not in arrays and not resource_part.start <= i < resource_part.stop:
-                values = pa.array([ctx[i] for ctx in self.contexts], type=schema.field(name).type)
+                values = pa.array(self._unique([ctx[i] for ctx in self.contexts]), type=schema.field(name).type)
                 arrays[name] = pa.DictionaryArray.from_arrays(rows, values)
         for name, values in self.columns.items():
             if name in self.interned:
-                distinct = pa.array(self.interned[name].values, type=schema.field(name).type)
+                distinct = pa.array(self._unique(self.interned[name].values), type=schema.field(name).type)
                 arrays[name] = pa.DictionaryArray.from_arrays(pa.array(values, type=pa.int32()), distinct)
+            elif name in NESTED_MAP_COLUMNS:
+                arrays[name] = pa.array(self._unique(values, _unique_nested), type=schema.field(name).type)
             else:
                 arrays[name] = pa.array(values, type=schema.field(name).type)
         return pa.table([arrays[f.name] for f in schema], names=schema.names), resources
+
+    def _unique(self, values: list[Any], dedupe: Callable[[Any], tuple[Any, int]] = unique_keys) -> list[Any]:
+        """``values`` with every attribute map's keys unique, counting what was dropped."""
+        out = []
+        for value in values:
+            kept, dropped = dedupe(value)
+            self.duplicate_keys += dropped
+            out.append(kept)
+        return out
 
 
 def metric_rows(table: str) -> TableRows:
@@ -345,6 +385,10 @@ class Rejections:
 
     def add(self, reason: str, count: int = 1) -> None:
         self.count += count
+        self.warn(reason)
+
+    def warn(self, reason: str) -> None:
+        """A reason to report without rejecting anything (OTLP: partial_success with 0 rejected)."""
         if reason not in self.reasons and len(self.reasons) < 5:
             self.reasons.append(reason)
 

@@ -22,6 +22,9 @@ DEFAULT_API = "http://127.0.0.1:4319"
 DEFAULT_OTLP_HTTP = "http://127.0.0.1:4318"
 """Where commands send OTLP/HTTP when neither ``--endpoint`` nor ``TRELLIS_ENDPOINT`` says."""
 
+DEFAULT_MAX_API_BODY_BYTES = 16 * 1024 * 1024
+"""The API's body limit unless ``--max-api-body-bytes`` says otherwise: room for a large Terraform state."""
+
 ENV_PREFIX = "TRELLIS_"
 
 
@@ -39,6 +42,9 @@ class CollectorSettings(BaseSettings):
     max_body_bytes: int = Field(
         64 * 1024 * 1024, description="Largest OTLP request body accepted, measured after decompression."
     )
+    max_api_body_bytes: int = Field(
+        DEFAULT_MAX_API_BODY_BYTES, description="Largest request body the API reads (JSON documents, imports)."
+    )
     max_queue_points: int = Field(
         2_000_000, description="Points waiting to be written before new exports get 503 and Retry-After."
     )
@@ -49,7 +55,12 @@ class CollectorSettings(BaseSettings):
     )
     retry_after_seconds: int = Field(1, description="Retry-After sent to clients while the write queue is full.")
     query_row_limit: int = Field(100_000, description="Most rows one /api/v1/query answer returns.")
-    query_timeout_seconds: float = Field(30.0, description="Longest a query may run before it is interrupted.")
+    query_byte_limit: int = Field(
+        64 * 1024 * 1024, description="Most bytes of data one /api/v1/query answer returns; a longer one is cut."
+    )
+    query_timeout_seconds: float = Field(
+        30.0, description="Longest a query may run, answer included, before it is interrupted."
+    )
     log_level: str = Field("info", description="Log level of the collector: debug, info, warning or error.")
     api: str = Field(DEFAULT_API, description="URL of a running collector's API, for commands.")
     endpoint: str = Field(

@@ -1,39 +1,93 @@
-"""Which SQL the query API runs: one read-only statement, no file or network access.
+"""Which SQL Trellis runs for a reader: one read-only statement over the store's own tables.
 
-The database itself also has external access switched off; this check comes
-first so that a refused query gets a reason a person can act on.
+The guard is an allow-list, checked in two steps on DuckDB's own parse of the statement:
+
+1. the statement kind: SELECT (which DESCRIBE, SHOW and SUMMARIZE are);
+2. every function it calls: a table function only from ``TABLE_FUNCTIONS`` (they are the doors to
+   files, other databases and text run as SQL); a scalar, aggregate or window function only when it
+   is one of DuckDB's built-ins and not in ``REFUSED_FUNCTIONS`` (those that run text as SQL or reveal
+   settings, paths and variables). A table named like a path (``FROM 'x.csv'``) is refused too.
+
+Every connection Trellis opens for a reader also has DuckDB's external access switched off and its
+configuration locked (``open_read_only``, and the collector's own store), so a statement that got
+past the guard still could not reach a file; the guard comes first so that a refused query gets a
+reason a person can act on.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
 
-_FILE_FUNCTIONS = {
-    "glob",
-    "query",
-    "query_table",
-    "sniff_csv",
-    "getenv",
-    "load_extension",
-    "duckdb_secrets",
-    "which_secret",
-    "checkpoint",
-    "force_checkpoint",
+TABLE_FUNCTIONS = frozenset(
+    {
+        "range",
+        "generate_series",
+        "unnest",
+        "duckdb_tables",
+        "duckdb_views",
+        "duckdb_columns",
+        "duckdb_schemas",
+        "duckdb_types",
+        "duckdb_constraints",
+        "duckdb_indexes",
+        "duckdb_functions",
+        "duckdb_keywords",
+        "pragma_table_info",
+    }
+)
+"""The table functions a query may call: generated rows and the store's own catalog."""
+
+REFUSED_FUNCTIONS = frozenset(
+    {
+        "current_setting",
+        "getvariable",
+        "getenv",
+        "query",
+        "query_table",
+        "json_execute_serialized_sql",
+        "sniff_csv",
+        "load_extension",
+        "duckdb_secrets",
+        "which_secret",
+        "checkpoint",
+        "force_checkpoint",
+        "current_schemas",
+        "current_database_path",
+    }
+)
+"""Built-ins a query may not call: they run text as SQL, reveal settings, paths or secrets, or write."""
+
+READ_ONLY_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
 }
-_FILE_PREFIXES = ("read_", "parquet_", "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_")
-_ALLOWED = "SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE"
+"""How every reading connection is opened: no files, network or extensions, settings locked."""
+
+_ALLOWED_KINDS = "SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE"
+_EXPRESSION_KINDS = ("scalar", "aggregate", "macro", "window")
 
 
 class QueryRefused(ValueError):
     """The query is not one the API runs; the message says why."""
 
 
+def open_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A database file opened read-only for a reader: external access off, configuration locked.
+
+    Raises ``duckdb.Error`` as DuckDB does (a missing file, a lock held by a collector)."""
+    return duckdb.connect(str(path), read_only=True, config=dict(READ_ONLY_CONFIG))
+
+
 def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Raise QueryRefused unless ``sql`` is one read-only statement that touches no files."""
+    """Raise QueryRefused unless ``sql`` is one read-only statement that calls only allowed functions."""
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
@@ -43,24 +97,40 @@ def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     statement_type = statements[0].type
     if statement_type != duckdb.StatementType.SELECT:
         name = "INSTALL/LOAD" if statement_type == duckdb.StatementType.LOAD else statement_type.name
-        raise QueryRefused(f"{name} statements are not allowed; only read-only {_ALLOWED}")
+        raise QueryRefused(f"{name} statements are not allowed; only read-only {_ALLOWED_KINDS}")
     for kind, name in _references(con, sql):
-        if kind == "file":
-            raise QueryRefused(f"{name!r} names a file; queries read only the collector's tables")
-        if _reads_outside(name):
-            raise QueryRefused(
-                f"function {name}() reads files or other databases or changes the store; queries may not"
-            )
+        _check_reference(kind, name)
+
+
+def _check_reference(kind: str, name: str) -> None:
+    lowered = name.lower()
+    if kind == "file":
+        raise QueryRefused(f"{name!r} names a file; queries read only the collector's tables")
+    if kind == "table function" and lowered not in TABLE_FUNCTIONS:
+        raise QueryRefused(
+            f"table function {name}() is not allowed: it can read files or other databases or run text as SQL; "
+            f"queries may use {', '.join(sorted(TABLE_FUNCTIONS))}"
+        )
+    if kind == "function" and (lowered in REFUSED_FUNCTIONS or lowered not in expression_functions()):
+        raise QueryRefused(
+            f"function {name}() is not allowed: it runs text as SQL, reveals settings or paths, "
+            "or is not one of DuckDB's built-in functions"
+        )
+
+
+@functools.cache
+def expression_functions() -> frozenset[str]:
+    """DuckDB's built-in scalar, aggregate, macro and window functions, by name (``unnest`` too)."""
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type IN ?",
+            [list(_EXPRESSION_KINDS)],
+        ).fetchall()
+    return frozenset(name for (name,) in rows) | {"unnest"}
 
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
-
-
-def _reads_outside(name: str) -> bool:
-    """Functions that reach files, other databases or the environment, or change the database."""
-    name = name.lower()
-    return name in _FILE_FUNCTIONS or name.startswith(_FILE_PREFIXES) or name.endswith("_scan")
 
 
 def _references(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[str, str]]:
@@ -72,18 +142,29 @@ def _references(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[str,
 
 
 def _walk(node: Any) -> Iterator[tuple[str, str]]:
-    """Yield ("function", name) for every function call and ("file", name) for file-like tables."""
-    if isinstance(node, dict):
-        if node.get("class") == "FUNCTION" and isinstance(node.get("function_name"), str):
-            yield "function", node["function_name"]
-        if node.get("type") == "BASE_TABLE" and _looks_like_path(str(node.get("table_name", ""))):
-            yield "file", str(node.get("table_name"))
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
+    """("table function" | "function" | "file", name) for every call and file-like table in the tree."""
+    if isinstance(node, list):
         for value in node:
             yield from _walk(value)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
+        function = node["function"]
+        yield "table function", str(function.get("function_name", ""))
+        yield from _walk(function.get("children", []))
+        yield from _walk({k: v for k, v in node.items() if k != "function"})
+        return
+    if node.get("class") in ("FUNCTION", "WINDOW") and isinstance(node.get("function_name"), str):
+        yield "function", node["function_name"]
+    if node.get("type") == "BASE_TABLE" and _looks_like_path(str(node.get("table_name", ""))):
+        yield "file", str(node.get("table_name"))
+    for value in node.values():
+        yield from _walk(value)
 
 
 def _looks_like_path(name: str) -> bool:
     return "/" in name or "." in name or ":" in name
+
+
+__all__ = ["READ_ONLY_CONFIG", "REFUSED_FUNCTIONS", "TABLE_FUNCTIONS", "QueryRefused", "check_query", "open_read_only"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from trellis.dashboard import auth, data, filters
-from trellis.dashboard.backend import DashboardError, Source, locate
 from trellis.dashboard.config import load
 from trellis.dashboard.context import Context, set_current
+from trellis.dashboard.source import DashboardError, Source, locate
 
 PAGES = {
     "Platform": [

@@ -15,8 +15,8 @@ from typing import Any
 
 import streamlit as st
 
-from trellis.dashboard.backend import Backend, DashboardError, Source
 from trellis.dashboard.config import Config
+from trellis.dashboard.source import Backend, DashboardError, Source
 
 TOKEN_KEY = "trellis_token"
 SIGNED_OUT_KEY = "trellis_signed_out"

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from trellis.dashboard.auth import Identity
-from trellis.dashboard.backend import Backend, Source
 from trellis.dashboard.filters import Filters
+from trellis.dashboard.source import Backend, Source
 
 _KEY = "trellis_context"
 

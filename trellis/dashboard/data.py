@@ -12,9 +12,10 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from trellis.dashboard.backend import READ_OPERATIONS, Backend, Source
+from trellis.catalog import READ_OPERATIONS
 from trellis.dashboard.config import CACHE_SECONDS, LIVE_CACHE_SECONDS
 from trellis.dashboard.context import Context
+from trellis.dashboard.source import Backend, Source
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=1000)

@@ -1,32 +1,32 @@
 """The catalog changes the dashboard makes, as plain functions: check, blast radius, propose, approve.
 
-Each takes anything with ``call(NAME, payload)``: the dashboard's ``Backend`` (through the collector's
-API) or the catalog's own ``CatalogClient`` (in tests, on a database directly).
+Each takes anything that runs catalog operations by name (the catalog's ``CatalogCalls``): the
+dashboard's ``Backend`` (through the collector's API) or the catalog's own ``CatalogClient`` (in tests,
+on a database directly).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
+from trellis.catalog import CatalogCalls
 from trellis.catalog.models import ResourceTypeSpec
 from trellis.dashboard import editor
 
 
-class Caller(Protocol):
-    def call(self, name: str, payload: dict[str, Any] | None = None) -> Any: ...
-
-
-def types(client: Caller) -> dict[str, ResourceTypeSpec]:
+def types(client: CatalogCalls) -> dict[str, ResourceTypeSpec]:
     return editor.resource_types(client.call("export", {})["documents"])
 
 
-def definition(client: Caller, definition_id: str) -> dict[str, Any] | None:
+def definition(client: CatalogCalls, definition_id: str) -> dict[str, Any] | None:
     """One definition with its versions, or None."""
     found = [d for d in client.call("definitions", {})["definitions"] if d["id"] == definition_id]
     return found[0] if found else None
 
 
-def blast_radius(client: Caller, document: dict[str, Any], known: dict[str, ResourceTypeSpec]) -> list[dict[str, Any]]:
+def blast_radius(
+    client: CatalogCalls, document: dict[str, Any], known: dict[str, ResourceTypeSpec]
+) -> list[dict[str, Any]]:
     """Check the document, then every consumer whose binding it would change (the ``plan`` operation)."""
     model = editor.check(document, known)
     consumers: list[dict[str, Any]] = client.call("plan", {"documents": [editor.payload(model)]})["consumers"]
@@ -34,7 +34,7 @@ def blast_radius(client: Caller, document: dict[str, Any], known: dict[str, Reso
 
 
 def propose(
-    client: Caller, document: dict[str, Any], known: dict[str, ResourceTypeSpec], base_version: int | None
+    client: CatalogCalls, document: dict[str, Any], known: dict[str, ResourceTypeSpec], base_version: int | None
 ) -> dict[str, Any]:
     """Check the document and propose it as the next version; a stale ``base_version`` is refused (409)."""
     model = editor.check(document, known)
@@ -42,12 +42,12 @@ def propose(
     return answer
 
 
-def pending(client: Caller) -> list[dict[str, Any]]:
+def pending(client: CatalogCalls) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = client.call("pending", {})["pending"]
     return result
 
 
-def approve(client: Caller, proposal: dict[str, Any]) -> str:
+def approve(client: CatalogCalls, proposal: dict[str, Any]) -> str:
     """Approve a pending proposal exactly as reviewed (its content hash); says what happened."""
     body = {"definition": proposal["definition"], "version": proposal["version"],
             "content_hash": proposal["content_hash"]}  # fmt: skip
@@ -55,7 +55,7 @@ def approve(client: Caller, proposal: dict[str, Any]) -> str:
     return result
 
 
-def active_version(client: Caller, definition_id: str) -> int | None:
+def active_version(client: CatalogCalls, definition_id: str) -> int | None:
     found = definition(client, definition_id)
     versions = [v for v in (found or {}).get("versions", []) if v["state"] == "active"]
     return int(versions[0]["version"]) if versions else None

@@ -1,4 +1,4 @@
-"""Reports from the dashboard: the same report ``trellis report`` writes, built by ``trellis.analytics.report*``.
+"""Reports from the dashboard: the same report ``trellis report`` writes, built by ``trellis.analytics.report``.
 
 ``available()`` says whether those modules are installed; ``generate`` builds one report per team (or one
 for the whole platform) through the collector's API and returns one file to download (a zip when a
@@ -29,11 +29,9 @@ class ReportFile:
 
 
 def available() -> tuple[str, ...] | None:
-    """The formats ``trellis.analytics.report_formats`` offers, or None when the report modules are not there."""
+    """The formats ``trellis.analytics.report`` offers, or None when the report modules are not there."""
     try:
-        from trellis.analytics.report_cli import make_report  # noqa: F401
-        from trellis.analytics.report_formats import FORMATS
-        from trellis.analytics.report_source import ApiReader  # noqa: F401
+        from trellis.analytics.report import FORMATS, ApiReader, make_report  # noqa: F401
     except ImportError:
         return None
     return tuple(FORMATS)
@@ -51,9 +49,7 @@ def generate(
     progress: Callable[[str], None],
 ) -> ReportFile:  # fmt: skip
     """Build and write the report(s) for the period; one file to download."""
-    from trellis.analytics.report_cli import make_report
-    from trellis.analytics.report_formats import write_report
-    from trellis.analytics.report_source import ApiReader
+    from trellis.analytics.report import ApiReader, make_report, write_report
     from trellis.analytics.sources import Period
     from trellis.collector.client import Client
 

@@ -12,8 +12,8 @@ import polars as pl
 import streamlit as st
 
 from trellis.dashboard import data
-from trellis.dashboard.backend import DashboardError, readable
 from trellis.dashboard.context import Context
+from trellis.dashboard.source import DashboardError, readable
 
 log = logging.getLogger("trellis.dashboard")
 

@@ -1,14 +1,15 @@
 """The catalog side of a simulation: replay the platform team's history and resolve every deployment.
 
-Everything goes through the catalog's operations (``trellis.catalog.operations``), as a named actor from
-``tokens.yaml``, through one of two doors:
+Everything goes through the catalog's operations, with the catalog's ``CatalogClient``, as a named actor
+from ``tokens.yaml``. ``Actors`` gives each actor its client, made on first use, one of two ways:
 
-- ``LocalDoor``: a ``Catalog`` on its own DuckDB connection whose clock is the simulation's, so
-  versions, approvals, pins, bindings and misses carry the simulated past times. ``trellis demo``
-  replays into memory and copies the catalog tables into the database file before the collector
-  starts (``write_catalog``).
-- ``ApiDoor``: a running collector's API. The catalog stamps what it records with the time of the
-  call, so a backfill through it keeps the order of the story but not its dates.
+- ``Actors.local``: clients sharing one ``Catalog`` on its own DuckDB connection, built with the
+  simulation's clock (``now=``), so versions, approvals, pins, bindings and misses carry the simulated
+  past times. ``trellis demo`` replays into memory and copies the catalog tables into the database file
+  before the collector starts (``write_catalog``).
+- ``Actors.api``: clients of a running collector's API, each with its actor's token. The catalog stamps
+  what it records with the time of the call, so a backfill through it keeps the order of the story but
+  not its dates.
 
 A deployment resolves its workload when its pipeline starts. While nothing that could change the
 answer changed since the workload's last resolution in that environment (no current version of a
@@ -29,9 +30,9 @@ from typing import Any
 import duckdb
 import orjson
 
-from trellis.catalog.backend import CatalogClient
+from trellis.catalog import CatalogClient, CatalogError
 from trellis.catalog.documents import DocumentError, read_path
-from trellis.catalog.service import Catalog, CatalogError
+from trellis.catalog.service import Catalog
 from trellis.collector.auth import Authenticator, read_tokens
 from trellis.collector.client import Client, ClientError
 from trellis.simulator.model import ROOT, Organisation, SimulationError, Workload
@@ -54,77 +55,84 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-class CatalogDoor:
-    """Runs catalog operations by name as an actor."""
+class Clock:
+    """The simulation's time, which a local catalog stamps on what it records (``Catalog(now=clock)``)."""
 
-    def call(self, actor: str, name: str, payload: dict[str, Any]) -> Any:
-        raise NotImplementedError
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Actors:
+    """The organisation's people and pipeline at the catalog: a ``CatalogClient`` per actor, made on first use.
+
+    ``catalog`` and ``clock`` are set for a local catalog only: what only it can do (follow the simulated
+    time, expire pins when told) is skipped through an API, where the collector keeps its own time.
+    """
+
+    def __init__(
+        self, open_client: Callable[[str], CatalogClient], catalog: Catalog | None = None, clock: Clock | None = None
+    ) -> None:
+        self.open_client, self.catalog, self.clock = open_client, catalog, clock
+        self._clients: dict[str, CatalogClient] = {}
+
+    @classmethod
+    def local(cls, org: Organisation, con: duckdb.DuckDBPyConnection | None = None) -> Actors:
+        """Clients of one catalog on ``con`` (a new in-memory database by default), on the simulation's clock."""
+        clock = Clock()
+        groups = Authenticator(read_tokens(org.root / "tokens.yaml")).groups()
+        connection = con if con is not None else duckdb.connect(":memory:")
+        catalog = Catalog(connection, groups=groups, deprecation_days=30, now=clock)
+        return cls(lambda actor: CatalogClient(catalog=catalog, actor=actor), catalog, clock)
+
+    @classmethod
+    def api(cls, org: Organisation, api: str, token: str | None = None) -> Actors:
+        """Clients of the collector at ``api``, each actor with its token from tokens.yaml (``token``, when
+        given, for the CI pipeline)."""
+
+        def open_client(actor: str) -> CatalogClient:
+            key = token if actor == CI_ACTOR and token else org.token(actor)
+            return CatalogClient(client=Client(url=api, token=key))
+
+        return cls(open_client)
+
+    def client(self, actor: str) -> CatalogClient:
+        if actor not in self._clients:
+            self._clients[actor] = self.open_client(actor)
+        return self._clients[actor]
 
     def at(self, ns: int) -> None:
         """The simulated moment of the next calls (only a local catalog can follow it)."""
+        if self.clock is not None:
+            self.clock.now = moment(ns)
 
     def expire_pins(self) -> None:
-        """Let the catalog notice pins that ran out."""
+        """Let a local catalog notice pins that ran out (a collector does it by itself)."""
+        if self.catalog is not None:
+            self.catalog.expire_pins()
 
     def current_versions(self) -> list[tuple[str, int, str, dict[str, Any]]]:
         """(definition, version, state, spec) of every active and deprecated version."""
-        rows = []
-        for definition in self.call(CI_ACTOR, "definitions", {})["definitions"]:
-            for v in definition["versions"]:
-                if v["state"] in ("active", "deprecated"):
-                    rows.append((definition["id"], int(v["version"]), v["state"], v["spec"]))
-        return rows
-
-    def close(self) -> None:
-        pass
-
-
-class LocalDoor(CatalogDoor):
-    """A catalog on a DuckDB connection, on the simulation's clock."""
-
-    def __init__(self, org: Organisation, con: duckdb.DuckDBPyConnection | None = None) -> None:
-        self.con = con if con is not None else duckdb.connect(":memory:")
-        self.clock = datetime.now(UTC)
-        groups = Authenticator(read_tokens(org.root / "tokens.yaml")).groups()
-        self.catalog = Catalog(self.con, groups=groups, deprecation_days=30, now=lambda: self.clock)
-        self._clients: dict[str, CatalogClient] = {}
-
-    def call(self, actor: str, name: str, payload: dict[str, Any]) -> Any:
-        client = self._clients.setdefault(actor, CatalogClient(catalog=self.catalog, actor=actor))
-        return client.call(name, payload)
-
-    def at(self, ns: int) -> None:
-        self.clock = moment(ns)
-
-    def expire_pins(self) -> None:
-        self.catalog.expire_pins()
-
-    def current_versions(self) -> list[tuple[str, int, str, dict[str, Any]]]:
-        rows = self.con.execute(
-            "SELECT definition_id, version, state, spec FROM catalog_versions WHERE state IN ('active', 'deprecated')"
-        ).fetchall()
-        return [(r[0], int(r[1]), r[2], orjson.loads(r[3])) for r in rows]
-
-    def close(self) -> None:
-        self.con.close()
-
-
-class ApiDoor(CatalogDoor):
-    """A running collector's catalog API, each actor with its token from tokens.yaml."""
-
-    def __init__(self, org: Organisation, api: str, token: str | None = None) -> None:
-        self.org, self.api, self.token = org, api, token
-        self._clients: dict[str, CatalogClient] = {}
-
-    def call(self, actor: str, name: str, payload: dict[str, Any]) -> Any:
-        if actor not in self._clients:
-            token = self.token if actor == CI_ACTOR and self.token else self.org.token(actor)
-            self._clients[actor] = CatalogClient(client=Client(url=self.api, token=token))
-        return self._clients[actor].call(name, payload)
+        if self.catalog is not None:  # read straight from the tables: it runs after every catalog action
+            rows = self.catalog.con.execute(
+                "SELECT definition_id, version, state, spec FROM catalog_versions "
+                "WHERE state IN ('active', 'deprecated')"
+            ).fetchall()
+            return [(r[0], int(r[1]), r[2], orjson.loads(r[3])) for r in rows]
+        return [
+            (definition["id"], int(v["version"]), v["state"], v["spec"])
+            for definition in self.client(CI_ACTOR).call("definitions", {})["definitions"]
+            for v in definition["versions"]
+            if v["state"] in ("active", "deprecated")
+        ]
 
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
+        if self.catalog is not None:
+            self.catalog.con.close()
 
 
 def documents_payload(path: Path) -> dict[str, Any]:
@@ -171,16 +179,16 @@ class ReplayStats:
 
 
 class Replay:
-    """Walks a plan's catalog actions and deployments in time order through a door."""
+    """Walks a plan's catalog actions and deployments in time order, each call as its actor."""
 
     def __init__(
         self,
         org: Organisation,
         plan: Plan,
-        door: CatalogDoor,
+        actors: Actors,
         progress: Callable[[ReplayStats, int], None] | None = None,
     ) -> None:
-        self.org, self.plan, self.door, self.progress = org, plan, door, progress
+        self.org, self.plan, self.actors, self.progress = org, plan, actors, progress
         self.workloads = {w.key: w for w in org.workloads}
         self.stats = ReplayStats()
         self._generation: dict[tuple[str, str], int] = {}
@@ -193,7 +201,7 @@ class Replay:
         timeline += [(d.started, 1, d) for d in self.plan.deployments]
         timeline.sort(key=lambda item: (item[0], item[1]))
         for done, (at, _, item) in enumerate(timeline):
-            self.door.at(at)
+            self.actors.at(at)
             if isinstance(item, Action):
                 self.action(item)
             else:
@@ -208,7 +216,7 @@ class Replay:
     def resolve(self, workload: Workload, env: str, env_type: str, at: int) -> list[str] | str:
         """The workload's resources as resolved now, or the miss message."""
         try:
-            answer = self.door.call(CI_ACTOR, "resolve", resolve_payload(workload, env, env_type))
+            answer = self.actors.client(CI_ACTOR).call("resolve", resolve_payload(workload, env, env_type))
         except (CatalogError, ClientError) as exc:
             if MISS_MARKER in str(exc):
                 self.stats.misses += 1
@@ -228,7 +236,7 @@ class Replay:
         """Note which (type, environment type) pairs could resolve differently after a catalog action."""
         buckets: dict[tuple[str, str], list[tuple[str, int, str]]] = {}
         env_types = sorted({e.type for e in self.org.environments})
-        for definition_id, version, state, spec in self.door.current_versions():
+        for definition_id, version, state, spec in self.actors.current_versions():
             criteria = spec.get("criteria") or []
             wanted = {c.get("env_type") for c in criteria}
             for env_type in env_types if None in wanted else sorted(w for w in wanted if w is not None):
@@ -260,7 +268,7 @@ class Replay:
             assert action.approver is not None
             self.approve(action.approver)
         elif action.kind == "pin-expiry":
-            self.door.expire_pins()
+            self.actors.expire_pins()
             if action.pin in self._pinned:
                 self._cache.pop(self._pinned[action.pin], None)
             return
@@ -277,20 +285,20 @@ class Replay:
         n = 0
         for workload in self.org.workloads:
             for env in self.org.environments:
-                self.door.at(at + n * 2 * NS)
+                self.actors.at(at + n * 2 * NS)
                 n += 1
                 if isinstance(self.resolve(workload, env.id, env.type, at), str):
                     self.plan.unserved.add((workload.key, env.id))
 
     def approve(self, approver: str) -> None:
-        for pending in self.door.call(approver, "pending", {})["pending"]:
+        for pending in self.actors.client(approver).call("pending", {})["pending"]:
             payload = {
                 "definition": pending["definition"],
                 "version": pending["version"],
                 "content_hash": pending["content_hash"],
             }
             try:
-                self.door.call(approver, "approve", payload)
+                self.actors.client(approver).call("approve", payload)
                 self.stats.approvals += 1
             except (CatalogError, ClientError) as exc:
                 if "already approved" in str(exc) or "proposed this change" in str(exc):
@@ -312,7 +320,7 @@ class Replay:
         self._call(actor, "import", {"format": "terraform", "text": text, "file": display_path(path)}, action)
 
     def _criteria(self, actor: str, value: Any, action: Action) -> None:
-        definitions = self.door.call(actor, "definitions", {})["definitions"]
+        definitions = self.actors.client(actor).call("definitions", {})["definitions"]
         documents = []
         for address, criteria in dict(value).items():
             found = [d for d in definitions if _address(d) == address]
@@ -348,7 +356,7 @@ class Replay:
 
     def _call(self, actor: str, name: str, payload: dict[str, Any], action: Action) -> Any:
         try:
-            return self.door.call(actor, name, payload)
+            return self.actors.client(actor).call(name, payload)
         except (CatalogError, ClientError) as exc:
             raise SimulationError(f"timeline step {action.step.index + 1} ({action.step.describe()}): {exc}") from None
 
@@ -416,3 +424,21 @@ def write_catalog(source: duckdb.DuckDBPyConnection, db: Path, marker: dict[str,
     finally:
         source.execute("USE memory")
         source.execute("DETACH target")
+
+
+__all__ = [
+    "CI_ACTOR",
+    "MARKER_TABLE",
+    "MISS_MARKER",
+    "Actors",
+    "Clock",
+    "Replay",
+    "ReplayStats",
+    "display_path",
+    "documents_payload",
+    "has_catalog",
+    "moment",
+    "resolve_payload",
+    "resource_entries",
+    "write_catalog",
+]

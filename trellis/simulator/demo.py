@@ -39,8 +39,7 @@ from trellis.collector.auth import read_tokens
 from trellis.collector.client import Client, ClientError, CollectorUnreachable
 from trellis.simulator.catalog import (
     MARKER_TABLE,
-    ApiDoor,
-    LocalDoor,
+    Actors,
     display_path,
     documents_payload,
     has_catalog,
@@ -191,9 +190,10 @@ def prepare_database(org: Organisation, options: DemoOptions, progress: Progress
         f"history: {options.days:g} days of the sample organisation (seed {options.seed}): "
         f"{len(org.teams)} teams, {len(org.workloads)} workloads, {len(org.environments)} environments"
     )
-    door = LocalDoor(org)
+    con = duckdb.connect(":memory:")
+    actors = Actors.local(org, con)
     try:
-        replay(org, plan, door, progress)
+        replay(org, plan, actors, progress)
         start = datetime.fromtimestamp(plan.start / NS, UTC).replace(tzinfo=None)
         end = datetime.fromtimestamp(plan.end / NS, UTC).replace(tzinfo=None)
         marker = {
@@ -204,9 +204,9 @@ def prepare_database(org: Organisation, options: DemoOptions, progress: Progress
             "deployments": len(plan.happened()),
             "incidents": len(plan.live_incidents()),
         }
-        write_catalog(door.con, db, marker)
+        write_catalog(con, db, marker)
     finally:
-        door.close()
+        actors.close()
     return Prepared(plan, start, options.days, len(plan.happened()), options.seed, end)
 
 
@@ -271,17 +271,16 @@ def start_dashboard(options: DemoOptions, progress: Progress) -> Child | None:
 
 def reapply_catalog(org: Organisation, options: DemoOptions, progress: Progress) -> None:
     """On a later run: apply sample_data/catalog and re-import the legacy state through the API."""
-    door = ApiDoor(org, options.api)
+    actors = Actors.api(org, options.api)
+    admin = actors.client("platform-admin")
     try:
-        changes = door.call("platform-admin", "apply", documents_payload(org.root / "catalog"))["changes"]
+        changes = admin.call("apply", documents_payload(org.root / "catalog"))["changes"]
         changed = [c for c in changes if c["action"] != "unchanged"]
         state = org.root / "terraform" / "legacy.tfstate.json"
-        imported = door.call(
-            "platform-admin", "import", {"format": "terraform", "text": state.read_text(), "file": display_path(state)}
-        )
+        imported = admin.call("import", {"format": "terraform", "text": state.read_text(), "file": display_path(state)})
         changed += [c for c in imported.get("changes", []) if c["action"] != "unchanged"]
     finally:
-        door.close()
+        actors.close()
     progress.line(
         f"catalog: {display_path(org.root / 'catalog')} and the legacy Terraform state applied: "
         + (f"{len(changed)} changes" if changed else "everything unchanged")
@@ -320,11 +319,11 @@ def complete_history(org: Organisation, prepared: Prepared, target: Target, clie
         "deployments stored); sending the rest"
     )
     plan = build_plan(org, prepared.seed, _ns(prepared.start), _ns(prepared.end))
-    door = LocalDoor(org)  # the same replay as the first run, to know what each deployment resolved to
+    actors = Actors.local(org)  # the same replay as the first run, to know what each deployment resolved to
     try:
-        replay(org, plan, door, progress)
+        replay(org, plan, actors, progress)
     finally:
-        door.close()
+        actors.close()
     send_history(org, plan, target, progress, stored_history(client, plan))
 
 

@@ -29,27 +29,23 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult, MetricsData
 from opentelemetry.sdk.resources import Resource
 
-from trellis.catalog.service import CatalogError
+from trellis.catalog import CatalogClient, CatalogError
 from trellis.collector.client import ClientError
-from trellis.simulator.catalog import CI_ACTOR, MISS_MARKER, CatalogDoor, resolve_payload, resource_entries
-from trellis.simulator.model import Organisation, SimulationError, Team, Workload
-from trellis.simulator.plan import DAY, MINUTE, NS, Deployment, Incident, Plan, WorkloadUsage
-from trellis.simulator.send import Progress, SignalExporter, headers
-from trellis.simulator.telemetry import (
+from trellis.simulator.catalog import MISS_MARKER, resolve_payload, resource_entries
+from trellis.simulator.instances import (
     POOL_SIZE,
-    SCOPE_NAME,
-    SCOPE_VERSION,
     Instance,
     Replica,
-    Signals,
-    emit_deployment,
-    emit_incident,
     instances,
     load,
-    pipeline,
     server_attributes,
     server_values,
 )
+from trellis.simulator.model import Organisation, SimulationError, Team, Workload
+from trellis.simulator.otlp import SCOPE_NAME, SCOPE_VERSION
+from trellis.simulator.plan import DAY, MINUTE, NS, Deployment, Incident, Plan, WorkloadUsage
+from trellis.simulator.send import Progress, SignalExporter, headers
+from trellis.simulator.signals import Signals, emit_deployment, emit_incident, pipeline
 
 
 class _Meter:
@@ -156,14 +152,14 @@ class Live:
         self,
         org: Organisation,
         plan: Plan,
-        door: CatalogDoor,
+        catalog: CatalogClient,
         endpoint: str,
         token: str | None,
         seed: int,
         speed: float = 10.0,
         progress: Progress | None = None,
     ) -> None:
-        self.org, self.plan, self.door, self.seed, self.speed = org, plan, door, seed, max(speed, 0.01)
+        self.org, self.plan, self.catalog, self.seed, self.speed = org, plan, catalog, seed, max(speed, 0.01)
         self.progress = progress or Progress()
         self.npl = org.non_production_load
         self.origin = plan.start
@@ -343,7 +339,7 @@ class Live:
         deployment.version = f"3.{self.counter // 10}.{self.counter % 10}"
         self.counter += 1
         try:
-            answer = self.door.call(CI_ACTOR, "resolve", resolve_payload(workload, env_id, env.type))
+            answer = self.catalog.call("resolve", resolve_payload(workload, env_id, env.type))
         except (CatalogError, ClientError) as exc:
             if MISS_MARKER not in str(exc):
                 raise SimulationError(f"resolving {workload.key} in {env_id}: {exc}") from None

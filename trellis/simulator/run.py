@@ -3,19 +3,21 @@
 Seeded and deterministic: the same organisation, seed and period give the same deployments,
 incidents, catalog history, spans, events and metric points. The pieces:
 
-- ``simulator_model``: reads the organisation (teams, environments, Score workloads, profiles, the
-  catalog's timeline, the demo users);
-- ``simulator_plan``: what happens when (``build_plan``);
-- ``simulator_catalog``: the catalog's history replayed through the catalog operations, and every
-  deployment resolved at its time (``Replay``), on a local catalog with the simulation's clock or
-  through a collector's API;
-- ``simulator_telemetry``: metric history as OTLP protobuf, events and pipeline spans through the SDK;
-- ``simulator_send``: delivery, with retries while the collector is busy, and progress lines;
-- ``simulator_live``: ``--live``, the organisation in real time through the SDK ``MeterProvider``.
+- ``model``: reads the organisation (teams, environments, Score workloads, profiles, the catalog's
+  timeline, the demo users);
+- ``plan``: what happens when (``build_plan``);
+- ``catalog``: the catalog's history replayed through the catalog operations, and every deployment
+  resolved at its time (``Replay``), each actor with its ``CatalogClient``, on a local catalog with
+  the simulation's clock or through a collector's API;
+- ``instances``: the pods and servers that run, and how busy they are;
+- ``metric_history``: metric history as OTLP protobuf; ``signals``: events and pipeline spans through
+  the SDK; ``otlp``: the instrumentation scope they share;
+- ``send``: delivery, with retries while the collector is busy, and progress lines;
+- ``live``: ``--live``, the organisation in real time through the SDK ``MeterProvider``.
 
-The simulator lives in ``collector/`` because it is a client of the collector's receivers and API,
-like ``trellis emit``, and ``trellis demo`` (``trellis/simulator/demo.py``) is its main user; it reaches the
-catalog through the catalog's operations, as the CLI does.
+The simulator is a client of the floors below: it sends OTLP to the collector's receivers like
+``trellis emit``, and reaches the catalog with the catalog's ``CatalogClient``, as the CLI does.
+``trellis demo`` (``trellis/simulator/demo.py``) is its main user.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trellis.collector.client import Client, ClientError, CollectorUnreachable
-from trellis.simulator.catalog import CI_ACTOR, ApiDoor, CatalogDoor, Replay, ReplayStats
+from trellis.simulator.catalog import CI_ACTOR, Actors, Replay, ReplayStats
+from trellis.simulator.metric_history import metric_requests
 from trellis.simulator.model import Organisation, SimulationError
+from trellis.simulator.otlp import SCOPE_NAME
 from trellis.simulator.plan import DAY, MINUTE, NS, Plan, build_plan
 from trellis.simulator.send import MetricPoster, Progress, SignalExporter
-from trellis.simulator.telemetry import SCOPE_NAME, history_signals, metric_requests
+from trellis.simulator.signals import history_signals
 
 DEFAULT_SEED = 7
 DEFAULT_SPEED = 10.0
@@ -60,7 +64,7 @@ def plan_backfill(org: Organisation, seed: int, days: float, end: int | None = N
     return build_plan(org, seed, stop - int(days * DAY), stop)
 
 
-def replay(org: Organisation, plan: Plan, door: CatalogDoor, progress: Progress) -> ReplayStats:
+def replay(org: Organisation, plan: Plan, actors: Actors, progress: Progress) -> ReplayStats:
     """The catalog's history and every deployment's resolution, with a progress line."""
     started = time.monotonic()
 
@@ -71,7 +75,7 @@ def replay(org: Organisation, plan: Plan, door: CatalogDoor, progress: Progress)
             final=percent == 100,
         )
 
-    stats = Replay(org, plan, door, report).run()
+    stats = Replay(org, plan, actors, report).run()
     happened = len(plan.happened())
     progress.line(
         f"catalog: {len(plan.deployments):,} deployments planned, {happened:,} served by the catalog "
@@ -181,13 +185,13 @@ def wait_for(client: Client, timeout: float = 5.0) -> None:
             raise SimulationError(f"the collector at {client.url} is not available: {exc}") from None
 
 
-def onboard_now(org: Organisation, seed: int, door: CatalogDoor, progress: Progress) -> Plan:
+def onboard_now(org: Organisation, seed: int, actors: Actors, progress: Progress) -> Plan:
     """A plan with no history, whose workloads have just resolved: what ``--live`` alone starts from."""
     now = time.time_ns()
     plan = build_plan(org, seed, now - DAY, now)
     plan.deployments, plan.incidents, plan.actions = [], [], []
     progress.line(f"live: resolving {len(org.workloads)} workloads in {len(org.environments)} environments")
-    Replay(org, plan, door).onboard(now)
+    Replay(org, plan, actors).onboard(now)
     return plan
 
 
@@ -229,11 +233,12 @@ def simulate(
         wait_for(client)
         if backfill_days is not None:
             refuse_a_second_history(client)
-    door = ApiDoor(org, target.api, target.token)
+    actors = Actors.api(org, target.api, target.token)
     try:
+        catalog = actors.client(CI_ACTOR)  # the CI pipeline's: what a deployment resolves with
         if backfill_days is not None:
             plan = plan_backfill(org, seed, backfill_days)
-            if door.call(CI_ACTOR, "definitions", {})["definitions"]:
+            if catalog.call("definitions", {})["definitions"]:
                 progress.line("catalog: the collector's catalog is not empty; its history is not replayed again")
                 plan.actions = [a for a in plan.actions if a.kind == "step" and a.step.action == "onboard"]
             else:
@@ -241,21 +246,21 @@ def simulate(
                     "catalog: replaying the catalog's history through the API (it records today's date for versions "
                     "and bindings; `trellis demo` keeps the simulated dates)"
                 )
-            replay(org, plan, door, progress)
+            replay(org, plan, actors, progress)
             send_history(org, plan, target, progress)
         if live:
             from trellis.simulator.live import Live
 
-            if plan is None and not door.call(CI_ACTOR, "definitions", {})["definitions"]:
+            if plan is None and not catalog.call("definitions", {})["definitions"]:
                 raise SimulationError(
                     "the collector's catalog is empty: start with --backfill DAYS, which writes the sample catalog"
                 )
-            plan = plan if plan is not None else onboard_now(org, seed, door, progress)
-            Live(org, plan, door, target.endpoint, target.token, seed, speed, progress).run(
+            plan = plan if plan is not None else onboard_now(org, seed, actors, progress)
+            Live(org, plan, catalog, target.endpoint, target.token, seed, speed, progress).run(
                 stop or threading.Event(), watch
             )
     finally:
-        door.close()
+        actors.close()
 
 
 __all__ = [

@@ -25,7 +25,7 @@ def render(ctx: Context) -> None:
     ui.header("Reports", "The platform usage report, for a period and some teams", ctx)
     formats = reports.available()
     if formats is None:
-        _fallback(ctx, "The report builder (`trellis/analytics/report.py`) is not installed here.")
+        _fallback(ctx, "The report builder (`trellis/analytics/report/`) is not installed here.")
         return
     if not ctx.source.editable:
         _fallback(ctx, "With the database file open read-only, the dashboard does not build reports.")

@@ -1,0 +1,91 @@
+"""The report's about part: which analytics tables it read and for which period (coverage), what the store
+holds for the period (inputs), and the teams its sections name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+from trellis.analytics.registry import JOBS
+from trellis.analytics.report.model import Section
+from trellis.analytics.report.query import Query, sql_string, sql_time
+from trellis.analytics.sources import Period
+
+
+def read_coverage(q: Query, period: Period) -> pl.DataFrame:
+    """Per job: its table, its rows, the period they hold, and ``ok``/``empty``/``missing``/``other period``."""
+    rows = []
+    for name, job in JOBS.items():
+        row: dict[str, Any] = {
+            "job": name,
+            "table": job.table,
+            "rows": None,
+            "computed_from": None,
+            "computed_to": None,
+            "status": "missing",
+        }
+        if job.table in q.available:
+            found = q.reader.sql(
+                f"SELECT count(*) AS n, min(period_start) AS s, max(period_end) AS e FROM {job.table}"
+            ).row(0)
+            row.update(rows=int(found[0]), computed_from=found[1], computed_to=found[2])
+            if found[0] == 0:
+                row["status"] = "empty"
+            elif found[1] == period.start and found[2] == period.end:
+                row["status"] = "ok"
+            else:
+                row["status"] = "other period"
+        rows.append(row)
+    schema: dict[str, pl.DataType] = {
+        "job": pl.String(),
+        "table": pl.String(),
+        "rows": pl.Int64(),
+        "computed_from": pl.Datetime("us"),
+        "computed_to": pl.Datetime("us"),
+        "status": pl.String(),
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+_INPUTS = [
+    ("deployments", "deployments", "finished_at", None),
+    ("incidents", "incidents", "opened_at", None),
+    ("metric points (gauges)", "otel_metrics_gauge", "time", None),
+    ("metric points (sums)", "otel_metrics_sum", "time", None),
+    ("catalog bindings", "catalog_bindings", "resolved_at", "tz"),
+    ("catalog misses", "catalog_misses", "missed_at", "tz"),
+]
+"""Label, table, time column, and whether that column is a TIMESTAMPTZ."""
+
+
+def read_inputs(q: Query, period: Period, team: str | None) -> pl.DataFrame:
+    """Rows in the period of each input table the store has: deployments, incidents, metric points..."""
+    parts = []
+    for label, table, column, zone in _INPUTS:
+        if table not in q.available:
+            continue
+        start, end = sql_time(period.start), sql_time(period.end)
+        if zone:
+            start, end = f"CAST({start} AS TIMESTAMPTZ)", f"CAST({end} AS TIMESTAMPTZ)"
+        parts.append(
+            f"SELECT {sql_string(label)} AS data, {sql_string(table)} AS source_table, count(*) AS rows "
+            f"FROM {table} WHERE {column} >= {start} AND {column} < {end}"
+        )
+    if not parts:
+        return pl.DataFrame(schema={"data": pl.String, "source_table": pl.String, "rows": pl.Int64})
+    return q.reader.sql(" UNION ALL ".join(parts)).with_columns(pl.col("rows").cast(pl.Int64))
+
+
+def section_teams(sections: Iterable[Section]) -> list[str]:
+    """Every team a section's tables name, sorted."""
+    names: set[str] = set()
+    for section in sections:
+        for table in section.tables:
+            if "team" in table.frame.columns:
+                names.update(t for t in table.frame["team"].drop_nulls().to_list())
+    return sorted(names)
+
+
+__all__ = ["read_coverage", "read_inputs", "section_teams"]

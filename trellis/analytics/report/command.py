@@ -1,0 +1,90 @@
+"""``trellis report``: a report of the analytics for a period, through a running collector or on a file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from trellis.analytics.cli import FromOpt, PriceOpt, ProductionOpt, ToOpt, analytics_settings
+from trellis.analytics.report.build import make_report
+from trellis.analytics.report.formats import FORMATS, format_for, write_report
+from trellis.collector.options import ApiOpt, TokenOpt
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def open_reader(api: str | None, token: str | None, db: Path | None, settings: Any) -> Any:
+    """The collector's API when one answers (and no --db is given), else the database file, read-only."""
+    from trellis.analytics.prices import PriceTableError
+    from trellis.analytics.report.readers import ApiReader, FileReader
+    from trellis.analytics.service import config_from_settings
+    from trellis.collector.client import ClientError, running_collector
+
+    client = running_collector(settings.api, settings.token, timeout=3600) if db is None else None
+    if client is not None:
+        return ApiReader(client, settings.query_row_limit)
+    path = Path(db or settings.db)
+    if not path.exists():
+        raise ClientError(f"{path} does not exist, and no collector answers at {settings.api}")
+    try:
+        config = config_from_settings(settings)
+    except PriceTableError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--price-table") from None
+    try:
+        return FileReader(path, config)
+    except Exception as exc:
+        if "lock" in str(exc).lower():
+            raise ClientError(f"{path} is held by a running collector; report through its API (--api)") from None
+        raise ClientError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+
+
+FormatOpt = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} (default: from the --out suffix).")
+OutOpt = typer.Option(..., "--out", help="File to write (a folder, or a .zip, for csv and parquet).")
+TeamOpt = typer.Option(None, "--team", help="Only this team (service.namespace / app).")
+DbOpt = typer.Option(None, "--db", help="Read this database file (or snapshot) directly, read-only.")
+
+
+def report(
+    start: str = FromOpt,
+    end: str = ToOpt,
+    fmt: str = FormatOpt,
+    out: Path = OutOpt,
+    team: str = TeamOpt,
+    api: str = ApiOpt,
+    token: str = TokenOpt,
+    db: Path = DbOpt,
+    price_table: Path = PriceOpt,
+    production_environments: str = ProductionOpt,
+) -> None:
+    """Write a report of the analytics for a period: HTML, Markdown, PDF, CSV, Parquet or XLSX."""
+    from trellis.analytics.service import period_from
+
+    settings = analytics_settings(api, token, price_table, production_environments)
+    try:
+        chosen = format_for(out, fmt)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--format") from None
+    try:
+        period = period_from(start, end, settings.analytics_window_days)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--from/--to") from None
+    reader = open_reader(api, token, db, settings)
+    try:
+        built = make_report(reader, period, team or None)
+    finally:
+        reader.close()
+    _say(f"writing {chosen} to {out}")
+    written = write_report(built, chosen, out)
+    for note in built.missing:
+        _say(f"missing: {note}")
+    typer.echo(
+        f"report for {built.period_label} written to {out}" + (f" ({len(written)} files)" if len(written) > 1 else "")
+    )
+
+
+__all__ = ["open_reader", "report"]

@@ -1,0 +1,183 @@
+"""Where the dashboard's data comes from: the collector's API, or a database file read-only when no collector runs.
+
+Every read and write of the dashboard goes through here; catalog operations go through the catalog's own
+``CatalogClient``, their refusals turned into sentences (``DashboardError``). The collector's file is never
+opened while a collector answers; in file mode it is opened read-only for each read and closed again, so
+a collector can start in between, and anything that changes the catalog is refused ("editing is off").
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import polars as pl
+
+from trellis.catalog import READ_OPERATIONS, CatalogClient, CatalogError, open_read_only
+from trellis.collector.client import Client, ClientError, CollectorRunning, CollectorUnreachable
+
+_STATUS = re.compile(r"^(\d{3}): ")
+
+
+class DashboardError(Exception):
+    """Something the dashboard cannot do, in one sentence a person can act on."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the data comes from: a collector's API, or a database file read-only."""
+
+    mode: Literal["api", "file"]
+    api: str
+    db: str | None = None
+
+    @property
+    def editable(self) -> bool:
+        return self.mode == "api"
+
+    def describe(self) -> str:
+        if self.mode == "api":
+            return f"collector at {self.api}"
+        return f"{self.db}, read-only (no collector answers at {self.api})"
+
+
+def locate(api: str, db: str | None, token: str | None) -> Source:
+    """The collector at ``api`` if it answers (even with 401/403), else the file ``db``, else an error."""
+    try:
+        _client(api, token).health()
+        return Source("api", api)
+    except CollectorUnreachable:
+        pass
+    except ClientError:
+        return Source("api", api)
+    if db is None:
+        raise DashboardError(
+            f"no collector answers at {api}: start one with `trellis serve`, "
+            "or give `trellis dashboard --db FILE` to read a database file"
+        )
+    if not Path(db).exists():
+        raise DashboardError(f"no collector answers at {api}, and {db} does not exist")
+    return Source("file", api, db)
+
+
+@functools.lru_cache(maxsize=32)
+def _client(api: str, token: str | None) -> Client:
+    """One HTTP client per collector and token, shared by the sessions that use them."""
+    return Client(url=api, token=token, timeout=600)
+
+
+def readable(exc: Exception) -> str:
+    """An API or catalog error as one sentence."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    match = _STATUS.match(text)
+    if not match:
+        return text
+    status, message = int(match.group(1)), text[match.end() :]
+    if status == 401:
+        return f"sign in first: {message}"
+    if status == 403:
+        return f"not allowed: {message}"
+    if status == 404:
+        return f"not found: {message}"
+    if status == 409:
+        return f"conflict: {message}"
+    if status >= 500:
+        return f"the collector failed: {message}"
+    return message
+
+
+class Backend:
+    """The operations the pages use, the same whichever source answers."""
+
+    def __init__(self, source: Source, token: str | None) -> None:
+        self.source, self.token = source, token
+
+    # reading --------------------------------------------------------------
+    def sql(self, query: str, limit: int | None = None) -> pl.DataFrame:
+        """One read-only statement's rows."""
+        try:
+            if self.source.mode == "api":
+                return _client(self.source.api, self.token).sql(query, limit)
+            with self._file() as client:
+                return client.sql(query, limit)
+        except ClientError as exc:
+            raise DashboardError(readable(exc)) from None
+
+    def stats(self) -> dict[str, Any] | None:
+        """The collector's ingest statistics; None in file mode."""
+        if self.source.mode != "api":
+            return None
+        return self._api("GET", "/api/v1/stats")
+
+    def whoami(self) -> dict[str, Any]:
+        return self._api("GET", "/api/v1/whoami")
+
+    # catalog and analytics --------------------------------------------------
+    def call(self, name: str, payload: dict[str, Any] | None = None) -> Any:
+        """Run a catalog operation by name through the catalog's ``CatalogClient``; in file mode, only
+        the ``READ_OPERATIONS``."""
+        if self.source.mode == "file":
+            if name not in READ_OPERATIONS:
+                raise DashboardError(self.editing_off())
+            return self._on_file(name, payload or {})
+        try:
+            return CatalogClient(client=_client(self.source.api, self.token)).call(name, payload)
+        except ClientError as exc:
+            raise DashboardError(readable(exc)) from None
+
+    def analyze(self, start: str | None, end: str | None, jobs: list[str] | None = None) -> Any:
+        """Run the analytics jobs now over a period (``POST /api/v1/analyze``)."""
+        if self.source.mode == "file":
+            raise DashboardError(
+                "analytics run in the collector; with a file open read-only, run `trellis analyze --db FILE` "
+                "while no dashboard or collector holds it"
+            )
+        body: dict[str, Any] = {"from": start, "to": end}
+        if jobs:
+            body["jobs"] = jobs
+        return self._api("POST", "/api/v1/analyze", json=body)
+
+    def editing_off(self) -> str:
+        return (
+            f"editing is off: the dashboard reads {self.source.db} read-only because no collector answers at "
+            f"{self.source.api}; start the collector (`trellis serve --db {self.source.db}`) to make changes"
+        )
+
+    # plumbing -------------------------------------------------------------
+    def _api(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return _client(self.source.api, self.token).request(method, path, **kwargs)
+        except ClientError as exc:
+            raise DashboardError(readable(exc)) from None
+
+    def _file(self) -> Client:
+        try:
+            return Client(db=self.source.db)
+        except CollectorRunning:
+            raise DashboardError(
+                f"a collector now holds {self.source.db}; reload the page to read through its API"
+            ) from None
+        except ClientError as exc:
+            raise DashboardError(readable(exc)) from None
+
+    def _on_file(self, name: str, payload: dict[str, Any]) -> Any:
+        assert self.source.db is not None
+        try:
+            catalog = open_read_only(self.source.db)
+        except duckdb.Error as exc:
+            raise DashboardError(f"cannot open {self.source.db}: {str(exc).splitlines()[0]}") from None
+        try:
+            return catalog.call(name, payload)
+        except CatalogError as exc:
+            raise DashboardError(str(exc)) from None
+        except duckdb.CatalogException as exc:
+            raise DashboardError(f"{self.source.db} has no catalog yet: {str(exc).splitlines()[0]}") from None
+        finally:
+            catalog.close()
+
+
+__all__ = ["Backend", "DashboardError", "Source", "locate", "readable"]
