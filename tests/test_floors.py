@@ -13,6 +13,7 @@ Imports inside functions count like the others.
 from __future__ import annotations
 
 import ast
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,3 +143,47 @@ def test_the_checks_see_an_upward_import_and_a_cycle() -> None:
     edges = {"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}
     assert _cycle_from("d", edges) == ["a", "b", "c", "a"]
     assert _cycle_from("a", {"a": ["b"], "b": []}) is None
+
+
+PACKAGES = ["trellis.collector", "trellis.catalog", "trellis.analytics", "trellis.dashboard", "trellis.simulator"]
+
+
+@pytest.mark.parametrize("package", [*PACKAGES, "trellis.testing"])
+def test_every_package_lists_its_public_surface(package: str) -> None:
+    """Each package says in ``__all__`` what the floors above may use, and every name there exists."""
+    module = importlib.import_module(package)
+    names = getattr(module, "__all__", None)
+    assert names, f"{package} has no __all__"
+    assert [name for name in names if not hasattr(module, name)] == []
+
+
+SHARED_MODULES = (
+    "trellis.catalog.models",
+    "trellis.catalog.builtin_types",
+    "trellis.catalog.documents",
+    "trellis.analytics.report",
+    "trellis.collector.options",
+    "trellis.collector.settings",
+    "trellis.collector.api",
+    "trellis.collector.auth",
+    "trellis.collector.client",
+)
+"""Modules other packages may import directly: the catalog's document models (the dashboard's editor
+validates with them), the report package, the shared command options and settings, the API's
+building blocks and the client. Everything else of a package comes through its ``__init__``."""
+
+
+def _shared(target: str) -> bool:
+    return any(target == m or target.startswith(m + ".") for m in SHARED_MODULES)
+
+
+def test_other_packages_come_in_through_the_public_surface() -> None:
+    """``trellis.testing`` may build internals (it ships the test doubles); no one else reaches in."""
+    reaching = sorted(
+        f"{MODULES[module].relative_to(ROOT)} -> {target}"
+        for module, targets in GRAPH.items()
+        if not module.startswith("trellis.testing")
+        for target, _ in targets
+        if room(target) != room(module) and room(target) in PACKAGES and target != room(target) and not _shared(target)
+    )
+    assert not reaching, "imports of another package's insides; add the name to its __init__:\n" + "\n".join(reaching)

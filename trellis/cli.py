@@ -15,12 +15,9 @@ from trellis.analytics import PriceTableError
 from trellis.analytics import register_commands as register_analytics
 from trellis.catalog import CatalogError, DocumentError, WebhooksFileError
 from trellis.catalog import register_commands as register_catalog
-from trellis.collector import ClientError
-from trellis.collector.auth import TokensFileError
-from trellis.collector.cli import register as register_collector
-from trellis.collector.emit import EmitError
+from trellis.collector import ClientError, ConfigError, EmitError, TokensFileError
+from trellis.collector import register_commands as register_collector
 from trellis.collector.options import setting_help
-from trellis.collector.server import ConfigError
 from trellis.dashboard import register_commands as register_dashboard
 from trellis.settings import Settings
 from trellis.simulator import SimulationError

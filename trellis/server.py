@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from trellis.analytics import install_routes as analytics_routes
 from trellis.catalog import install_routes as catalog_routes
-from trellis.collector.api import ApiContext
-from trellis.collector.server import serve as serve_collector
+from trellis.collector import ApiContext
+from trellis.collector import serve as serve_collector
 from trellis.settings import Settings
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from trellis.analytics.settings import AnalyticsSettings
-from trellis.catalog.settings import CatalogSettings
+from trellis.analytics import AnalyticsSettings
+from trellis.catalog import CatalogSettings
 from trellis.collector.settings import ENV_PREFIX, CollectorSettings
 
 

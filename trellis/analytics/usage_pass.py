@@ -42,7 +42,7 @@ from trellis.analytics.metrics import (
     gauge_intervals,
 )
 from trellis.analytics.sources import Period, Sources
-from trellis.collector.schema import RESOURCES_TABLE, stored_table
+from trellis.collector import RESOURCES_TABLE, stored_table
 
 CHUNK_POINTS = 2_000_000
 """Points turned into intervals at a time."""

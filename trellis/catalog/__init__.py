@@ -9,6 +9,9 @@ Other packages use only what is listed here:
 - ``install_routes(ctx, settings)``: the catalog's routes on the collector's API, with webhooks and
   housekeeping (the server mounts them);
 - ``register_commands(app)``: ``trellis resources``, ``resolve``, ``check``, ``explain`` and ``audit``;
+- ``Catalog`` (the service on a DuckDB connection) and ``migrate_catalog``, for tools that hold a
+  database of their own, such as the simulator's replay on its simulated clock;
+- ``DRIVERS`` and ``validate_params``, so an editor checks a document the way the catalog will;
 - ``CatalogSettings`` and the errors a user can cause.
 """
 
@@ -16,22 +19,31 @@ from trellis.catalog.api import install as install_routes
 from trellis.catalog.cli import register as register_commands
 from trellis.catalog.client import READ_OPERATIONS, CatalogCalls, CatalogClient, connect, open_read_only
 from trellis.catalog.documents import DocumentError
+from trellis.catalog.drivers import DRIVERS, DriverError
 from trellis.catalog.errors import CatalogError
 from trellis.catalog.importers import LegacyImportError
+from trellis.catalog.params import validate_params
+from trellis.catalog.service import Catalog
 from trellis.catalog.settings import CatalogSettings
+from trellis.catalog.tables import migrate_catalog
 from trellis.catalog.webhooks import WebhooksFileError
 
 __all__ = [
+    "DRIVERS",
     "READ_OPERATIONS",
+    "Catalog",
     "CatalogCalls",
     "CatalogClient",
     "CatalogError",
     "CatalogSettings",
     "DocumentError",
+    "DriverError",
     "LegacyImportError",
     "WebhooksFileError",
     "connect",
     "install_routes",
+    "migrate_catalog",
     "open_read_only",
     "register_commands",
+    "validate_params",
 ]

@@ -20,9 +20,9 @@ from trellis.catalog.errors import CatalogError
 from trellis.catalog.operations import OPERATIONS
 from trellis.catalog.repository import Repository
 from trellis.catalog.service import Catalog
+from trellis.collector import open_read_only as guarded_read_only
 from trellis.collector.auth import Authenticator, read_tokens
 from trellis.collector.client import Client, running_collector
-from trellis.collector.sql_guard import open_read_only as guarded_read_only
 
 READ_OPERATIONS = frozenset({"definitions", "pending", "audit", "verify", "explain", "plan", "convergence", "export"})
 """Catalog operations that change nothing: the ones a database file opened read-only can answer."""

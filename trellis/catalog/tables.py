@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import duckdb
 
-from trellis.collector.schema import run_migrations
+from trellis.collector import run_migrations
 
 CATALOG_SCHEMA_VERSION = 1
 

@@ -3,8 +3,46 @@
 Other packages use only what is listed here.
 """
 
-from trellis.collector.client import Client, ClientError, CollectorRunning
+from trellis.collector.api import ApiContext, ApiError, Caller, RouteInstaller, json_response, read_body, read_model
+from trellis.collector.auth import Scope, TokensFileError
+from trellis.collector.cli import register as register_commands
+from trellis.collector.client import Client, ClientError, CollectorRunning, CollectorUnreachable, running_collector
+from trellis.collector.emit import EmitError
+from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
+from trellis.collector.query import QueryFailed, QueryRefused, run_query
+from trellis.collector.schema import RESOURCES_TABLE, migrate, run_migrations, stored_table
+from trellis.collector.server import ConfigError, serve
 from trellis.collector.settings import CollectorSettings
 from trellis.collector.sql_guard import open_read_only
 
-__all__ = ["Client", "ClientError", "CollectorRunning", "CollectorSettings", "open_read_only"]
+__all__ = [
+    "DEPLOYMENT_EVENT",
+    "INCIDENT_EVENT",
+    "RESOURCES_TABLE",
+    "ApiContext",
+    "ApiError",
+    "Caller",
+    "Client",
+    "ClientError",
+    "CollectorRunning",
+    "CollectorSettings",
+    "CollectorUnreachable",
+    "ConfigError",
+    "EmitError",
+    "QueryFailed",
+    "QueryRefused",
+    "RouteInstaller",
+    "Scope",
+    "TokensFileError",
+    "json_response",
+    "migrate",
+    "open_read_only",
+    "read_body",
+    "read_model",
+    "register_commands",
+    "run_migrations",
+    "run_query",
+    "running_collector",
+    "serve",
+    "stored_table",
+]

@@ -14,11 +14,10 @@ from typing import Any
 
 import yaml
 
+from trellis.catalog import DRIVERS, CatalogError, DriverError, validate_params
 from trellis.catalog.builtin_types import BUILTIN_TYPES
 from trellis.catalog.documents import DocumentError, Source, parse_document
-from trellis.catalog.drivers import DRIVERS, DriverError
 from trellis.catalog.models import API_VERSION, ResourceDefinition, ResourceTypeSpec
-from trellis.catalog.service import CatalogError, validate_params
 
 CRITERION_FIELDS = ("class", "env_type", "app_id", "env_id", "res_id")
 

@@ -49,8 +49,8 @@ def generate(
     progress: Callable[[str], None],
 ) -> ReportFile:  # fmt: skip
     """Build and write the report(s) for the period; one file to download."""
+    from trellis.analytics import Period
     from trellis.analytics.report import ApiReader, make_report, write_report
-    from trellis.analytics.sources import Period
     from trellis.collector.client import Client
 
     period = Period(start, end)

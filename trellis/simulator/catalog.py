@@ -30,9 +30,8 @@ from typing import Any
 import duckdb
 import orjson
 
-from trellis.catalog import CatalogClient, CatalogError
+from trellis.catalog import Catalog, CatalogClient, CatalogError
 from trellis.catalog.documents import DocumentError, read_path
-from trellis.catalog.service import Catalog
 from trellis.collector.auth import Authenticator, read_tokens
 from trellis.collector.client import Client, ClientError
 from trellis.simulator.model import ROOT, Organisation, SimulationError, Workload
@@ -385,7 +384,7 @@ def write_catalog(source: duckdb.DuckDBPyConnection, db: Path, marker: dict[str,
 
     One transaction: a demo stopped half-way leaves the file as it was.
     """
-    from trellis.catalog.tables import migrate_catalog
+    from trellis.catalog import migrate_catalog
 
     db.parent.mkdir(parents=True, exist_ok=True)
     tables = [

@@ -15,7 +15,9 @@ SeedOpt = typer.Option(7, "--seed", help="Seed: the same seed gives the same org
 SpeedOpt = typer.Option(10.0, "--speed", help="Live deployments and incidents come this many times as often.")
 
 
-def _port(name: str, default: int) -> int:
+def _port(name: str) -> int:
+    """The collector's port setting as a demo option: the same default, the same help."""
+    default = CollectorSettings.model_fields[name].default
     return typer.Option(default, f"--{name.replace('_', '-')}", help=setting_help(CollectorSettings, name))
 
 
@@ -24,9 +26,9 @@ def demo(
     days: float = typer.Option(90.0, "--days", help="Days of history the first run simulates."),
     seed: int = SeedOpt,
     data: Path = DataOpt,
-    otlp_grpc_port: int = _port("otlp_grpc_port", 4317),
-    otlp_http_port: int = _port("otlp_http_port", 4318),
-    api_port: int = _port("api_port", 4319),
+    otlp_grpc_port: int = _port("otlp_grpc_port"),
+    otlp_http_port: int = _port("otlp_http_port"),
+    api_port: int = _port("api_port"),
     dashboard_port: int = typer.Option(8501, "--dashboard-port", help="Port of the dashboard."),
     live: bool = typer.Option(True, "--live/--no-live", help="Keep the organisation running after the history."),
     speed: float = SpeedOpt,

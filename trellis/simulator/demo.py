@@ -288,7 +288,7 @@ def reapply_catalog(org: Organisation, options: DemoOptions, progress: Progress)
 
 
 def run_analytics(client: Client, start: datetime | None, progress: Progress) -> None:
-    from trellis.analytics.registry import JOBS
+    from trellis.analytics import JOBS
 
     bounds = {"from": start.strftime("%Y-%m-%d")} if start is not None else {}
     for name in JOBS:

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
+from trellis.collector import DEPLOYMENT_EVENT, INCIDENT_EVENT
 from trellis.simulator.otlp import SCOPE_NAME, SCOPE_VERSION
 from trellis.simulator.plan import NS, Deployment, Incident, Plan
 

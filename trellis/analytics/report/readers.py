@@ -19,8 +19,7 @@ from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.registry import JOBS
 from trellis.analytics.run_sources import RunSources
 from trellis.analytics.sources import Period
-from trellis.collector.query import run_query
-from trellis.collector.sql_guard import open_read_only
+from trellis.collector import open_read_only, run_query
 
 Progress = Callable[[str], None]
 
