@@ -210,9 +210,11 @@ def add_core_routes(ctx: ApiContext) -> None:
     """Health, stats, query and snapshot."""
 
     async def health(request: Request, caller: Caller) -> Response:
-        return json_response(
-            {"status": "ok", "schema_version": SCHEMA_VERSION, "uptime_s": time.time() - ctx.started_at}
-        )
+        answer = {"status": "ok", "schema_version": SCHEMA_VERSION, "uptime_s": time.time() - ctx.started_at}
+        failure = ctx.store.health.failure
+        if failure is not None:
+            return json_response({**answer, "status": "unhealthy", "reason": failure}, 503)
+        return json_response(answer)
 
     async def stats(request: Request, caller: Caller) -> Response:
         counters = ctx.store.counters

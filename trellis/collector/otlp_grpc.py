@@ -60,6 +60,8 @@ class _Exporter:
     def export(self, signal: Signal, body: bytes, context: grpc.ServicerContext) -> Any:
         if self.store.queued_points >= self.store.max_queue_points:
             context.abort(grpc.StatusCode.UNAVAILABLE, "the write queue is full; retry later")
+        if self.store.health.invalidated:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.store.health.failure}; retry later")
         try:
             with self._decoding:
                 batch = otlp_proto.decode(signal, body)

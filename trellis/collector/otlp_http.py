@@ -140,6 +140,8 @@ class OtlpHttpReceiver:
             raise HttpError(415, f"content type {media or '(none)'!r} is not supported; use {PROTOBUF} or {JSON}")
         if self.store.queued_points >= self.store.max_queue_points:
             raise self._busy()
+        if self.store.health.invalidated:
+            raise HttpError(503, f"{self.store.health.failure}; retry later", {"Retry-After": str(self.retry_after)})
         async with self._reading:
             batch = await self._read_and_decode(signal, request, wire_format)
         try:

@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import signal
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -21,6 +21,10 @@ from trellis.collector.settings import CollectorSettings
 from trellis.collector.store import Store
 
 log = logging.getLogger("trellis.server")
+
+EXIT_RESTART = 75
+"""The collector's exit status when only a new process can open the database again (EX_TEMPFAIL):
+a supervisor (systemd's Restart=on-failure, Kubernetes) starts it again."""
 
 
 class ConfigError(ValueError):
@@ -84,6 +88,7 @@ class Collector:
     store: Store
     auth: Authenticator
     installers: Sequence[RouteInstaller] = field(default_factory=tuple)
+    exit_code: int = 0
 
     async def run(self) -> None:
         s = self.settings
@@ -108,14 +113,31 @@ class Collector:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
         print(self.banner(), flush=True)
+        watcher = asyncio.create_task(self._restart_when_space_is_back(stop))
         try:
             await asyncio.gather(*(srv.serve() for srv in servers))
         finally:
+            watcher.cancel()
             grpc_server.stop(grace=5).wait()
             for stop_extension in context.on_shutdown:
                 stop_extension()
             self.store.close()
             log.info("collector stopped; every acknowledged export is committed")
+
+    async def _restart_when_space_is_back(self, stop: Callable[[], None]) -> None:
+        """After DuckDB invalidated the database, answer unhealthy until the disk has room again,
+        then stop with ``EXIT_RESTART``: a new process replays the write-ahead log."""
+        health = self.store.health
+        while not (health.invalidated and health.space_is_back()):
+            await asyncio.sleep(1)
+        log.error(
+            "%s; there is space again: exiting with status %d so that a supervisor starts the collector again "
+            "(every acknowledged export is in the write-ahead log)",
+            health.failure,
+            EXIT_RESTART,
+        )
+        self.exit_code = EXIT_RESTART
+        stop()
 
     def banner(self) -> str:
         s = self.settings
@@ -138,4 +160,7 @@ def serve(settings: CollectorSettings, installers: Sequence[RouteInstaller] = ()
         store = Store(settings.db, settings.max_queue_points, settings.duckdb_memory_limit)
     except Exception as exc:
         raise ConfigError(f"cannot open {settings.db}: {str(exc).splitlines()[0]}") from None
-    asyncio.run(Collector(settings, store, auth, installers).run())
+    collector = Collector(settings, store, auth, installers)
+    asyncio.run(collector.run())
+    if collector.exit_code:
+        raise SystemExit(collector.exit_code)

@@ -8,6 +8,7 @@ database, so queries run beside ingest without blocking it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import re
@@ -24,6 +25,7 @@ import pyarrow as pa
 from trellis.collector import resources
 from trellis.collector.batch import ExportBatch
 from trellis.collector.events import UPSERT_SQL
+from trellis.collector.health import StoreHealth
 from trellis.collector.schema import TABLES, migrate
 from trellis.collector.settings import MEMORY_LIMIT_PATTERN
 
@@ -107,6 +109,7 @@ class Store:
         self.path = path
         self.snapshot_dir = path.parent / f".{path.name}.snapshots"
         self.con = open_database(path, self.snapshot_dir, memory_limit)
+        self.health = StoreHealth(path)
         self.max_queue_points = max_queue_points
         self.counters = IngestCounters()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -139,11 +142,21 @@ class Store:
         return self.con.cursor()
 
     def close(self) -> None:
-        """Write what is queued, stop the writer and checkpoint the database."""
+        """Write what is queued, stop the writer and checkpoint the database.
+
+        A checkpoint that fails (a full disk, an invalidated database) loses nothing: every committed
+        export is in the write-ahead log, which the next start replays."""
         self._queue.put(None)
         self._writer.join()
-        self.con.execute("CHECKPOINT")
-        self.con.close()
+        try:
+            if not self.health.invalidated:
+                self.con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            log.warning("no checkpoint at shutdown (%s); the write-ahead log is replayed at the next start", _line(exc))
+        try:
+            self.con.close()
+        except duckdb.Error as exc:
+            log.warning("closing the database: %s", _line(exc))
 
     def _run(self) -> None:
         cur = self.con.cursor()
@@ -157,7 +170,7 @@ class Store:
             self._commit_group(cur, jobs)
             since_checkpoint += sum(j.batch.accepted for j in jobs)
             if since_checkpoint >= CHECKPOINT_EVERY_POINTS:
-                _checkpoint(cur)
+                self.health.record(_checkpoint(cur))
                 since_checkpoint = 0
             if stop:
                 return
@@ -185,8 +198,11 @@ class Store:
                 sum(j.batch.accepted for j in jobs),
                 time.perf_counter() - started,
             )
-        except Exception:
-            log.exception("group commit of %d exports failed; writing them one by one", len(jobs))
+        except Exception as exc:
+            if isinstance(exc, STORAGE_ERRORS):
+                log.error("group commit of %d exports failed (%s); writing them one by one", len(jobs), _line(exc))
+            else:
+                log.exception("group commit of %d exports failed; writing them one by one", len(jobs))
             for job in jobs:
                 self._commit_one(cur, job)
             return
@@ -210,10 +226,11 @@ class Store:
                 _upsert_projections(cur, job.batch)
             cur.execute("COMMIT")
         except Exception:
-            cur.execute("ROLLBACK")
+            _rollback(cur)  # a failed COMMIT has ended the transaction already
             raise
 
     def _finish(self, jobs: list[_Job], error: Exception | None) -> None:
+        self.health.record(error)
         points = sum(j.batch.accepted for j in jobs)
         with self._lock:
             self._queued_points -= sum(max(j.batch.accepted, 1) for j in jobs)
@@ -226,14 +243,32 @@ class Store:
                 job.done.set_exception(error)
 
 
-def _checkpoint(cur: duckdb.DuckDBPyConnection) -> None:
+def _checkpoint(cur: duckdb.DuckDBPyConnection) -> duckdb.Error | None:
+    """Checkpoint now; the error when it fails (a snapshot being copied only delays it; a full disk
+    invalidates the database, which the store's health then reports)."""
     started = time.perf_counter()
     try:
         cur.execute("CHECKPOINT")
-    except duckdb.Error as exc:  # e.g. a snapshot is being copied; DuckDB checkpoints later by itself
-        log.debug("checkpoint skipped: %s", exc)
-        return
+    except duckdb.Error as exc:
+        log.log(
+            logging.ERROR if isinstance(exc, STORAGE_ERRORS) else logging.DEBUG, "checkpoint failed: %s", _line(exc)
+        )
+        return exc if isinstance(exc, STORAGE_ERRORS) else None
     log.debug("checkpoint in %.3f s", time.perf_counter() - started)
+    return None
+
+
+STORAGE_ERRORS = (duckdb.IOException, duckdb.FatalException, OSError)
+"""Failures of the disk under the database rather than of the rows: logged as one line."""
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
+
+
+def _line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _combined_tables(jobs: list[_Job]) -> list[tuple[str, pa.Table]]:
