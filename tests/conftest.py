@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trellis.testing import RunningCollector, finish, free_port, start_collector, trellis  # noqa: F401 (moving)
+from trellis.testing import RunningCollector, start_collector
 
 ROOT = Path(__file__).resolve().parents[1]
 OTLP_EXAMPLES = ROOT / "tests" / "fixtures" / "otlp-examples"

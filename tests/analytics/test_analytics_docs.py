@@ -6,8 +6,10 @@ import importlib
 import re
 from pathlib import Path
 
-from tests.test_docs import DOCS
+from tests.conftest import ROOT
 from trellis.analytics import JOBS
+
+DOCS = ROOT / "docs"
 
 
 def _sections(text: str) -> dict[str, str]:

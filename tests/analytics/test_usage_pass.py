@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from tests.analytics.conftest import insert
+from tests.analytics.reference import assert_same_as_reference
 from tests.analytics.scenarios import HOUR, cumulative, point
-from tests.analytics.test_usage_sql import _compare
 from trellis.analytics import usage_pass
 from trellis.analytics.sources import Period, Sources
 
@@ -27,7 +27,7 @@ def test_points_stored_out_of_time_order_give_the_same_tables(
     insert(con, "otel_metrics_sum", rows)
     insert(con, "otel_metrics_gauge", gauge)
     monkeypatch.setattr(usage_pass, "CHUNK_POINTS", 20)
-    _compare(con, HOUR)
+    assert_same_as_reference(con, HOUR)
 
 
 def test_a_series_that_starts_in_a_later_chunk_is_named(
@@ -46,7 +46,7 @@ def test_a_series_that_starts_in_a_later_chunk_is_named(
     finally:
         built.drop()
     assert named == {**{s: f"w{s}" for s in range(5)}, 9: "late"}
-    _compare(con, HOUR)
+    assert_same_as_reference(con, HOUR)
 
 
 def test_no_points_in_the_period_make_no_pass(con: duckdb.DuckDBPyConnection) -> None:

@@ -14,10 +14,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import insert
+from tests.analytics.reference import assert_same_as_reference
 from tests.analytics.scenarios import HOUR, as_delta, cumulative, point
-from trellis.analytics import JOBS, cost, run_job, run_jobs, usage_pass, usage_sql, utilization
+from trellis.analytics import JOBS, run_job, run_jobs, usage_pass, usage_sql, utilization
 from trellis.analytics.job import AnalyticsConfig
-from trellis.analytics.prices import merged
 from trellis.analytics.run_sources import RunSources
 from trellis.analytics.sources import Period, Sources
 from trellis.testing.analytics_store import build_analytics_store
@@ -42,21 +42,6 @@ def edge_cases(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _compare(con: duckdb.DuckDBPyConnection, period: Period) -> None:
-    config = AnalyticsConfig()
-    fast = utilization.run(Sources(con), period, config)
-    slow = utilization.run_in_polars(Sources(con), period, config)
-    assert fast.height == slow.height > 0
-    assert_frame_equal(fast, slow, rel_tol=1e-9, abs_tol=1e-9)
-    prices = merged({})
-    lines = cost._containers(Sources(con), period, prices)
-    reference = cost._containers_in_polars(Sources(con), period, prices)
-    keys = ["team", "workload", "environment", "day"]
-    reference = reference.group_by(keys).agg(pl.all().sum()).sort(keys, nulls_last=True)
-    assert_frame_equal(lines.select(reference.columns).sort(keys, nulls_last=True), reference, rel_tol=1e-9,
-                       abs_tol=1e-9)  # fmt: skip
-
-
 @pytest.mark.parametrize("chunk", [3, 50, 8_000_000])
 def test_edge_cases_give_the_same_tables_whatever_the_chunks(
     con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, chunk: int
@@ -64,7 +49,7 @@ def test_edge_cases_give_the_same_tables_whatever_the_chunks(
     edge_cases(con)
     monkeypatch.setattr(usage_pass, "CHUNK_POINTS", chunk)
     monkeypatch.setattr(usage_sql, "SAMPLES_PER_BATCH", 7)
-    _compare(con, HOUR)
+    assert_same_as_reference(con, HOUR)
 
 
 @pytest.mark.parametrize("chunk", [20_000, 8_000_000])
@@ -73,7 +58,7 @@ def test_an_organisation_gives_the_same_tables(tmp_path: Path, monkeypatch: pyte
     build_analytics_store(path, workloads=6, days=2, step_minutes=5, deployments=100)
     monkeypatch.setattr(usage_pass, "CHUNK_POINTS", chunk)
     with duckdb.connect(str(path), read_only=True) as con:
-        _compare(con, Period(D(2026, 1, 5, 7, 30), D(2026, 1, 6, 19)))
+        assert_same_as_reference(con, Period(D(2026, 1, 5, 7, 30), D(2026, 1, 6, 19)))
 
 
 def test_no_points_give_no_rows(con: duckdb.DuckDBPyConnection) -> None:

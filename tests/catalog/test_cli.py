@@ -35,9 +35,10 @@ from tests.catalog.conftest import (
     table_rows,
     write_yaml,
 )
-from tests.conftest import ROOT, TOKENS, RunningCollector, start_collector
+from tests.conftest import ROOT, TOKENS
 from trellis.catalog.service import Catalog
 from trellis.cli import main
+from trellis.testing import RunningCollector, start_collector
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningCollector, start_collector
 from tests.dashboard import scenario
+from trellis.testing import RunningCollector, start_collector
 
 APP = Path(__file__).resolve().parents[2] / "trellis" / "dashboard" / "app.py"
 PAGES = ["overview", "delivery", "resources", "catalog", "rollouts", "approvals", "legacy", "reports", "explore"]

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ROOT, RunningCollector
+from tests.conftest import ROOT
+from trellis.testing import RunningCollector
 
 TEAMS = ["shop", "payments", "discovery", "identity", "logistics", "media"]
 ENVIRONMENTS = {"staging": "staging", "production-eu": "production"}

@@ -27,9 +27,10 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from tests.conftest import ROOT, RunningCollector, free_port
+from tests.conftest import ROOT
 from tests.dashboard import scenario
 from tests.dashboard.conftest import start_platform
+from trellis.testing import RunningCollector, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -9,13 +9,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import RunningCollector
 from tests.dashboard import scenario
 from tests.dashboard.apptest import frames, open_app, page, problems, texts
 from trellis.catalog import CatalogClient
 from trellis.catalog.service import Catalog, CatalogError
 from trellis.dashboard import editor, flows
 from trellis.dashboard.source import Backend, DashboardError, Source
+from trellis.testing import RunningCollector
 
 GROUPS = {"platform-admins": {"bob"}}
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunningCollector
 from tests.dashboard import scenario
 from tests.dashboard.apptest import frames, metric, open_app, page, problems, texts
 from tests.dashboard.conftest import PAGES
+from trellis.testing import RunningCollector
 
 Platform = tuple[RunningCollector, scenario.Scenario]
 ALICE = scenario.TOKENS["alice"][0]

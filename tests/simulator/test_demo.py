@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
 from trellis.collector.client import Client
 from trellis.simulator.model import SAMPLE_DATA
+from trellis.testing import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,6 @@ import yaml
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-from tests.conftest import RunningCollector
 from trellis.cli import main
 from trellis.collector.client import Client
 from trellis.simulator.catalog import Actors, Replay, write_catalog
@@ -29,6 +28,7 @@ from trellis.simulator.plan import DAY, NS, Plan, build_plan
 from trellis.simulator.run import Target, send_history
 from trellis.simulator.send import Progress
 from trellis.simulator.signals import history_signals
+from trellis.testing import RunningCollector
 
 END = int(datetime(2026, 11, 16, tzinfo=UTC).timestamp()) * NS
 """A Monday at midnight: a period that ends here holds whole weeks, as DORA's frequency wants."""
