@@ -143,3 +143,18 @@ def test_grpc_answers_unavailable_and_retries_lose_nothing(small_queue: RunningC
     assert all("write queue is full" in details for details in unavailable)
     assert len(acknowledged) == CLIENTS * EXPORTS_EACH
     assert stored_exports(small_queue.api, metric) == dict.fromkeys(acknowledged, POINTS)
+
+
+def test_store_submit_raises_queue_full_while_the_queue_holds_too_many_bytes(tmp_path: Path) -> None:
+    """Bounded in bytes as well as points: a few exports with large rows fill it as many small ones would."""
+    one = gauge_batch(0, 200_000, metric="heavy")  # large: the writer is still at it when the next one comes
+    store = Store(tmp_path / "bytes.duckdb", max_queue_points=10_000_000, max_queue_bytes=one.nbytes)
+    try:
+        first = store.submit(one)
+        assert store.is_full()
+        with pytest.raises(QueueFull, match=r"the write queue holds \d+ bytes"):
+            store.submit(gauge_batch(1, 10, metric="heavy"))
+        first.result(60)
+        assert store.queued_bytes == 0 and not store.is_full()
+    finally:
+        store.close()

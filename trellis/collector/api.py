@@ -8,7 +8,6 @@ scope it needs.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,16 +18,16 @@ import orjson
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from trellis.collector.auth import Authenticator, AuthError, Scope, grants
 from trellis.collector.query import QueryFailed, QueryRefused, QueryResult, run_query, to_json_ready, too_long
 from trellis.collector.schema import SCHEMA_VERSION, TABLES, stored_table
 from trellis.collector.settings import DEFAULT_MAX_API_BODY_BYTES, CollectorSettings
+from trellis.collector.snapshots import SnapshotRefused, Snapshots
 from trellis.collector.store import Store
 
 log = logging.getLogger("trellis.api")
@@ -193,19 +192,6 @@ def _memory_limit(store: Store) -> str:
     return str(row[0]) if row else ""
 
 
-def _write_snapshot(store: Store) -> str:
-    target = store.snapshot_dir / f"snapshot-{uuid.uuid4().hex}.duckdb"
-    cursor = store.cursor()
-    source = cursor.execute("SELECT current_database()").fetchall()[0]
-    alias = f"snap_{uuid.uuid4().hex[:12]}"
-    cursor.execute(f"ATTACH '{target}' AS {alias}")
-    try:
-        cursor.execute(f'COPY FROM DATABASE "{source[0] if source else "main"}" TO {alias}')
-    finally:
-        cursor.execute(f"DETACH {alias}")
-    return str(target)
-
-
 def add_core_routes(ctx: ApiContext) -> None:
     """Health, stats, query and snapshot."""
 
@@ -226,6 +212,7 @@ def add_core_routes(ctx: ApiContext) -> None:
                 "commits": counters.commits,
                 "ingest_rate_per_s": counters.rate(),
                 "write_queue_points": ctx.store.queued_points,
+                "write_queue_bytes": ctx.store.queued_bytes,
                 "last_commit_at": counters.last_commit_at,
                 "duckdb_memory_limit": await run_in_threadpool(_memory_limit, ctx.store),
             }
@@ -243,9 +230,15 @@ def add_core_routes(ctx: ApiContext) -> None:
             headers["X-Trellis-Truncated-By"] = result.cut_by
         return Response(content, media_type=ARROW_STREAM if arrow else "application/json", headers=headers)
 
+    snapshots = Snapshots(ctx.store.path, ctx.store.snapshot_dir, ctx.settings.max_snapshots)
+
     async def snapshot(request: Request, caller: Caller) -> Response:
-        path = await run_in_threadpool(_write_snapshot, ctx.store)
-        return FileResponse(path, media_type="application/octet-stream", background=BackgroundTask(os.remove, path))
+        try:
+            path = await run_in_threadpool(snapshots.take, ctx.store.cursor())
+        except SnapshotRefused as exc:
+            raise ApiError(503, str(exc)) from None
+        headers = {"Content-Length": str(path.stat().st_size)}
+        return StreamingResponse(snapshots.stream(path), media_type="application/octet-stream", headers=headers)
 
     async def whoami(request: Request) -> Response:
         """Who the bearer token belongs to and what it may do; any valid token may ask."""

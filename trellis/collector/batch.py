@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,6 +48,12 @@ class ExportBatch:
                 "(OTLP allows a key once per map)"
             )
         return cls(signal, tables, accepted, rejected, resources=res.resources_table(resources))
+
+    @functools.cached_property
+    def nbytes(self) -> int:
+        """The Arrow bytes the batch holds: what it weighs in the write queue."""
+        tables = [*self.tables.values(), *self.projections.values(), self.resources]
+        return sum(table.nbytes for table in tables)
 
     def rows(self, table: str, keep: pa.Array | None = None) -> pa.Table:
         """A table's rows in the layout queries see: with their resource's columns; only those

@@ -58,7 +58,7 @@ class _Exporter:
         self._decoding = threading.BoundedSemaphore(ingest.DECODE_THREADS)
 
     def export(self, signal: Signal, body: bytes, context: grpc.ServicerContext) -> Any:
-        if self.store.queued_points >= self.store.max_queue_points:
+        if self.store.is_full():
             context.abort(grpc.StatusCode.UNAVAILABLE, "the write queue is full; retry later")
         if self.store.health.invalidated:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.store.health.failure}; retry later")

@@ -138,7 +138,7 @@ class OtlpHttpReceiver:
         wire_format = _FORMATS.get(media)
         if wire_format is None:
             raise HttpError(415, f"content type {media or '(none)'!r} is not supported; use {PROTOBUF} or {JSON}")
-        if self.store.queued_points >= self.store.max_queue_points:
+        if self.store.is_full():
             raise self._busy()
         if self.store.health.invalidated:
             raise HttpError(503, f"{self.store.health.failure}; retry later", {"Retry-After": str(self.retry_after)})
@@ -162,7 +162,7 @@ class OtlpHttpReceiver:
         return Response(ingest.response_message(batch).SerializeToString(), media_type=PROTOBUF)
 
     async def _read_and_decode(self, signal: Signal, request: Request, wire_format: str) -> ExportBatch:
-        if self.store.queued_points >= self.store.max_queue_points:  # it may have filled while this waited
+        if self.store.is_full():  # it may have filled while this waited
             raise self._busy()
         try:
             body = await read_body(request, self.max_body_bytes)

@@ -157,7 +157,7 @@ def serve(settings: CollectorSettings, installers: Sequence[RouteInstaller] = ()
     _check_free(settings.host, settings.otlp_http_port, "OTLP/HTTP")
     _check_free(settings.host, settings.api_port, "API")
     try:
-        store = Store(settings.db, settings.max_queue_points, settings.duckdb_memory_limit)
+        store = Store(settings.db, settings.max_queue_points, settings.duckdb_memory_limit, settings.max_queue_bytes)
     except Exception as exc:
         raise ConfigError(f"cannot open {settings.db}: {str(exc).splitlines()[0]}") from None
     collector = Collector(settings, store, auth, installers)

@@ -48,6 +48,10 @@ class CollectorSettings(BaseSettings):
     max_queue_points: int = Field(
         2_000_000, description="Points waiting to be written before new exports get 503 and Retry-After."
     )
+    max_queue_bytes: int = Field(
+        256 * 1024 * 1024, description="Bytes of decoded rows waiting to be written before new exports get 503."
+    )
+    max_snapshots: int = Field(2, description="Snapshots taken or downloaded at once; more get 503.")
     duckdb_memory_limit: str = Field(
         "512MB",
         pattern=MEMORY_LIMIT_PATTERN,

@@ -105,12 +105,20 @@ def open_database(path: Path, snapshot_dir: Path, memory_limit: str | None = MEM
 class Store:
     """The collector's database: a writer thread with group commit, and read cursors."""
 
-    def __init__(self, path: Path, max_queue_points: int = 2_000_000, memory_limit: str | None = MEMORY_LIMIT) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_queue_points: int = 2_000_000,
+        memory_limit: str | None = MEMORY_LIMIT,
+        max_queue_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
         self.path = path
         self.snapshot_dir = path.parent / f".{path.name}.snapshots"
         self.con = open_database(path, self.snapshot_dir, memory_limit)
         self.health = StoreHealth(path)
         self.max_queue_points = max_queue_points
+        self.max_queue_bytes = max_queue_bytes
+        self._queued_bytes = 0
         self.counters = IngestCounters()
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._queued_points = 0
@@ -122,13 +130,25 @@ class Store:
     def queued_points(self) -> int:
         return self._queued_points
 
+    @property
+    def queued_bytes(self) -> int:
+        """Arrow bytes of the batches waiting to be written."""
+        return self._queued_bytes
+
+    def is_full(self) -> bool:
+        """Whether new exports should be told to come back later (points or bytes at their limit)."""
+        return self._queued_points >= self.max_queue_points or self._queued_bytes >= self.max_queue_bytes
+
     def submit(self, batch: ExportBatch) -> Future[None]:
         """Queue a batch; the future completes once its rows are committed."""
-        size = max(batch.accepted, 1)
+        size, nbytes = max(batch.accepted, 1), batch.nbytes
         with self._lock:
             if self._queued_points and self._queued_points + size > self.max_queue_points:
                 raise QueueFull(f"the write queue holds {self._queued_points} points")
+            if self._queued_bytes and self._queued_bytes + nbytes > self.max_queue_bytes:
+                raise QueueFull(f"the write queue holds {self._queued_bytes} bytes")
             self._queued_points += size
+            self._queued_bytes += nbytes
         job = _Job(batch)
         self._queue.put(job)
         return job.done
@@ -234,6 +254,7 @@ class Store:
         points = sum(j.batch.accepted for j in jobs)
         with self._lock:
             self._queued_points -= sum(max(j.batch.accepted, 1) for j in jobs)
+            self._queued_bytes -= sum(j.batch.nbytes for j in jobs)
         if error is None:
             self.counters.record(points, sum(j.batch.rejected.count for j in jobs))
         for job in jobs:
