@@ -418,7 +418,8 @@ def test_placeholders_are_bound_to_params_and_never_pasted_into_the_sql(collecto
     [
         ({"sql": "SELECT ?", "params": []}, "parameter"),
         ({"sql": "SELECT $a", "params": {"b": 1}}, "parameter"),
-        ({"sql": "SELECT ?", "params": [[1, 2]]}, "invalid request: params"),
+        ({"sql": "SELECT ?", "params": [{"a": 1}]}, "invalid request: params"),
+        ({"sql": "SELECT ?", "params": [[[1]]]}, "invalid request: params"),
     ],
 )
 def test_params_that_do_not_fit_answer_400(collector: RunningCollector, body: dict[str, Any], message: str) -> None:
@@ -488,3 +489,9 @@ def test_an_answer_under_both_limits_is_whole(byte_limited: RunningCollector) ->
         None,
         1000,
     )
+
+
+def test_a_list_param_binds_for_list_contains(collector: RunningCollector) -> None:
+    sql = "SELECT count(*) AS n FROM range(10) t(i) WHERE list_contains($wanted, CAST(i AS VARCHAR))"
+    response = query(collector, {"sql": sql, "params": {"wanted": ["1", "3", "x') OR ('1'='1"]}})
+    assert response.status_code == 200 and response.json()["rows"] == [[2]]

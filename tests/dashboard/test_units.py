@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from trellis.catalog.builtin_types import BUILTIN_TYPES
 from trellis.dashboard import editor, reports
 from trellis.dashboard.cli import dashboard_env, streamlit_command
-from trellis.dashboard.filters import Filters, from_params, sql_text, to_params
+from trellis.dashboard.filters import Filters, from_params, to_params
 from trellis.dashboard.source import DashboardError, Source, locate, readable
 from trellis.dashboard.ui import otlp_endpoint
 
@@ -105,13 +105,22 @@ def test_filters_come_from_and_go_to_the_url() -> None:
     assert to_params(Filters(date(2026, 1, 1), date(2026, 1, 7)), "7d") == {"range": "7d"}
 
 
-def test_filters_become_sql_with_quoted_values() -> None:
-    filters = Filters(date(2026, 1, 1), date(2026, 1, 31), ("o'brien",), ())
+def test_filters_become_placeholders_and_their_values_are_bound_not_pasted() -> None:
+    import duckdb
+
+    from trellis.collector import named_params
+
+    filters = Filters(date(2026, 1, 1), date(2026, 1, 31), ("o'brien", "x') OR ('1'='1"), ())
     where = filters.where("t", "team", "env")
-    assert "t >= TIMESTAMP '2026-01-01 00:00:00'" in where and "t < TIMESTAMP '2026-02-01 00:00:00'" in where
-    assert "team IN ('o''brien')" in where and "env" not in where
+    assert "o'brien" not in where and "'" not in where and "env" not in where
     assert Filters(date(2026, 1, 1), date(2026, 1, 1)).where() == "TRUE"
-    assert sql_text("a'b") == "'a''b'"
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE rows (t TIMESTAMP, team VARCHAR)")
+        con.execute(
+            "INSERT INTO rows VALUES ('2026-01-05', 'o''brien'), ('2026-01-05', 'other'), ('2026-02-01', 'o''brien')"
+        )
+        query = f"SELECT team FROM rows WHERE {where}"
+        assert con.execute(query, named_params(query, filters.params())).fetchall() == [("o'brien",)]
 
 
 def test_api_errors_read_as_one_sentence() -> None:

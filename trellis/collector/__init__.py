@@ -9,7 +9,7 @@ from trellis.collector.cli import register as register_commands
 from trellis.collector.client import Client, ClientError, CollectorRunning, CollectorUnreachable, running_collector
 from trellis.collector.emit import EmitError
 from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
-from trellis.collector.query import QueryFailed, QueryRefused, run_query
+from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query
 from trellis.collector.schema import RESOURCES_TABLE, migrate, run_migrations, stored_table
 from trellis.collector.server import ConfigError, serve
 from trellis.collector.settings import CollectorSettings
@@ -36,6 +36,7 @@ __all__ = [
     "TokensFileError",
     "json_response",
     "migrate",
+    "named_params",
     "open_read_only",
     "read_body",
     "read_model",

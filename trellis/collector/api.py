@@ -133,8 +133,9 @@ async def read_model(request: Request, model: type[M]) -> M:
         raise ApiError(400, f"invalid request: {where}: {first['msg']}") from None
 
 
-ParamValue = str | int | float | bool | None
-"""What a placeholder may be bound to: JSON's scalars."""
+ParamScalar = str | int | float | bool | None
+ParamValue = ParamScalar | list[ParamScalar]
+"""What a placeholder may be bound to: JSON's scalars, or a list of them (for ``list_contains``)."""
 
 
 class QueryRequest(BaseModel):

@@ -6,8 +6,10 @@ after its whole answer sits in memory."""
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -34,6 +36,22 @@ class QueryResult:
 
 Params = list[Any] | dict[str, Any] | None
 """Values for the statement's placeholders: a list for ``?``, a dict for ``$name``."""
+
+_PLACEHOLDER = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+def named_params(query: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Of ``values``, the ones the query's ``$name`` placeholders name, as JSON carries them (times as
+    ISO text, tuples as lists): for callers that keep a set of values and write statements using some."""
+    names = set(_PLACEHOLDER.findall(query))
+    params = {k: _jsonable_value(v) for k, v in values.items() if k in names}
+    return params or None
+
+
+def _jsonable_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return list(value) if isinstance(value, tuple) else value
 
 
 def run_query(
@@ -119,4 +137,4 @@ def _json_type(kind: pa.DataType) -> pa.DataType:
     return kind
 
 
-__all__ = ["Params", "QueryFailed", "QueryRefused", "QueryResult", "run_query", "to_json_ready"]
+__all__ = ["Params", "QueryFailed", "QueryRefused", "QueryResult", "named_params", "run_query", "to_json_ready"]

@@ -13,14 +13,15 @@ import polars as pl
 import streamlit as st
 
 from trellis.catalog import READ_OPERATIONS
+from trellis.collector import named_params
 from trellis.dashboard.config import CACHE_SECONDS, LIVE_CACHE_SECONDS
 from trellis.dashboard.context import Context
 from trellis.dashboard.source import Backend, Source
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=1000)
-def _sql(source: Source, token: str | None, sql: str, limit: int | None) -> pl.DataFrame:
-    return Backend(source, token).sql(sql, limit)
+def _sql(source: Source, token: str | None, sql: str, limit: int | None, params: str) -> pl.DataFrame:
+    return Backend(source, token).sql(sql, limit, json.loads(params))
 
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=200)
@@ -38,9 +39,11 @@ def _stats(source: Source, token: str | None) -> dict[str, Any] | None:
     return Backend(source, token).stats()
 
 
-def sql(ctx: Context, query: str, limit: int | None = None) -> pl.DataFrame:
-    """The rows of one read-only statement."""
-    return _sql(ctx.source, ctx.token, query, limit)
+def sql(ctx: Context, query: str, limit: int | None = None, **values: Any) -> pl.DataFrame:
+    """The rows of one read-only statement; its ``$name`` placeholders are bound from the page's filters
+    (``Filters.params``) and ``values``, never pasted into the text."""
+    params = named_params(query, {**ctx.filters.params(), **values})
+    return _sql(ctx.source, ctx.token, query, limit, json.dumps(params, sort_keys=True))
 
 
 def read(ctx: Context, name: str, payload: dict[str, Any] | None = None) -> Any:

@@ -6,9 +6,9 @@ survive a reload and can be sent to a colleague; the sidebar widgets and the URL
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -44,30 +44,25 @@ class Filters:
         return (self.end - self.start).days + 1
 
     def where(self, time_col: str | None = None, team_col: str | None = None, env_col: str | None = None) -> str:
-        """A SQL condition for these filters on the given columns (``TRUE`` when none applies)."""
+        """A SQL condition for these filters on the given columns (``TRUE`` when none applies), with
+        placeholders that ``params()`` fills: ``data.sql`` binds them, values never enter the text."""
         parts = []
         if time_col:
-            parts.append(f"{time_col} >= TIMESTAMP '{self.start_at:%Y-%m-%d %H:%M:%S}'")
-            parts.append(f"{time_col} < TIMESTAMP '{self.end_at:%Y-%m-%d %H:%M:%S}'")
+            parts.append(f"{time_col} >= CAST($f_start AS TIMESTAMP) AND {time_col} < CAST($f_end AS TIMESTAMP)")
         if team_col and self.teams:
-            parts.append(f"{team_col} IN ({sql_list(self.teams)})")
+            parts.append(f"list_contains($f_teams, {team_col})")
         if env_col and self.envs:
-            parts.append(f"{env_col} IN ({sql_list(self.envs)})")
+            parts.append(f"list_contains($f_envs, {env_col})")
         return " AND ".join(parts) or "TRUE"
+
+    def params(self) -> dict[str, Any]:
+        """The values of ``where``'s placeholders."""
+        return {"f_start": self.start_at, "f_end": self.end_at, "f_teams": list(self.teams), "f_envs": list(self.envs)}
 
     def describe(self) -> str:
         teams = ", ".join(self.teams) or "every team"
         envs = ", ".join(self.envs) or "every environment"
         return f"{self.start:%Y-%m-%d} to {self.end:%Y-%m-%d} · {teams} · {envs}"
-
-
-def sql_text(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_list(values: Iterable[str]) -> str:
-    return ", ".join(sql_text(v) for v in values)
 
 
 def from_params(params: dict[str, str], now: date | None = None) -> tuple[str, date, date, list[str], list[str]]:
@@ -145,4 +140,4 @@ def _with(options: list[str], chosen: object) -> list[str]:
     return sorted({*options, *extra})
 
 
-__all__ = ["Filters", "from_params", "preset", "sidebar", "sql_list", "sql_text", "to_params"]
+__all__ = ["Filters", "from_params", "preset", "sidebar", "to_params"]

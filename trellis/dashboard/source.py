@@ -97,13 +97,13 @@ class Backend:
         self.source, self.token = source, token
 
     # reading --------------------------------------------------------------
-    def sql(self, query: str, limit: int | None = None) -> pl.DataFrame:
-        """One read-only statement's rows."""
+    def sql(self, query: str, limit: int | None = None, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        """One read-only statement's rows, ``params`` bound to its placeholders."""
         try:
             if self.source.mode == "api":
-                return _client(self.source.api, self.token).sql(query, limit)
+                return _client(self.source.api, self.token).sql(query, limit, params)
             with self._file() as client:
-                return client.sql(query, limit)
+                return client.sql(query, limit, params)
         except ClientError as exc:
             raise DashboardError(readable(exc)) from None
 

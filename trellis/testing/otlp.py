@@ -47,9 +47,10 @@ def stored_exports(api: str, metric: str, headers: dict[str, str] | None = None)
     """Points stored per export key of ``metric``, read through a collector's query API."""
     sql = (
         f"SELECT int_value // {KEY_STRIDE} AS key, count(*) AS points FROM otel_metrics_gauge "
-        f"WHERE metric_name = '{metric.replace(chr(39), chr(39) * 2)}' GROUP BY key"
+        "WHERE metric_name = $metric GROUP BY key"
     )
-    response = httpx.post(f"{api}/api/v1/query", json={"sql": sql}, headers=headers, timeout=30)
+    body = {"sql": sql, "params": {"metric": metric}}
+    response = httpx.post(f"{api}/api/v1/query", json=body, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
     return {int(key): int(points) for key, points in response.json()["rows"]}
 

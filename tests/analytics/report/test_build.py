@@ -118,3 +118,19 @@ def test_a_job_without_a_section_is_reported_as_such_and_the_others_keep_theirs(
     note = "The extra job has no report section: analytics_extra is not shown."
     assert built.sections[-1].missing == [note] and note in built.missing
     assert built.coverage.filter(pl.col("job") == "extra")["status"].to_list() == ["missing"]
+
+
+def test_a_team_name_is_bound_as_a_value_never_pasted_into_the_sql(store: Path) -> None:
+    """A team named with quotes (or an injection attempt) selects nothing and breaks nothing."""
+    reader = FileReader(store, AnalyticsConfig())
+    try:
+        built = build_report(reader, PERIOD, "team-01' OR '1'='1")
+    finally:
+        reader.close()
+    assert built.teams == ["team-01' OR '1'='1"]
+    assert all(
+        table.frame.is_empty()
+        for section in built.sections
+        for table in section.tables
+        if "team" in table.frame.columns
+    )

@@ -10,7 +10,7 @@ import polars as pl
 
 from trellis.analytics.registry import JOBS
 from trellis.analytics.report.model import Section
-from trellis.analytics.report.query import Query, sql_string, sql_time
+from trellis.analytics.report.query import Query
 from trellis.analytics.sources import Period
 
 
@@ -62,20 +62,21 @@ _INPUTS = [
 
 def read_inputs(q: Query, period: Period, team: str | None) -> pl.DataFrame:
     """Rows in the period of each input table the store has: deployments, incidents, metric points..."""
-    parts = []
-    for label, table, column, zone in _INPUTS:
+    parts, labels = [], {}
+    for i, (label, table, column, zone) in enumerate(_INPUTS):
         if table not in q.available:
             continue
-        start, end = sql_time(period.start), sql_time(period.end)
-        if zone:
-            start, end = f"CAST({start} AS TIMESTAMPTZ)", f"CAST({end} AS TIMESTAMPTZ)"
+        start, end = ("CAST($period_start AS TIMESTAMPTZ)", "CAST($period_end AS TIMESTAMPTZ)") if zone else (
+            "CAST($period_start AS TIMESTAMP)", "CAST($period_end AS TIMESTAMP)"
+        )  # fmt: skip
+        labels[f"label_{i}"], labels[f"table_{i}"] = label, table
         parts.append(
-            f"SELECT {sql_string(label)} AS data, {sql_string(table)} AS source_table, count(*) AS rows "
+            f"SELECT $label_{i} AS data, $table_{i} AS source_table, count(*) AS rows "
             f"FROM {table} WHERE {column} >= {start} AND {column} < {end}"
         )
     if not parts:
         return pl.DataFrame(schema={"data": pl.String, "source_table": pl.String, "rows": pl.Int64})
-    return q.reader.sql(" UNION ALL ".join(parts)).with_columns(pl.col("rows").cast(pl.Int64))
+    return q.sql(" UNION ALL ".join(parts), **labels).with_columns(pl.col("rows").cast(pl.Int64))
 
 
 def section_teams(sections: Iterable[Section]) -> list[str]:

@@ -27,7 +27,7 @@ from trellis.analytics.sources import Period
 
 def build_report(reader: Reader, period: Period, team: str | None = None, title: str | None = None) -> Report:
     """Read the analytics tables (already computed for ``period``) and assemble the report."""
-    q = Query(reader)
+    q = Query(reader, {"team": team, "period_start": period.start, "period_end": period.end})
     coverage = read_coverage(q, period)
     inputs = read_inputs(q, period, team)
     sections = [_section(q, name, job, period, team) for name, job in JOBS.items()]

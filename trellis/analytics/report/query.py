@@ -1,33 +1,35 @@
-"""How sections read: SQL literals, and the statements that remember when they reached the row limit."""
+"""How sections read: statements with bind parameters, remembering which ones reached the row limit.
+
+A section writes ``$team``, ``$period_start`` or ``$period_end`` in its SQL and never pastes a value
+into the text; ``Query`` binds the ones a statement names."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from trellis.analytics.report.model import Reader, ReportTable
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_time(value: datetime) -> str:
-    return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+from trellis.collector import named_params
 
 
 class Query:
-    """Runs the report's statements and remembers which ones reached the row limit."""
+    """Runs the report's statements and remembers which ones reached the row limit.
 
-    def __init__(self, reader: Reader) -> None:
+    ``values`` are what statements may name as ``$name``: the report's team and period."""
+
+    def __init__(self, reader: Reader, values: dict[str, Any] | None = None) -> None:
         self.reader = reader
+        self.values = values or {}
         self.available = reader.tables()
         self.truncated: list[str] = []
 
+    def sql(self, query: str, **more: Any) -> pl.DataFrame:
+        """One statement, its placeholders bound from the report's values and ``more``."""
+        return self.reader.sql(query, named_params(query, {**self.values, **more}))
+
     def frame(self, name: str, query: str) -> tuple[pl.DataFrame, bool]:
-        frame = self.reader.sql(query)
+        frame = self.sql(query)
         full = frame.height >= self.reader.row_limit
         if full:
             self.truncated.append(name)
@@ -39,4 +41,4 @@ class Query:
         return ReportTable(name, title, frame, description, shown, full)
 
 
-__all__ = ["Query", "sql_string", "sql_time"]
+__all__ = ["Query"]

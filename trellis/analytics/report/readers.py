@@ -61,7 +61,7 @@ TABLES_QUERY = "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FR
 class _TableReader:
     """What both readers share: which tables exist, and which jobs' tables do not hold a period."""
 
-    def sql(self, query: str) -> pl.DataFrame:
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         raise NotImplementedError
 
     def tables(self) -> set[str]:
@@ -82,8 +82,8 @@ class ApiReader(_TableReader):
         self.row_limit = row_limit
         self.source = f"collector at {client.url}"
 
-    def sql(self, query: str) -> pl.DataFrame:
-        frame: pl.DataFrame = self.client.sql(query, limit=self.row_limit)
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        frame: pl.DataFrame = self.client.sql(query, limit=self.row_limit, params=params)
         return frame
 
     def prepare(self, period: Period, progress: Progress = _quiet) -> list[str]:
@@ -113,9 +113,9 @@ class FileReader(_TableReader):
         self.con = open_read_only(path)
         self._frames: dict[str, pl.DataFrame] = {}
 
-    def sql(self, query: str) -> pl.DataFrame:
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         """One statement through the same guard as every reader (the report's own SQL)."""
-        result = run_query(self.con, query, self.row_limit, READ_SECONDS)
+        result = run_query(self.con, query, self.row_limit, READ_SECONDS, params)
         return pl.from_arrow(result.table)  # type: ignore[return-value]
 
     def prepare(self, period: Period, progress: Progress = _quiet) -> list[str]:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from trellis.dashboard import charts, data, ui
 from trellis.dashboard.context import Context
-from trellis.dashboard.filters import Filters, sql_text
+from trellis.dashboard.filters import Filters
 
 EXAMPLE = """SELECT service_namespace AS team, environment, status, count(*) AS deployments
 FROM deployments
@@ -27,10 +27,11 @@ def bucket_for(filters: Filters) -> str:
     return "1 day"
 
 
-def metric_query(table: str, metric: str, group: str, filters: Filters, cumulative: bool) -> str:
-    """One value per bucket and group: the average of a gauge, the increase of a counter."""
-    column = group if group in RESOURCE_COLUMNS else f"attributes[{sql_text(group)}]"
-    where = f"metric_name = {sql_text(metric)} AND value IS NOT NULL AND " + filters.where(
+def metric_query(table: str, group: str, filters: Filters, cumulative: bool) -> str:
+    """One value per bucket and group: the average of a gauge, the increase of a counter (``$metric``
+    and ``$group`` are bound by ``data.sql``)."""
+    column = group if group in RESOURCE_COLUMNS else "attributes[$group]"
+    where = "metric_name = $metric AND value IS NOT NULL AND " + filters.where(
         "time", "service_namespace", "deployment_environment_name"
     )
     bucket = f"time_bucket(INTERVAL '{bucket_for(filters)}', time)"
@@ -93,12 +94,14 @@ def _metrics(ctx: Context) -> None:
     keys = data.sql(
         ctx,
         f"""SELECT DISTINCT unnest(map_keys(attributes)) AS k FROM
-              (SELECT attributes FROM {row["tbl"]} WHERE metric_name = {sql_text(row["metric_name"])} LIMIT 2000)
+              (SELECT attributes FROM {row["tbl"]} WHERE metric_name = $metric LIMIT 2000)
             ORDER BY k""",
+        metric=row["metric_name"],
     )
     groups = RESOURCE_COLUMNS + [k for k in keys["k"].to_list() if k]
     group = cols[1].selectbox("Group by", groups, key="explore_group") or groups[0]
-    frame = data.sql(ctx, metric_query(row["tbl"], row["metric_name"], group, f, bool(row["cumulative"])))
+    query = metric_query(row["tbl"], group, f, bool(row["cumulative"]))
+    frame = data.sql(ctx, query, metric=row["metric_name"], group=group)
     how = "average" if row["tbl"] == "otel_metrics_gauge" else "increase" if row["cumulative"] else "sum"
     if frame.height == 0:
         st.info("No points for these filters.")

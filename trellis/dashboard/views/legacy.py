@@ -78,10 +78,10 @@ def _share(ctx: Context) -> None:
         return
     frame = data.sql(
         ctx,
-        f"""SELECT snapshot_at, legacy_consumers, managed_consumers, legacy_share, legacy_definitions,
+        """SELECT snapshot_at, legacy_consumers, managed_consumers, legacy_share, legacy_definitions,
                    managed_definitions, period_start, period_end
             FROM analytics_platform_health WHERE row_type = 'legacy_share'
-              AND snapshot_at >= TIMESTAMP '{ctx.filters.start_at}' AND snapshot_at <= TIMESTAMP '{ctx.filters.end_at}'
+              AND snapshot_at >= CAST($f_start AS TIMESTAMP) AND snapshot_at <= CAST($f_end AS TIMESTAMP)
             ORDER BY snapshot_at""",
     )
     if frame.height == 0:

@@ -75,8 +75,9 @@ def _demand(ctx: Context) -> None:
         ctx,
         f"""SELECT app, type, class, requests, resolved, misses, miss_share, default_share, consumers,
                    last_miss_reason, period_start, period_end
-            FROM analytics_demand WHERE level = '{level}' AND {f.where(None, "app")}
+            FROM analytics_demand WHERE level = $level AND {f.where(None, "app")}
             ORDER BY requests DESC""",
+        level=level,
     )
     if frame.height == 0:
         st.info("Nobody has asked the catalog for anything in this period.")

@@ -9,7 +9,7 @@ import polars as pl
 from trellis.analytics.report.chart_specs import line_chart
 from trellis.analytics.report.job_section import JobSection
 from trellis.analytics.report.model import Section
-from trellis.analytics.report.query import Query, sql_string, sql_time
+from trellis.analytics.report.query import Query
 from trellis.analytics.sources import Period
 
 
@@ -17,13 +17,13 @@ def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
     versions = q.table(
         "adoption_versions",
         "Consumers per definition version at the period's end",
-        f"""SELECT definition_id, version, active_version, is_active, consumers, share_of_consumers, share_on_active
-            FROM analytics_adoption WHERE row_type = 'version' AND snapshot_at = {sql_time(period.end)}
+        """SELECT definition_id, version, active_version, is_active, consumers, share_of_consumers, share_on_active
+            FROM analytics_adoption WHERE row_type = 'version' AND snapshot_at = $period_end
             ORDER BY definition_id, version""",
         "Platform-wide: every consumer of every definition." if team else "",
         order=[pl.col("consumers").neg(), "definition_id", "version"],
     )
-    app = f" AND app = {sql_string(team)}" if team else ""
+    app = " AND app = $team" if team else ""
     behind = q.table(
         "adoption_behind",
         "Consumers behind the active version",

@@ -7,13 +7,13 @@ import polars as pl
 from trellis.analytics.report.chart_specs import bar_chart, line_chart
 from trellis.analytics.report.job_section import JobSection
 from trellis.analytics.report.model import Section
-from trellis.analytics.report.query import Query, sql_string
+from trellis.analytics.report.query import Query
 from trellis.analytics.report.values import count_label
 from trellis.analytics.sources import Period
 
 
 def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
-    where = f" AND team = {sql_string(team)}" if team else ""
+    where = " AND team = $team" if team else ""
     teams = q.table(
         "cost_teams",
         "Cost per team for the period",

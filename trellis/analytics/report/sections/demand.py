@@ -9,12 +9,12 @@ import polars as pl
 from trellis.analytics.report.chart_specs import bar_chart
 from trellis.analytics.report.job_section import JobSection
 from trellis.analytics.report.model import Section
-from trellis.analytics.report.query import Query, sql_string
+from trellis.analytics.report.query import Query
 from trellis.analytics.sources import Period
 
 
 def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
-    combos = f"level = 'team_combo' AND app = {sql_string(team)}" if team else "level = 'combo'"
+    combos = "level = 'team_combo' AND app = $team" if team else "level = 'combo'"
     kinds = q.table(
         "demand_types",
         "Requests per resource type and class",
@@ -29,7 +29,7 @@ def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
         "Requests per team",
         f"""SELECT app AS team, requests, resolved, misses, miss_share, default_requests, default_share, consumers,
                    environments, definitions, last_miss_reason
-            FROM analytics_demand WHERE level = 'team'{f" AND app = {sql_string(team)}" if team else ""}
+            FROM analytics_demand WHERE level = 'team'{" AND app = $team" if team else ""}
             ORDER BY team""",
         order=[pl.col("misses").neg(), "team"],
     )

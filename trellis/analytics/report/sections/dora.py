@@ -9,13 +9,13 @@ import polars as pl
 from trellis.analytics.report.chart_specs import line_chart
 from trellis.analytics.report.job_section import JobSection
 from trellis.analytics.report.model import Section
-from trellis.analytics.report.query import Query, sql_string
+from trellis.analytics.report.query import Query
 from trellis.analytics.report.values import count_label
 from trellis.analytics.sources import Period
 
 
 def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
-    where = "level = 'team'" + (f" AND service_namespace = {sql_string(team)}" if team else "")
+    where = "level = 'team'" + (" AND service_namespace = $team" if team else "")
     summary = q.table(
         "dora_teams",
         "DORA per team and environment, for the period",

@@ -9,12 +9,12 @@ import polars as pl
 from trellis.analytics.report.chart_specs import bar_chart
 from trellis.analytics.report.job_section import JobSection
 from trellis.analytics.report.model import Section
-from trellis.analytics.report.query import Query, sql_string
+from trellis.analytics.report.query import Query
 from trellis.analytics.sources import Period
 
 
 def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
-    where = f"WHERE team = {sql_string(team)}" if team else ""
+    where = "WHERE team = $team" if team else ""
     workloads = q.table(
         "utilization_workloads",
         "Usage against requests per workload and container",
