@@ -308,6 +308,16 @@ class ClientPlan:
     resources: int
     points: int
     inflight: int
+    churn: bool = False
+
+
+CHURN_TAG = b"-7f9c"
+"""The part of every pod name (and instance id) that ``--churn`` replaces per request: new pods each time."""
+
+
+def churned(body: bytes, generation: int) -> bytes:
+    """The export with its pods renamed for ``generation``: same length, so the protobuf stays valid."""
+    return body.replace(CHURN_TAG, b"-%04x" % (generation & 0xFFFF))
 
 
 def client_main(plan: ClientPlan, counters: Any, ready: Any, go: Any, deadline: Any) -> None:
@@ -338,7 +348,8 @@ def _send_loop(
     sender = GrpcSender(port, target) if target.transport == "grpc" else HttpSender(port, target)
     i = offset
     while time.time() < deadline:
-        body = pool[i % len(pool)]
+        sent = i - offset  # requests this thread has sent; threads take turns in the generations
+        body = churned(pool[i % len(pool)], sent * plan.inflight + offset) if plan.churn else pool[i % len(pool)]
         try:
             rejected = sender.send(body)
         except Retry as exc:
@@ -519,6 +530,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--rss-limit-mib", type=float, default=1024.0, help="peak RSS allowed with --overload (default: 1024)"
     )
+    p.add_argument(
+        "--churn",
+        action="store_true",
+        help="every request brings new pods (new resources and series), as a churning cluster does,\n"
+        "much accelerated: checks that memory levels off",
+    )
+    p.add_argument(
+        "--readers",
+        type=int,
+        default=0,
+        help="threads sending small dashboard-like queries through /api/v1/query while ingest runs, each about\n"
+        "ten a second; the report gives their p50/p95/p99 latency (default: 0)",
+    )
     p.add_argument("--progress", type=float, default=2.0, help="seconds between progress lines (default: 2)")
     p.add_argument("--workdir", type=Path, default=None, help="where the temp dir goes (default: the system's)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (database and collector log)")
@@ -575,7 +599,9 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         ctx.Process(
             target=client_main,
             args=(
-                ClientPlan(i, args.mode, ports(collector), args.pool, args.resources, args.points, args.inflight),
+                ClientPlan(
+                    i, args.mode, ports(collector), args.pool, args.resources, args.points, args.inflight, args.churn
+                ),
                 counters,
                 ready,
                 go,
@@ -593,6 +619,8 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
 
     sampler = MemorySampler(collector.process.pid)
     sampler.start()
+    reads = ReadLoad(collector, args.readers)
+    reads.start()
     cpu0 = _cpu_seconds(collector.process.pid)
     t0 = time.time()
     deadline.value = t0 + args.warmup + args.seconds
@@ -608,6 +636,7 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         acked, requests, retries, errors, _ = _totals(counters, args.clients)
         if window_start is None and now - t0 >= args.warmup:
             window_start, cpu_start = (now, acked), _cpu_seconds(collector.process.pid)
+            reads.measuring = True
         window_end = (now, acked)
         queue = _write_queue(collector)
         print(
@@ -619,6 +648,8 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         last_t, last_acked = now, acked
     cpu_end = _cpu_seconds(collector.process.pid)
     cpu_total = cpu_end - cpu0
+    reads.measuring = False
+    reads.stop()
 
     for c in clients:  # in-flight requests finish (and count) after the deadline
         c.join(timeout=180)
@@ -653,8 +684,68 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         "load_average": round(os.getloadavg()[0], 2),
         "lost": max(0, acked - stored),
         "cores": os.cpu_count(),
+        "reads": reads.summary(),
     }
     return result
+
+
+READ_QUERIES = [
+    "SELECT table_name FROM duckdb_tables() ORDER BY table_name",
+    "SELECT * FROM otel_resources LIMIT 20",
+    "SELECT count(*) AS deployments FROM deployments",
+    "SELECT service_namespace, count(*) AS n FROM deployments GROUP BY ALL ORDER BY n DESC LIMIT 10",
+    "SELECT count(*) AS resources FROM otel_resources",
+]
+"""Small queries like the dashboard's tiles: what a person waits for while ingest runs flat out."""
+
+
+class ReadLoad:
+    """Readers that send ``READ_QUERIES`` in turn through /api/v1/query and time each answer."""
+
+    def __init__(self, collector: RunningCollector, readers: int) -> None:
+        self.collector, self.readers = collector, readers
+        self.latencies: list[float] = []
+        self.by_query: dict[str, list[float]] = {}
+        self.errors = 0
+        self.measuring = False
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(readers)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def _run(self, reader: int) -> None:
+        turn = reader
+        while not self._stop.is_set():
+            sql = READ_QUERIES[turn % len(READ_QUERIES)]
+            turn += 1
+            started = time.perf_counter()
+            try:
+                api_call(self.collector, "POST", "/api/v1/query", {"sql": sql}, timeout=60)
+            except (OSError, RuntimeError):
+                self.errors += 1
+                continue
+            if self.measuring:
+                self.latencies.append(time.perf_counter() - started)
+                self.by_query.setdefault(sql, []).append(time.perf_counter() - started)
+            self._stop.wait(0.1)
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return {"queries": 0, "errors": self.errors}
+
+        def pct(q: float) -> float:
+            return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+        return {"queries": len(ordered), "errors": self.errors, "p50_ms": pct(0.5), "p95_ms": pct(0.95),
+                "p99_ms": pct(0.99), "max_ms": round(1000 * ordered[-1], 1)}  # fmt: skip
 
 
 def _write_queue(collector: RunningCollector) -> str:
@@ -683,6 +774,13 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
         f"CPU per point collector {result['collector_cpu_us_per_point']} us, clients "
         f"{result['client_cpu_us_per_point']} us; load average at the end {result['load_average']}"
     )
+    if args.readers:
+        reads = result["reads"]
+        print(
+            f"reads         {reads['queries']:,} small queries by {args.readers} readers while ingesting: "
+            f"p50 {reads.get('p50_ms')} ms, p95 {reads.get('p95_ms')} ms, p99 {reads.get('p99_ms')} ms, "
+            f"max {reads.get('max_ms')} ms, {reads['errors']} errors"
+        )
     if args.overload:
         bounded = result["peak_vmhwm_mib"] < args.rss_limit_mib
         print(

@@ -187,3 +187,23 @@ def test_other_packages_come_in_through_the_public_surface() -> None:
         if room(target) != room(module) and room(target) in PACKAGES and target != room(target) and not _shared(target)
     )
     assert not reaching, "imports of another package's insides; add the name to its __init__:\n" + "\n".join(reaching)
+
+
+def _imported_names() -> Iterator[tuple[str, str, str, int]]:
+    """(importer, module, name, line) for every ``from module import name`` of the project."""
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "") in MODULES:
+                for alias in node.names:
+                    yield module, node.module or "", alias.name, node.lineno
+
+
+def test_what_other_packages_take_from_a_shared_module_is_in_its_all() -> None:
+    wrong = []
+    for importer, module, name, line in _imported_names():
+        if room(importer) == room(module) or not _shared(module) or f"{module}.{name}" in MODULES:
+            continue
+        listed = getattr(importlib.import_module(module), "__all__", None)
+        if listed is None or name not in listed:
+            wrong.append(f"{MODULES[importer].relative_to(ROOT)}:{line} takes {name} from {module}")
+    assert not wrong, "names another package uses that the module does not list in __all__:\n" + "\n".join(wrong)

@@ -17,7 +17,7 @@ from trellis.catalog import CatalogError, DocumentError, WebhooksFileError
 from trellis.catalog import register_commands as register_catalog
 from trellis.collector import ClientError, ConfigError, EmitError, TokensFileError
 from trellis.collector import register_commands as register_collector
-from trellis.collector.options import setting_help
+from trellis.collector.options import setting_option
 from trellis.dashboard import register_commands as register_dashboard
 from trellis.settings import Settings
 from trellis.simulator import SimulationError
@@ -58,11 +58,12 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Print the version of Trellis and exit."
     ),
 ) -> None:
-    """Trellis: resource catalog and platform usage."""
+    # The command's help is the app's (above); this only adds --version.
+    pass
 
 
 def _opt(name: str) -> Any:
-    return typer.Option(None, f"--{name.replace('_', '-')}", help=setting_help(Settings, name))
+    return setting_option(Settings, name)
 
 
 @app.command()

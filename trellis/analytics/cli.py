@@ -14,8 +14,6 @@ from trellis.analytics.settings import AnalyticsSettings
 from trellis.collector.options import ApiOpt, DbFileOpt, TokenOpt, setting_option
 from trellis.collector.settings import CollectorSettings
 
-DbOpt = DbFileOpt
-
 FromOpt = typer.Option(
     None, "--from", help="First day (or RFC 3339 moment) of the period (default: --to minus the window)."
 )
@@ -63,7 +61,7 @@ def analyze(
     job: list[str] = JobOpt,
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
     price_table: Path = PriceOpt,
     production_environments: str = ProductionOpt,
 ) -> None:

@@ -54,3 +54,6 @@ BUILTIN_TYPES: dict[str, ResourceTypeSpec] = {
     ),
 }
 """Built-in resource types: their params schemas and outputs (secret ones marked)."""
+
+
+__all__ = ["BUILTIN_TYPES"]

@@ -19,7 +19,11 @@ from trellis.collector.options import ApiOpt, DbFileOpt, TokenOpt, collector_set
 resources_app = typer.Typer(no_args_is_help=True, help="Resource types, definitions, policies, approvals and pins.")
 audit_app = typer.Typer(no_args_is_help=True, help="The catalog's audit log.")
 
-DbOpt = DbFileOpt
+DefinitionArg = typer.Argument(..., help="Definition id.")
+VersionArg = typer.Argument(..., help="Version number.")
+AppOpt = typer.Option(..., "--app", help="App id.")
+EnvOpt = typer.Option(..., "--env", help="Environment id.")
+EnvTypeOpt = typer.Option(..., "--env-type", help="Environment type (development, staging, production...).")
 TokensFileOpt = typer.Option(None, "--tokens-file", help="Tokens file, to know who you are when using --db.")
 
 
@@ -63,7 +67,7 @@ def apply(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
     tokens_file: Path = TokensFileOpt,
 ) -> None:
     """Apply catalog documents idempotently, showing the plan first."""
@@ -111,7 +115,7 @@ def import_resources(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be imported; change nothing."),
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
 ) -> None:
     """Import legacy resources from a file (a Terraform state, a CSV file) as static, legacy definitions."""
     importer_for(format_name)  # an unknown format is refused before the file is read
@@ -123,7 +127,7 @@ def export(
     folder: Path = typer.Argument(..., help="Folder to write the documents into."),
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
 ) -> None:
     """Write the catalog as YAML files that apply cleanly (a GitOps round trip)."""
     catalog = open_catalog(api, token, db)
@@ -139,7 +143,7 @@ def plan(
     file: Path = typer.Option(..., "-f", "--file", help="Proposed definitions (file or folder)."),
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
 ) -> None:
     """Blast radius: every consumer whose binding changes at its next deployment."""
     payload = _raw_documents(file)
@@ -156,7 +160,7 @@ def plan(
 
 
 @resources_app.command("list")
-def list_definitions(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt) -> None:
+def list_definitions(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbFileOpt) -> None:
     """Definitions with their versions and states."""
     definitions = call("definitions", None, api, token, db)["definitions"]
     for d in definitions:
@@ -165,7 +169,7 @@ def list_definitions(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt)
 
 
 @resources_app.command()
-def pending(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt) -> None:
+def pending(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbFileOpt) -> None:
     """Proposals awaiting approval, with their diff, policy results and missing approvals."""
     catalog = open_catalog(api, token, db)
     try:
@@ -176,11 +180,11 @@ def pending(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt) -> None:
 
 @resources_app.command()
 def approve(
-    definition: str = typer.Argument(...),
-    version: int = typer.Argument(...),
+    definition: str = DefinitionArg,
+    version: int = VersionArg,
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
     tokens_file: Path = TokensFileOpt,
 ) -> None:
     """Approve a proposed version (bound to its content); activates it when the rules are met."""
@@ -189,12 +193,12 @@ def approve(
 
 @resources_app.command()
 def deprecate(
-    definition: str = typer.Argument(...),
-    version: int = typer.Argument(...),
+    definition: str = DefinitionArg,
+    version: int = VersionArg,
     deadline: datetime = typer.Option(..., help="When consumers must have moved on."),
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
 ) -> None:
     """Deprecate a version with a deadline."""
     if deadline.tzinfo is None:
@@ -205,11 +209,11 @@ def deprecate(
 
 @resources_app.command()
 def archive(
-    definition: str = typer.Argument(...),
-    version: int = typer.Argument(...),
+    definition: str = DefinitionArg,
+    version: int = VersionArg,
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
 ) -> None:
     """Archive a deprecated version; deployments on it are denied."""
     _print_result("archive", {"definition": definition, "version": version}, api, token, db)
@@ -217,7 +221,7 @@ def archive(
 
 @resources_app.command("convergence")
 def convergence_command(
-    definition: str = typer.Argument(...), api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt
+    definition: str = DefinitionArg, api: str = ApiOpt, token: str = TokenOpt, db: Path = DbFileOpt
 ) -> None:
     """Which consumers run the active version, and who lags behind."""
     result = call("convergence", {"definition": definition}, api, token, db)
@@ -249,13 +253,13 @@ def _workload(path: Path) -> dict[str, Any]:
 
 def resolve(
     score: Path = typer.Argument(..., help="Score file of the workload."),
-    app: str = typer.Option(..., help="App id."),
-    env: str = typer.Option(..., help="Environment id."),
-    env_type: str = typer.Option(..., help="Environment type (development, staging, production...)."),
+    app: str = AppOpt,
+    env: str = EnvOpt,
+    env_type: str = EnvTypeOpt,
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON."),
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
 ) -> None:
     """Resolve every resource of a workload to a definition, version and outputs; records the bindings."""
     payload = {"workload": _workload(score), "app": app, "env": env, "env_type": env_type, "source": str(score)}
@@ -272,12 +276,12 @@ def resolve(
 
 def check(
     score: Path = typer.Argument(..., help="Score file of the workload."),
-    app: str = typer.Option(..., help="App id."),
-    env: str = typer.Option(..., help="Environment id."),
-    env_type: str = typer.Option(..., help="Environment type."),
+    app: str = AppOpt,
+    env: str = EnvOpt,
+    env_type: str = EnvTypeOpt,
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
 ) -> None:
     """Allow or deny a deployment before it happens; exits 1 on deny, with the reasons."""
     payload = {"workload": _workload(score), "app": app, "env": env, "env_type": env_type, "source": str(score)}
@@ -296,13 +300,13 @@ def check(
 def explain(
     type_: str = typer.Option(..., "--type", help="Resource type."),
     class_: str = typer.Option("default", "--class", help="Resource class."),
-    app: str = typer.Option(..., help="App id."),
-    env: str = typer.Option(..., help="Environment id."),
-    env_type: str = typer.Option(..., help="Environment type."),
+    app: str = AppOpt,
+    env: str = EnvOpt,
+    env_type: str = EnvTypeOpt,
     res_id: str = typer.Option(..., help="WORKLOAD.RESOURCE, or shared.ID for a shared resource."),
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
 ) -> None:
     """Why a definition matches a context, and why the other candidates lost."""
     payload = {"type": type_, "class": class_, "app": app, "env": env, "env_type": env_type, "res_id": res_id}
@@ -314,7 +318,7 @@ def explain(
 
 
 @audit_app.command()
-def verify(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbOpt) -> None:
+def verify(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbFileOpt) -> None:
     """Check the audit log's hash chain; exits 1 when an entry was edited or deleted."""
     result = call("verify", None, api, token, db)
     if result["ok"]:
@@ -329,7 +333,7 @@ def audit_log(
     limit: int = typer.Option(50, help="How many entries, newest first."),
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
 ) -> None:
     """The latest audit entries."""
     entries = call("audit", {"limit": limit}, api, token, db)["entries"]

@@ -71,3 +71,6 @@ def read_path(path: Path) -> list[tuple[Any, Source]]:
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)
+
+
+__all__ = ["DocumentError", "Source", "describe_validation", "parse_document", "read_path", "read_text", "to_yaml"]

@@ -158,3 +158,27 @@ Document = Annotated[
     Field(discriminator="kind"),
 ]
 KINDS = ("ResourceType", "ResourceDefinition", "Policy", "ApprovalRule", "Pin")
+
+
+__all__ = [
+    "API_VERSION",
+    "ID_PATTERN",
+    "KINDS",
+    "ApprovalRule",
+    "ApprovalRuleSpec",
+    "Criterion",
+    "DefinitionSpec",
+    "Document",
+    "Metadata",
+    "Output",
+    "Pin",
+    "PinSpec",
+    "Policy",
+    "PolicyMatch",
+    "PolicyRule",
+    "PolicySpec",
+    "ResourceDefinition",
+    "ResourceType",
+    "ResourceTypeSpec",
+    "Strict",
+]

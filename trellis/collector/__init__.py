@@ -3,17 +3,47 @@
 Other packages use only what is listed here.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from trellis.collector.api import ApiContext, ApiError, Caller, RouteInstaller, json_response, read_body, read_model
 from trellis.collector.auth import Scope, TokensFileError
-from trellis.collector.cli import register as register_commands
-from trellis.collector.client import Client, ClientError, CollectorRunning, CollectorUnreachable, running_collector
-from trellis.collector.emit import EmitError
+from trellis.collector.client import (
+    Client,
+    ClientError,
+    CollectorRunning,
+    CollectorUnreachable,
+    read_only_file,
+    running_collector,
+)
 from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
 from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query
 from trellis.collector.schema import RESOURCES_TABLE, migrate, run_migrations, stored_table
-from trellis.collector.server import ConfigError, serve
 from trellis.collector.settings import CollectorSettings
 from trellis.collector.sql_guard import open_read_only
+
+if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
+    from trellis.collector.cli import register as register_commands
+    from trellis.collector.emit import EmitError
+    from trellis.collector.server import ConfigError, serve
+
+
+def __getattr__(name: str) -> Any:
+    """The server, the commands and emitting load on first use: a notebook that wants ``Client`` does
+    not pay for uvicorn, grpc and typer."""
+    if name in ("serve", "ConfigError"):
+        from trellis.collector import server
+
+        return getattr(server, name)
+    if name == "register_commands":
+        from trellis.collector.cli import register
+
+        return register
+    if name == "EmitError":
+        from trellis.collector.emit import EmitError
+
+        return EmitError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEPLOYMENT_EVENT",
@@ -40,6 +70,7 @@ __all__ = [
     "open_read_only",
     "read_body",
     "read_model",
+    "read_only_file",
     "register_commands",
     "run_migrations",
     "run_query",

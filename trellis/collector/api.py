@@ -283,3 +283,22 @@ def build_api(ctx: ApiContext, installers: Sequence[RouteInstaller] = ()) -> Sta
     for install in installers:
         install(ctx)
     return Starlette(routes=ctx.routes)
+
+
+__all__ = [
+    "ARROW_STREAM",
+    "ApiContext",
+    "ApiError",
+    "Caller",
+    "Handler",
+    "ParamValue",
+    "QueryRequest",
+    "RouteInstaller",
+    "add_core_routes",
+    "build_api",
+    "error_response",
+    "internal_error",
+    "json_response",
+    "read_body",
+    "read_model",
+]

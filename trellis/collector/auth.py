@@ -157,3 +157,16 @@ _ADMIN_IMPLIES = (Scope.READ, Scope.INGEST)
 
 def grants(scopes: list[Scope], wanted: Scope) -> bool:
     return wanted in scopes or (Scope.ADMIN in scopes and wanted in _ADMIN_IMPLIES)
+
+
+__all__ = [
+    "MIN_TOKEN_LENGTH",
+    "AuthError",
+    "Authenticator",
+    "Scope",
+    "Token",
+    "TokensFile",
+    "TokensFileError",
+    "grants",
+    "read_tokens",
+]

@@ -125,7 +125,7 @@ def emit_incident(
     endpoint: str = EndpointOpt,
     token: str = TokenOpt,
 ) -> None:
-    """Send a trellis.incident event."""
+    """Send a trellis.incident event over OTLP/HTTP."""
     from trellis.collector.emit import INCIDENT_EVENT, send_event
 
     _check_choice("--status", status, ("opened", "resolved"))

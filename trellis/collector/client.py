@@ -57,7 +57,7 @@ class Client:
         self.url = None if db is not None else (url or DEFAULT_API).rstrip("/")
         self.db = Path(db) if db is not None else None
         self._http = httpx.Client(timeout=timeout, headers=_auth(token)) if self.url else None
-        self._con = _open_read_only(self.db) if self.db is not None else None
+        self._con = read_only_file(self.db) if self.db is not None else None
 
     def __enter__(self) -> Client:
         return self
@@ -169,7 +169,10 @@ def _raise_for(response: httpx.Response, read: bool = False) -> None:
     raise ClientError(f"{response.status_code}: {message}", response.status_code)
 
 
-def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+def read_only_file(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A database file opened for reading as every Trellis reader opens it; ``CollectorRunning`` when a
+    collector holds it, ``ClientError`` for anything else that stops it opening."""
+    path = Path(path)
     if not path.exists():
         raise ClientError(f"{path} does not exist")
     try:
@@ -187,3 +190,14 @@ def _open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
                 f"{path} is held by a running collector; use Client(url=...) or take a snapshot"
             ) from None
         raise ClientError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+
+
+__all__ = [
+    "ARROW_STREAM",
+    "Client",
+    "ClientError",
+    "CollectorRunning",
+    "CollectorUnreachable",
+    "read_only_file",
+    "running_collector",
+]

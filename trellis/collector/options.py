@@ -20,9 +20,10 @@ def setting_help(settings: type[BaseSettings], name: str) -> str:
     return f"{description} (env: {ENV_PREFIX}{name.upper()})"
 
 
-def setting_option(settings: type[BaseSettings], name: str, *flags: str) -> Any:
-    """A flag for the setting ``name``, unset by default so the variable, then the default, apply."""
-    return typer.Option(None, *(flags or (f"--{name.replace('_', '-')}",)), help=setting_help(settings, name))
+def setting_option(settings: type[BaseSettings], name: str, *flags: str, default: Any = None) -> Any:
+    """A flag for the setting ``name``: unset by default, so that the variable, then the setting's own
+    default apply; ``default`` gives a command a default of its own (the demo's fixed ports)."""
+    return typer.Option(default, *(flags or (f"--{name.replace('_', '-')}",)), help=setting_help(settings, name))
 
 
 ApiOpt = setting_option(CollectorSettings, "api")

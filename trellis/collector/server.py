@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -104,6 +105,8 @@ class Collector:
             _uvicorn(receiver.app(), s.host, s.otlp_http_port, s.log_level),
             _uvicorn(api, s.host, s.api_port, s.log_level),
         ]
+        # The API answers on an event loop of its own, so that reads wait for no export's body.
+        api_loop = threading.Thread(target=asyncio.run, args=(servers[1].serve(),), name="trellis-api", daemon=True)
         loop = asyncio.get_running_loop()
 
         def stop() -> None:
@@ -114,9 +117,12 @@ class Collector:
             loop.add_signal_handler(sig, stop)
         print(self.banner(), flush=True)
         watcher = asyncio.create_task(self._restart_when_space_is_back(stop))
+        api_loop.start()
         try:
-            await asyncio.gather(*(srv.serve() for srv in servers))
+            await servers[0].serve()
         finally:
+            stop()
+            await asyncio.to_thread(api_loop.join)
             watcher.cancel()
             grpc_server.stop(grace=5).wait()
             for stop_extension in context.on_shutdown:

@@ -71,3 +71,13 @@ class CollectorSettings(BaseSettings):
         DEFAULT_OTLP_HTTP, description="OTLP/HTTP address that `trellis emit` and `simulate` send to."
     )
     token: str | None = Field(None, description="API token that commands send to a running collector.")
+
+
+__all__ = [
+    "DEFAULT_API",
+    "DEFAULT_MAX_API_BODY_BYTES",
+    "DEFAULT_OTLP_HTTP",
+    "ENV_PREFIX",
+    "MEMORY_LIMIT_PATTERN",
+    "CollectorSettings",
+]

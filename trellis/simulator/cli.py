@@ -6,30 +6,31 @@ from pathlib import Path
 
 import typer
 
-from trellis.collector.options import ApiOpt, EndpointOpt, collector_settings, setting_help
+from trellis.collector.options import ApiOpt, EndpointOpt, TokenOpt, collector_settings, setting_option
 from trellis.collector.settings import CollectorSettings
+from trellis.simulator.demo import DEMO_DASHBOARD_PORT
 from trellis.simulator.model import SAMPLE_DATA
+from trellis.simulator.run import DEFAULT_SEED, DEFAULT_SPEED
 
 DataOpt = typer.Option(None, "--data", help="Folder of the sample organisation (default: sample_data/).")
-SeedOpt = typer.Option(7, "--seed", help="Seed: the same seed gives the same organisation history.")
-SpeedOpt = typer.Option(10.0, "--speed", help="Live deployments and incidents come this many times as often.")
+SeedOpt = typer.Option(DEFAULT_SEED, "--seed", help="Seed: the same seed gives the same organisation history.")
+SpeedOpt = typer.Option(DEFAULT_SPEED, "--speed", help="Live deployments and incidents come this many times as often.")
 
 
 def _port(name: str) -> int:
-    """The collector's port setting as a demo option: the same default, the same help."""
-    default = CollectorSettings.model_fields[name].default
-    return typer.Option(default, f"--{name.replace('_', '-')}", help=setting_help(CollectorSettings, name))
+    """The collector's port setting as a demo option, with the setting's default: the demo's own ports."""
+    return setting_option(CollectorSettings, name, default=CollectorSettings.model_fields[name].default)
 
 
 def demo(
-    db: Path = typer.Option(None, "--db", help=setting_help(CollectorSettings, "db")),
+    db: Path = setting_option(CollectorSettings, "db"),
     days: float = typer.Option(90.0, "--days", help="Days of history the first run simulates."),
     seed: int = SeedOpt,
     data: Path = DataOpt,
     otlp_grpc_port: int = _port("otlp_grpc_port"),
     otlp_http_port: int = _port("otlp_http_port"),
     api_port: int = _port("api_port"),
-    dashboard_port: int = typer.Option(8501, "--dashboard-port", help="Port of the dashboard."),
+    dashboard_port: int = typer.Option(DEMO_DASHBOARD_PORT, "--dashboard-port", help="Port of the dashboard."),
     live: bool = typer.Option(True, "--live/--no-live", help="Keep the organisation running after the history."),
     speed: float = SpeedOpt,
     dashboard: bool = typer.Option(True, "--dashboard/--no-dashboard", help="Start the dashboard too."),
@@ -53,11 +54,11 @@ def simulate(
     data: Path = DataOpt,
     endpoint: str = EndpointOpt,
     api: str = ApiOpt,
-    token: str = typer.Option(
-        None, "--token", help="Token with the ingest and read scopes (env: TRELLIS_TOKEN; default: ci-pipeline's)."
-    ),
+    token: str = TokenOpt,
 ) -> None:
-    """Drive the sample organisation (sample_data/) into a running collector over OTLP."""
+    """Drive the sample organisation (sample_data/) into a running collector over OTLP.
+
+    The token needs the ingest and read scopes; without one, the sample organisation's ci-pipeline token."""
     from trellis.simulator.model import load_organisation
     from trellis.simulator.run import Target
     from trellis.simulator.run import simulate as run

@@ -30,13 +30,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import duckdb
 import httpx
 
 from trellis.collector.auth import read_tokens
 from trellis.collector.client import Client, ClientError, CollectorUnreachable
+from trellis.collector.settings import CollectorSettings
 from trellis.simulator.catalog import (
     MARKER_TABLE,
     Actors,
@@ -62,19 +63,30 @@ HOST = "127.0.0.1"
 """The demo's tokens are public: the demo only ever listens on loopback."""
 
 
+DEMO_DASHBOARD_PORT = 8501
+"""The dashboard's port in the demo (Streamlit's own default)."""
+
+
+def _default(name: str) -> Any:
+    return CollectorSettings.model_fields[name].default
+
+
 @dataclass
 class DemoOptions:
-    db: Path = Path("var/trellis.duckdb")
+    db: Path = field(default_factory=lambda: Path(_default("db")))
     days: float = 90.0
     seed: int = DEFAULT_SEED
     data: Path = SAMPLE_DATA
-    otlp_grpc_port: int = 4317
-    otlp_http_port: int = 4318
-    api_port: int = 4319
-    dashboard_port: int = 8501
+    otlp_grpc_port: int = field(default_factory=lambda: int(_default("otlp_grpc_port")))
+    otlp_http_port: int = field(default_factory=lambda: int(_default("otlp_http_port")))
+    api_port: int = field(default_factory=lambda: int(_default("api_port")))
+    dashboard_port: int = DEMO_DASHBOARD_PORT
     live: bool = True
     speed: float = DEFAULT_SPEED
     dashboard: bool = True
+
+    def __post_init__(self) -> None:
+        self.db = self.db.resolve()  # the demo's processes run from the repository root
 
     @property
     def api(self) -> str:

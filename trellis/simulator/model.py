@@ -3,7 +3,7 @@
 Teams (``teams.yaml``), environments (``environments.yaml``), workloads (Score files in
 ``workloads/<team>/``), delivery profiles, usage and metric resolution (``simulation.yaml``), the
 catalog's history (``timeline.yaml``) and the demo users (``tokens.yaml``). Nothing here is random:
-``simulator_plan`` turns an organisation and a seed into what happens.
+``trellis.simulator.plan`` turns an organisation and a seed into what happens.
 """
 
 from __future__ import annotations

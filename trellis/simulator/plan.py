@@ -5,7 +5,7 @@ give the same plan, event for event. Every random choice comes from a ``random.R
 with the seed and what it is for (``"7:deploy:payments:staging"``), so one team's schedule does
 not move when another's changes. Times are Unix nanoseconds (UTC).
 
-The catalog phase (``simulator_catalog``) later fills in what each deployment resolved to, and
+The catalog phase (``trellis.simulator.catalog``) later fills in what each deployment resolved to, and
 which deployments the catalog could not serve (a miss stops the pipeline before it deploys).
 """
 

@@ -11,7 +11,7 @@ import typer
 from trellis.analytics.cli import FromOpt, PriceOpt, ProductionOpt, ToOpt, analytics_settings
 from trellis.analytics.report.build import make_report
 from trellis.analytics.report.formats import FORMATS, format_for, write_report
-from trellis.collector.options import ApiOpt, TokenOpt
+from trellis.collector.options import ApiOpt, DbFileOpt, TokenOpt
 
 
 def _say(message: str) -> None:
@@ -23,7 +23,7 @@ def open_reader(api: str | None, token: str | None, db: Path | None, settings: A
     from trellis.analytics.prices import PriceTableError
     from trellis.analytics.report.readers import ApiReader, FileReader
     from trellis.analytics.service import config_from_settings
-    from trellis.collector.client import ClientError, running_collector
+    from trellis.collector.client import ClientError, CollectorRunning, running_collector
 
     client = running_collector(settings.api, settings.token, timeout=3600) if db is None else None
     if client is not None:
@@ -37,16 +37,13 @@ def open_reader(api: str | None, token: str | None, db: Path | None, settings: A
         raise typer.BadParameter(str(exc), param_hint="--price-table") from None
     try:
         return FileReader(path, config)
-    except Exception as exc:
-        if "lock" in str(exc).lower():
-            raise ClientError(f"{path} is held by a running collector; report through its API (--api)") from None
-        raise ClientError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+    except CollectorRunning:
+        raise ClientError(f"{path} is held by a running collector; report through its API (--api)") from None
 
 
 FormatOpt = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} (default: from the --out suffix).")
 OutOpt = typer.Option(..., "--out", help="File to write (a folder, or a .zip, for csv and parquet).")
 TeamOpt = typer.Option(None, "--team", help="Only this team (service.namespace / app).")
-DbOpt = typer.Option(None, "--db", help="Read this database file (or snapshot) directly, read-only.")
 
 
 def report(
@@ -57,7 +54,7 @@ def report(
     team: str = TeamOpt,
     api: str = ApiOpt,
     token: str = TokenOpt,
-    db: Path = DbOpt,
+    db: Path = DbFileOpt,
     price_table: Path = PriceOpt,
     production_environments: str = ProductionOpt,
 ) -> None:

@@ -19,7 +19,7 @@ from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.registry import JOBS
 from trellis.analytics.run_sources import RunSources
 from trellis.analytics.sources import Period
-from trellis.collector import open_read_only, run_query
+from trellis.collector import read_only_file, run_query
 
 Progress = Callable[[str], None]
 
@@ -110,7 +110,7 @@ class FileReader(_TableReader):
         self.config = config
         self.row_limit = row_limit
         self.source = f"file {path}"
-        self.con = open_read_only(path)
+        self.con = read_only_file(path)
         self._frames: dict[str, pl.DataFrame] = {}
 
     def sql(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
