@@ -749,8 +749,10 @@ class ReadLoad:
 
 
 def _write_queue(collector: RunningCollector) -> str:
+    """The write queue's points and the memory DuckDB holds, as the collector's stats say."""
     try:
-        return f"{api_call(collector, 'GET', '/api/v1/stats', timeout=5)['write_queue_points']:,}"
+        stats = api_call(collector, "GET", "/api/v1/stats", timeout=5)
+        return f"{stats['write_queue_points']:,}  duckdb {stats['duckdb_memory_bytes'] / (1 << 20):,.0f} MiB"
     except (OSError, RuntimeError, KeyError, ValueError):
         return "?"
 

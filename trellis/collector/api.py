@@ -169,6 +169,13 @@ def _table_rows(store: Store) -> dict[str, int]:
     return dict(sorted((queried.get(name, name), int(rows)) for name, rows in cursor.execute(counts).fetchall()))
 
 
+def _memory_used(store: Store) -> int:
+    """Bytes DuckDB holds now (buffers, indexes, query state): the part of the collector's memory
+    that ``--duckdb-memory-limit`` bounds."""
+    row = store.cursor().execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    return int(row[0] or 0) if row else 0
+
+
 def _answer_query(ctx: ApiContext, body: QueryRequest, arrow: bool) -> tuple[bytes, QueryResult]:
     """Run a query and serialize its answer, both within the query time limit."""
     settings = ctx.settings
@@ -216,6 +223,7 @@ def add_core_routes(ctx: ApiContext) -> None:
                 "write_queue_bytes": ctx.store.queued_bytes,
                 "last_commit_at": counters.last_commit_at,
                 "duckdb_memory_limit": await run_in_threadpool(_memory_limit, ctx.store),
+                "duckdb_memory_bytes": await run_in_threadpool(_memory_used, ctx.store),
             }
         )
 
