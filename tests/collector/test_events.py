@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from trellis.collector import Client
-from trellis.testing import RunningCollector, finish, trellis
+from trellis.testing import RunningCollector, finish, free_port, trellis
 
 T0 = 1_767_268_800_000_000_000
 """2026-01-01T12:00:00Z in Unix nanoseconds."""
@@ -416,3 +416,12 @@ def test_an_rfc3339_time_reads_back_as_utc(collector: RunningCollector) -> None:
     send(collector, logs_export(record))
     found = rows(collector, f"SELECT first_commit_at FROM deployments WHERE deployment_id = '{dep}'")
     assert found[0]["first_commit_at"] == datetime(2025, 12, 30, 16, 20, tzinfo=UTC).replace(tzinfo=None)
+
+
+def test_trellis_emit_to_an_address_where_nothing_listens_fails_at_once_in_one_line() -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    code, out, err = finish(
+        trellis("emit", "incident", "--id", "i-1", "--service", "s", "--status", "opened", "--endpoint", endpoint)
+    )
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [f"error: cannot reach the collector at {endpoint}: Connection refused"]

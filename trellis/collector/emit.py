@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider
@@ -45,6 +47,7 @@ def send_event(
     timestamp_ns: int | None = None,
 ) -> None:
     """Export one event log record over OTLP/HTTP and wait for the collector's answer."""
+    _check_reachable(endpoint)
     headers = {"Authorization": f"Bearer {token}"} if token else None
     exporter = _Recording(OTLPLogExporter(endpoint=f"{endpoint.rstrip('/')}/v1/logs", headers=headers, timeout=30))
     provider = LoggerProvider(resource=Resource.create({k: v for k, v in resource.items() if v}))
@@ -55,6 +58,17 @@ def send_event(
     provider.shutdown()
     if exporter.result != LogRecordExportResult.SUCCESS:
         raise EmitError(f"the collector at {endpoint} did not accept the {event_name} event")
+
+
+def _check_reachable(endpoint: str) -> None:
+    """Fail at once, in one line, when nothing listens at the endpoint: the exporter would retry
+    for half a minute and then only say that the event was not accepted."""
+    url = urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "127.0.0.1", port), timeout=5).close()
+    except OSError as exc:
+        raise EmitError(f"cannot reach the collector at {endpoint}: {exc.strerror or exc}") from None
 
 
 __all__ = ["DEPLOYMENT_EVENT", "INCIDENT_EVENT", "EmitError", "send_event"]
