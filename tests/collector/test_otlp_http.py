@@ -421,3 +421,42 @@ def test_duplicate_attribute_keys_keep_the_last_value_and_are_reported(
     )
     expected = {"k": "last", "other": "x", "team": "b", "scope_k": "last"}
     assert stored == [{**expected, **({"event_k": "last"} if signal == "traces" else {})}]
+
+
+def test_the_body_byte_budget_admits_bodies_until_spent_and_a_huge_one_alone() -> None:
+    """Bodies take their size before they are read: a few huge exports wait instead of all sitting in
+    memory at once (eight 500,000-point exports took the collector to 1.6 GB)."""
+    import asyncio
+
+    from trellis.collector.otlp_http import ByteBudget
+
+    async def scenario() -> None:
+        budget = ByteBudget(100)
+        first = await budget.take(60)
+        second = asyncio.create_task(budget.take(60))
+        await asyncio.sleep(0.01)
+        assert not second.done(), "60 + 60 bytes do not fit in 100"
+        await budget.give(first)
+        assert await second == 60
+        huge = asyncio.create_task(budget.take(1_000))
+        await asyncio.sleep(0.01)
+        assert not huge.done(), "a body larger than the budget waits for all of it"
+        await budget.give(60)
+        assert await huge == 100 and budget.free == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_body_is_counted_at_its_declared_size_compressed_ones_larger() -> None:
+    from starlette.requests import Request
+
+    from trellis.collector.otlp_http import COMPRESSION_GUESS, expected_bytes
+
+    def request(*headers: tuple[bytes, bytes]) -> Request:
+        return Request({"type": "http", "headers": list(headers)})
+
+    assert expected_bytes(request((b"content-length", b"1000")), 10**9) == 1000
+    gzip_body = request((b"content-length", b"1000"), (b"content-encoding", b"gzip"))
+    assert expected_bytes(gzip_body, 10**9) == 1000 * COMPRESSION_GUESS
+    assert expected_bytes(request(), 5_000) == 5_000  # a streamed body may be as large as the limit
+    assert expected_bytes(request((b"content-length", b"99999999")), 5_000) == 5_000

@@ -36,6 +36,43 @@ _GRPC_CODES = {400: 3, 401: 16, 403: 7, 405: 12, 413: 8, 415: 3, 429: 8, 503: 14
 
 
 BODIES_PER_DECODER = 4
+BODY_BYTES_IN_FLIGHT = 48 * 1024 * 1024
+"""Bytes of bodies read and being decoded at once: a few huge exports wait in their sockets rather
+than all sit in memory, each several times its size while it is decoded."""
+COMPRESSION_GUESS = 8
+"""How much larger a compressed body is counted before it is read: compressed OTLP shrinks about that much."""
+
+
+class ByteBudget:
+    """A number of bytes that requests take before they read their body and give back after decoding;
+    a request larger than the whole budget waits until it can have all of it."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.free = total, total
+        self._changed = asyncio.Condition()
+
+    async def take(self, wanted: int) -> int:
+        wanted = min(wanted, self.total)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.free >= wanted)
+            self.free -= wanted
+        return wanted
+
+    async def give(self, taken: int) -> None:
+        async with self._changed:
+            self.free += taken
+            self._changed.notify_all()
+
+
+def expected_bytes(request: Request, limit: int) -> int:
+    """What a body will weigh once read and decompressed, as far as its headers tell."""
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit():
+        return limit
+    compressed = request.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+    return min(int(declared) * (COMPRESSION_GUESS if compressed else 1), limit)
+
+
 """Request bodies read and held in memory at once, per decoding thread."""
 
 
@@ -107,6 +144,7 @@ class OtlpHttpReceiver:
         # sockets (uvicorn stops reading a body nobody consumes), so memory does not grow
         # with the number of exporters sending at once.
         self._reading = asyncio.Semaphore(BODIES_PER_DECODER * decoders)
+        self._bytes = ByteBudget(BODY_BYTES_IN_FLIGHT)
 
     def app(self) -> Starlette:
         methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
@@ -143,7 +181,11 @@ class OtlpHttpReceiver:
         if self.store.health.invalidated:
             raise HttpError(503, f"{self.store.health.failure}; retry later", {"Retry-After": str(self.retry_after)})
         async with self._reading:
-            batch = await self._read_and_decode(signal, request, wire_format)
+            taken = await self._bytes.take(expected_bytes(request, self.max_body_bytes))
+            try:
+                batch = await self._read_and_decode(signal, request, wire_format)
+            finally:
+                await self._bytes.give(taken)
         try:
             done = ingest.submit(self.store, batch)
         except QueueFull:
