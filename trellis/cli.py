@@ -15,7 +15,7 @@ from trellis.analytics import PriceTableError
 from trellis.analytics import register_commands as register_analytics
 from trellis.catalog import CatalogError, DocumentError, WebhooksFileError
 from trellis.catalog import register_commands as register_catalog
-from trellis.collector import ClientError, ConfigError, EmitError, TokensFileError
+from trellis.collector import ClientError, ConfigError, EmitError, TokensFileError, first_line
 from trellis.collector import register_commands as register_collector
 from trellis.collector.options import setting_option
 from trellis.dashboard import register_commands as register_dashboard
@@ -156,7 +156,7 @@ def one_line(exc: Exception) -> str:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         return f"setting {where}: {first['msg']}"
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return first_line(exc)
 
 
 __all__ = ["app", "error_line", "main", "one_line"]

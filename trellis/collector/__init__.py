@@ -16,6 +16,7 @@ from trellis.collector.client import (
     running_collector,
 )
 from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
+from trellis.collector.messages import first_line
 from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query
 from trellis.collector.schema import RESOURCES_TABLE, migrate, run_migrations, stored_table
 from trellis.collector.settings import CollectorSettings
@@ -64,6 +65,7 @@ __all__ = [
     "RouteInstaller",
     "Scope",
     "TokensFileError",
+    "first_line",
     "json_response",
     "migrate",
     "named_params",

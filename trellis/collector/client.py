@@ -16,6 +16,7 @@ import httpx
 import polars as pl
 import pyarrow as pa
 
+from trellis.collector.messages import first_line
 from trellis.collector.query import Params, QueryFailed, QueryRefused, run_query
 from trellis.collector.settings import DEFAULT_API
 from trellis.collector.sql_guard import open_read_only
@@ -179,7 +180,7 @@ def read_only_file(path: str | Path) -> duckdb.DuckDBPyConnection:
         return open_read_only(path)
     except duckdb.ConnectionException as exc:
         if "different configuration" not in str(exc):
-            raise ClientError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+            raise ClientError(f"cannot open {path}: {first_line(exc)}") from None
         raise ClientError(
             f"{path} is open in this process already with other settings (a duckdb.connect of your own?): "
             "close that connection, or open it with trellis.collector.open_read_only as Client(db=...) does"
@@ -189,7 +190,7 @@ def read_only_file(path: str | Path) -> duckdb.DuckDBPyConnection:
             raise CollectorRunning(
                 f"{path} is held by a running collector; use Client(url=...) or take a snapshot"
             ) from None
-        raise ClientError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+        raise ClientError(f"cannot open {path}: {first_line(exc)}") from None
 
 
 __all__ = [

@@ -21,6 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from trellis.collector import otlp_json, otlp_proto
 from trellis.collector.batch import ExportBatch, Signal
 from trellis.collector.decode_errors import PayloadError
+from trellis.collector.messages import first_line
 from trellis.collector.store import Store
 
 log = logging.getLogger("trellis.ingest")
@@ -67,18 +68,14 @@ def decode(signal: Signal, wire_format: str, body: bytes) -> ExportBatch:
     try:
         return DECODERS[wire_format](signal, body)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise PayloadError(f"the export holds values that cannot be stored: {_first_line(exc)}") from None
+        raise PayloadError(f"the export holds values that cannot be stored: {first_line(exc)}") from None
 
 
 def refused_for_content(exc: BaseException) -> str | None:
     """When the store failed an export because of its content: why, in one line; None otherwise."""
     if isinstance(exc, CONTENT_ERRORS):
-        return f"the export cannot be stored: {_first_line(exc)}"
+        return f"the export cannot be stored: {first_line(exc)}"
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def submit(store: Store, batch: ExportBatch) -> Future[None]:

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from trellis.collector.messages import first_line
 from trellis.collector.sql_guard import QueryRefused, check_query
 
 
@@ -76,7 +77,7 @@ def run_query(
     except duckdb.InterruptException:
         raise QueryFailed(too_long(timeout)) from None
     except duckdb.Error as exc:
-        raise QueryFailed(str(exc).strip().splitlines()[0]) from None
+        raise QueryFailed(first_line(exc)) from None
     finally:
         timer.cancel()
     return QueryResult(table.slice(0, row_limit), cut_by is not None, cut_by)

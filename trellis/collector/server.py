@@ -16,6 +16,7 @@ import uvicorn
 
 from trellis.collector.api import ApiContext, RouteInstaller, build_api
 from trellis.collector.auth import Authenticator, read_tokens
+from trellis.collector.messages import first_line
 from trellis.collector.otlp_grpc import start_grpc_server
 from trellis.collector.otlp_http import OtlpHttpReceiver
 from trellis.collector.settings import CollectorSettings
@@ -165,7 +166,7 @@ def serve(settings: CollectorSettings, installers: Sequence[RouteInstaller] = ()
     try:
         store = Store(settings.db, settings.max_queue_points, settings.duckdb_memory_limit, settings.max_queue_bytes)
     except Exception as exc:
-        raise ConfigError(f"cannot open {settings.db}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"cannot open {settings.db}: {first_line(exc)}") from None
     collector = Collector(settings, store, auth, installers)
     asyncio.run(collector.run())
     if collector.exit_code:

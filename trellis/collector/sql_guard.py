@@ -24,6 +24,8 @@ from typing import Any
 import duckdb
 import orjson
 
+from trellis.collector.messages import first_line
+
 TABLE_FUNCTIONS = frozenset(
     {
         "range",
@@ -91,7 +93,7 @@ def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryRefused(f"the SQL does not parse: {_first_line(exc)}") from None
+        raise QueryRefused(f"the SQL does not parse: {first_line(exc)}") from None
     if len(statements) != 1:
         raise QueryRefused(f"send exactly one statement, not {len(statements)}")
     statement_type = statements[0].type
@@ -127,10 +129,6 @@ def expression_functions() -> frozenset[str]:
             [list(_EXPRESSION_KINDS)],
         ).fetchall()
     return frozenset(name for (name,) in rows) | {"unnest"}
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0]
 
 
 def _references(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[str, str]]:

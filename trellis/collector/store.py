@@ -26,6 +26,7 @@ from trellis.collector import resources
 from trellis.collector.batch import ExportBatch
 from trellis.collector.events import UPSERT_SQL
 from trellis.collector.health import StoreHealth
+from trellis.collector.messages import first_line
 from trellis.collector.schema import TABLES, migrate
 from trellis.collector.settings import MEMORY_LIMIT_PATTERN
 
@@ -172,11 +173,13 @@ class Store:
             if not self.health.invalidated:
                 self.con.execute("CHECKPOINT")
         except duckdb.Error as exc:
-            log.warning("no checkpoint at shutdown (%s); the write-ahead log is replayed at the next start", _line(exc))
+            log.warning(
+                "no checkpoint at shutdown (%s); the write-ahead log is replayed at the next start", first_line(exc)
+            )
         try:
             self.con.close()
         except duckdb.Error as exc:
-            log.warning("closing the database: %s", _line(exc))
+            log.warning("closing the database: %s", first_line(exc))
 
     def _run(self) -> None:
         cur = self.con.cursor()
@@ -220,7 +223,7 @@ class Store:
             )
         except Exception as exc:
             if isinstance(exc, STORAGE_ERRORS):
-                log.error("group commit of %d exports failed (%s); writing them one by one", len(jobs), _line(exc))
+                log.error("group commit of %d exports failed (%s); writing them one by one", len(jobs), first_line(exc))
             else:
                 log.exception("group commit of %d exports failed; writing them one by one", len(jobs))
             for job in jobs:
@@ -271,10 +274,9 @@ def _checkpoint(cur: duckdb.DuckDBPyConnection) -> duckdb.Error | None:
     try:
         cur.execute("CHECKPOINT")
     except duckdb.Error as exc:
-        log.log(
-            logging.ERROR if isinstance(exc, STORAGE_ERRORS) else logging.DEBUG, "checkpoint failed: %s", _line(exc)
-        )
-        return exc if isinstance(exc, STORAGE_ERRORS) else None
+        storage = isinstance(exc, STORAGE_ERRORS)
+        log.log(logging.ERROR if storage else logging.DEBUG, "checkpoint failed: %s", first_line(exc))
+        return exc if storage else None
     log.debug("checkpoint in %.3f s", time.perf_counter() - started)
     return None
 
@@ -286,10 +288,6 @@ STORAGE_ERRORS = (duckdb.IOException, duckdb.FatalException, OSError)
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
     with contextlib.suppress(duckdb.Error):
         cur.execute("ROLLBACK")
-
-
-def _line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _combined_tables(jobs: list[_Job]) -> list[tuple[str, pa.Table]]:
