@@ -32,7 +32,7 @@ from tests.collector.otlp_payloads import (
 )
 from tests.conftest import ROOT, TOKENS, bearer
 from trellis.collector.auth import Authenticator, Scope, Token, TokensFile
-from trellis.testing import RunningCollector, free_port, start_collector
+from trellis.testing import RunningCollector, free_ports, start_collector
 
 pytestmark = pytest.mark.slow
 
@@ -284,7 +284,7 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Refusal]:
             if content is not None:
                 tokens.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
             flags = [*flags, "--tokens-file", str(tokens)]
-        ports = [str(free_port()) for _ in range(3)]
+        ports = [str(port) for port in free_ports(3)]
         command = [
             sys.executable, "-m", "trellis", "serve", "--db", str(folder / "refused.duckdb"),
             "--otlp-grpc-port", ports[0], "--otlp-http-port", ports[1], "--api-port", ports[2], *flags,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx
 
-from trellis.testing import finish, start_collector, trellis
+from trellis.testing import finish, free_ports, start_collector, trellis
 
 
 def test_the_duckdb_memory_limit_setting_reaches_the_store(tmp_path: Path) -> None:
@@ -27,3 +28,39 @@ def test_a_malformed_memory_limit_is_refused_in_one_line_naming_the_setting(tmp_
     assert "duckdb_memory_limit" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
     assert not db.exists()
+
+
+def test_two_receivers_on_one_port_are_refused_in_one_line(tmp_path: Path) -> None:
+    """The same port for gRPC and the API once left a collector whose API never answered."""
+    db = tmp_path / "never.duckdb"
+    port, other = free_ports(2)
+    code, out, err = finish(
+        trellis(
+            "serve", "--db", str(db),
+            "--otlp-grpc-port", str(port), "--otlp-http-port", str(other), "--api-port", str(port),
+        )
+    )  # fmt: skip
+
+    assert code != 0
+    assert err.strip() == f"error: the OTLP/gRPC and API ports are both {port}: give each its own port"
+    assert "Trellis collector on" not in out
+    assert not db.exists()
+
+
+def test_a_taken_grpc_port_is_refused_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "never.duckdb"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _out, err = finish(trellis("serve", "--db", str(db), "--otlp-grpc-port", str(port)))
+
+    assert code != 0
+    assert err.strip().startswith(f"error: cannot bind the OTLP/gRPC port 127.0.0.1:{port}"), err
+    assert not db.exists()
+
+
+def test_free_ports_are_distinct() -> None:
+    for _ in range(50):
+        ports = free_ports(3)
+        assert len(set(ports)) == 3

@@ -18,7 +18,7 @@ import yaml
 from tests.conftest import ROOT
 from trellis.collector.client import Client
 from trellis.simulator.model import SAMPLE_DATA
-from trellis.testing import free_port
+from trellis.testing import free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -32,10 +32,10 @@ class Demo:
     """``python -m trellis demo`` on free ports, its output read line by line."""
 
     def __init__(self, db: Path, *flags: str) -> None:
-        self.api_port, self.dashboard_port = free_port(), free_port()
+        grpc_port, http_port, self.api_port, self.dashboard_port = free_ports(4)
         command = [
             sys.executable, "-m", "trellis", "demo", "--db", str(db),
-            "--otlp-grpc-port", str(free_port()), "--otlp-http-port", str(free_port()),
+            "--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port),
             "--api-port", str(self.api_port), "--dashboard-port", str(self.dashboard_port), *flags,
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}

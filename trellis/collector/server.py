@@ -42,6 +42,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+PORTS = {"otlp_grpc_port": "OTLP/gRPC", "otlp_http_port": "OTLP/HTTP", "api_port": "API"}
+
+
+def check_ports(settings: CollectorSettings) -> None:
+    """Each receiver on a port of its own, and nothing else listening on any of them."""
+    seen: dict[int, str] = {}
+    for attribute, what in PORTS.items():
+        port = getattr(settings, attribute)
+        if port in seen:
+            raise ConfigError(f"the {seen[port]} and {what} ports are both {port}: give each its own port")
+        seen[port] = what
+        _check_free(settings.host, port, what)
+
+
 def check_settings(settings: CollectorSettings) -> Authenticator:
     """Refuse unsafe settings; returns the authenticator for the tokens file."""
     if settings.tokens_file is None:
@@ -107,12 +121,15 @@ class Collector:
             _uvicorn(api, s.host, s.api_port, s.log_level),
         ]
         # The API answers on an event loop of its own, so that reads wait for no export's body.
-        api_loop = threading.Thread(target=asyncio.run, args=(servers[1].serve(),), name="trellis-api", daemon=True)
         loop = asyncio.get_running_loop()
 
         def stop() -> None:
             for srv in servers:
                 srv.should_exit = True
+
+        api_loop = threading.Thread(
+            target=self._serve_api, args=(servers[1], lambda: loop.call_soon_threadsafe(stop)), name="trellis-api"
+        )
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop)
@@ -130,6 +147,15 @@ class Collector:
                 stop_extension()
             self.store.close()
             log.info("collector stopped; every acknowledged export is committed")
+
+    def _serve_api(self, server: _Server, stop: Callable[[], None]) -> None:
+        """Serve the API on this thread's own event loop; stop the collector if it cannot start."""
+        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind
+            asyncio.run(server.serve())
+        if not server.started:
+            log.error("the API did not start on %s:%d; stopping", self.settings.host, self.settings.api_port)
+            self.exit_code = 1
+            stop()
 
     async def _restart_when_space_is_back(self, stop: Callable[[], None]) -> None:
         """After DuckDB invalidated the database, answer unhealthy until the disk has room again,
@@ -161,8 +187,7 @@ def serve(settings: CollectorSettings, installers: Sequence[RouteInstaller] = ()
     """Run the collector, with the routes of ``installers`` on its API, until SIGINT or SIGTERM."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     auth = check_settings(settings)
-    _check_free(settings.host, settings.otlp_http_port, "OTLP/HTTP")
-    _check_free(settings.host, settings.api_port, "API")
+    check_ports(settings)
     try:
         store = Store(settings.db, settings.max_queue_points, settings.duckdb_memory_limit, settings.max_queue_bytes)
     except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,11 +15,20 @@ from pathlib import Path
 import httpx
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports on 127.0.0.1 that nothing listens on right now.
+
+    The sockets stay bound until all are chosen, so the system cannot hand out one port twice."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def clean_environment() -> dict[str, str]:
@@ -72,7 +82,23 @@ def start_collector(
 
     Its output goes to ``collector-<api port>.log`` beside the database. ``headers`` are sent with the
     health check (a token, when ``args`` give a tokens file)."""
-    grpc_port, http_port, api_port = free_port(), free_port(), free_port()
+    for attempt in range(3):
+        try:
+            return _start(db, args, headers or {}, cwd, timeout)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    """Another process took one of the chosen ports between choosing and binding it."""
+
+
+def _start(
+    db: Path, args: tuple[str, ...], headers: dict[str, str], cwd: Path | None, timeout: float
+) -> RunningCollector:
+    grpc_port, http_port, api_port = free_ports(3)
     log_path = db.parent / f"collector-{api_port}.log"
     command = [
         sys.executable, "-m", "trellis", "serve", "--db", str(db),
@@ -82,7 +108,12 @@ def start_collector(
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=clean_environment())
     running = RunningCollector(db, grpc_port, http_port, api_port, process, log_path, list(args))
-    wait_healthy(running, headers or {}, timeout)
+    try:
+        wait_healthy(running, headers, timeout)
+    except RuntimeError:
+        if "cannot bind" in running.log():
+            raise PortTaken(running.log()) from None
+        raise
     return running
 
 
