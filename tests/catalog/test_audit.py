@@ -19,6 +19,7 @@ from tests.catalog.conftest import (
     workload,
 )
 from trellis.catalog import audit
+from trellis.catalog.integrity import state_problems
 from trellis.catalog.service import Catalog, CatalogError
 
 TYPE_V1 = document("ResourceType", "queue", {"outputs": {"url": {}}})
@@ -110,6 +111,7 @@ def test_verify_passes_on_an_untouched_log(history: Catalog) -> None:
     result = audit.verify(history.con)
 
     assert (result.ok, result.entries, result.problem) == (True, 17, None)
+    assert state_problems(history.repo) == [], "replaying every kind of entry gives the tables"
 
 
 def test_verify_passes_on_an_empty_log(catalog: Catalog) -> None:

@@ -310,6 +310,7 @@ def test_audit_verify_passes_then_exits_1_naming_an_edited_or_deleted_entry(db: 
     intact = cli("audit", "verify", "--db", db)
     assert intact.returncode == 0
     assert intact.stdout.startswith("audit log intact: 12 entries, head ")
+    assert intact.stdout.rstrip().endswith("; the catalog matches it")
 
     query(db, "UPDATE catalog_audit SET actor = 'mallory' WHERE seq = 2")
     edited = cli("audit", "verify", "--db", db)
@@ -322,6 +323,18 @@ def test_audit_verify_passes_then_exits_1_naming_an_edited_or_deleted_entry(db: 
     )
     assert deleted.returncode == 1
     assert deleted.stderr == "audit log broken: entry 2 is missing (next is 3)\n"
+
+
+def test_audit_verify_exits_1_naming_a_table_changed_behind_the_log(db: Path) -> None:
+    query(db, "UPDATE catalog_versions SET state = 'active' WHERE definition_id = 'prod-db' AND version = 1")
+
+    result = cli("audit", "verify", "--db", db)
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "catalog differs from its audit log: version 1 of prod-db is active but the log says deprecated; "
+        "prod-db has 2 active versions ([1, 2])\n"
+    )
 
 
 def test_audit_log_lists_the_latest_entries_newest_first(db: Path) -> None:

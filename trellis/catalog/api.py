@@ -31,7 +31,8 @@ def run_operation(catalog: Catalog, operation: Operation, actor: str | None, pay
     except ValidationError as exc:
         raise CatalogError(f"invalid request: {describe_validation(exc)}") from None
     try:
-        return operation.run(catalog, actor or ANONYMOUS, body)
+        with catalog.transaction() if operation.writes else catalog.reading():
+            return operation.run(catalog, actor or ANONYMOUS, body)
     except DocumentError as exc:
         raise CatalogError(str(exc)) from None
     except LegacyImportError as exc:
@@ -49,6 +50,7 @@ def install(ctx: ApiContext, settings: CatalogSettings) -> None:
         groups=ctx.auth.groups(),
         deprecation_days=settings.deprecation_days,
         on_event=dispatcher.publish if dispatcher else None,
+        shared=True,
     )
     housekeeper = Housekeeper(catalog, settings.housekeeping_seconds)
     housekeeper.start()

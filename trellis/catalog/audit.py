@@ -7,7 +7,7 @@ Each entry's hash covers its own fields and the previous entry's hash;
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +48,8 @@ class Verification:
     problem: str | None = None
     head: str = GENESIS
     """Hash of the newest entry: kept elsewhere, it shows when the newest entries are deleted."""
+    state_problems: list[str] = field(default_factory=list)
+    """Where the catalog's tables differ from what the log says (``trellis.catalog.integrity``)."""
 
 
 def verify(con: duckdb.DuckDBPyConnection) -> Verification:

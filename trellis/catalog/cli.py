@@ -319,12 +319,15 @@ def explain(
 
 @audit_app.command()
 def verify(api: str = ApiOpt, token: str = TokenOpt, db: Path = DbFileOpt) -> None:
-    """Check the audit log's hash chain; exits 1 when an entry was edited or deleted."""
+    """Check the audit log's hash chain and the catalog's tables against it; exits 1 on any difference."""
     result = call("verify", None, api, token, db)
     if result["ok"]:
-        typer.echo(f"audit log intact: {result['entries']} entries, head {result['head']}")
+        typer.echo(f"audit log intact: {result['entries']} entries, head {result['head']}; the catalog matches it")
         return
-    typer.echo(f"audit log broken: {result['problem']}", err=True)
+    if not result["state_problems"]:
+        typer.echo(f"audit log broken: {result['problem']}", err=True)
+    else:
+        typer.echo(f"catalog differs from its audit log: {'; '.join(result['state_problems'])}", err=True)
     raise typer.Exit(1)
 
 

@@ -18,13 +18,12 @@ import orjson
 from trellis.catalog.api import run_operation
 from trellis.catalog.errors import CatalogError
 from trellis.catalog.operations import OPERATIONS
-from trellis.catalog.repository import Repository
 from trellis.catalog.service import Catalog
 from trellis.collector import open_read_only as guarded_read_only
 from trellis.collector.auth import Authenticator, read_tokens
 from trellis.collector.client import Client, running_collector
 
-READ_OPERATIONS = frozenset({"definitions", "pending", "audit", "verify", "explain", "plan", "convergence", "export"})
+READ_OPERATIONS = frozenset(name for name, operation in OPERATIONS.items() if not operation.writes)
 """Catalog operations that change nothing: the ones a database file opened read-only can answer."""
 
 
@@ -66,7 +65,7 @@ class CatalogClient:
         if self.client is not None:
             self.client.close()
         if self.catalog is not None:
-            self.catalog.con.close()
+            self.catalog.close()
 
 
 def _plain(value: Any) -> Any:
@@ -106,13 +105,9 @@ def open_read_only(db: str | Path) -> CatalogClient:
     """The catalog of the file ``db`` opened read-only, for the ``READ_OPERATIONS``; ``duckdb.Error`` if it
     cannot be opened. ``close()`` releases the file.
 
-    ``Catalog`` creates its tables when it starts, which a read-only file refuses: it is built on an
-    in-memory database, then pointed at the file, whose tables a collector made already.
+    A read-only file cannot take migrations: its tables are the ones a collector made already.
     """
-    con = guarded_read_only(db)
-    catalog = Catalog(duckdb.connect())
-    catalog.con, catalog.repo = con, Repository(con)
-    return CatalogClient(catalog=catalog)
+    return CatalogClient(catalog=Catalog(guarded_read_only(db), migrate=False))
 
 
 __all__ = ["READ_OPERATIONS", "CatalogCalls", "CatalogClient", "connect", "open_read_only"]

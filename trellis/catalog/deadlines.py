@@ -53,8 +53,9 @@ class Housekeeper:
         self._thread.join(10)
 
     def run_once(self) -> None:
-        expired = self.catalog.expire_pins()
-        late = announce_passed_deadlines(self.catalog)
+        with self.catalog.transaction():
+            expired = self.catalog.expire_pins()
+            late = announce_passed_deadlines(self.catalog)
         if expired or late:
             log.info("housekeeping: %d pins expired, %d consumers past a deadline", len(expired), late)
 

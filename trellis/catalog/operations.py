@@ -21,6 +21,7 @@ from trellis.catalog.documents import Source, parse_document
 from trellis.catalog.export import export_documents
 from trellis.catalog.gate import check
 from trellis.catalog.importers import apply_import, importer_for
+from trellis.catalog.integrity import state_problems
 from trellis.catalog.matching import Context
 from trellis.catalog.models import ResourceDefinition
 from trellis.catalog.policies import evaluate
@@ -107,6 +108,8 @@ class Operation:
     request: type[Request]
     run: Callable[[Catalog, str, Any], Any]
     needs_identity: bool = False
+    writes: bool = True
+    """False for an operation that changes nothing: it runs on a snapshot, beside writes."""
 
 
 def _documents(body: DocumentsRequest) -> list[tuple[Any, Source]]:
@@ -223,25 +226,33 @@ def _audit(catalog: Catalog, actor: str, body: AuditRequest) -> Any:
 
 
 def _verify(catalog: Catalog, actor: str, body: Empty) -> Any:
-    return audit.verify(catalog.con).__dict__
+    """The chain, then the tables against the log; ``problem`` is the first thing wrong."""
+    result = audit.verify(catalog.con)
+    if result.ok:
+        result.state_problems = state_problems(catalog.repo)
+        if result.state_problems:
+            result.ok, result.problem = False, result.state_problems[0]
+    return result.__dict__
 
 
 OPERATIONS: dict[str, Operation] = {
     "apply": Operation("POST", "/api/v1/catalog/apply", "admin", DocumentsRequest, _apply),
     "import": Operation("POST", "/api/v1/catalog/import", "admin", ImportRequest, _import),
-    "plan": Operation("POST", "/api/v1/catalog/plan", "read", DocumentsRequest, _plan),
-    "export": Operation("GET", "/api/v1/catalog/export", "read", Empty, _export),
-    "definitions": Operation("GET", "/api/v1/catalog/definitions", "read", Empty, _definitions),
+    "plan": Operation("POST", "/api/v1/catalog/plan", "read", DocumentsRequest, _plan, writes=False),
+    "export": Operation("GET", "/api/v1/catalog/export", "read", Empty, _export, writes=False),
+    "definitions": Operation("GET", "/api/v1/catalog/definitions", "read", Empty, _definitions, writes=False),
     "propose": Operation("POST", "/api/v1/catalog/propose", "admin", ProposeRequest, _propose),
-    "pending": Operation("GET", "/api/v1/catalog/pending", "read", Empty, _pending),
+    "pending": Operation("GET", "/api/v1/catalog/pending", "read", Empty, _pending, writes=False),
     "approve": Operation("POST", "/api/v1/catalog/approve", "approve", ApproveRequest, _approve, needs_identity=True),
     "deprecate": Operation("POST", "/api/v1/catalog/deprecate", "admin", DeprecateRequest, _deprecate),
     "archive": Operation("POST", "/api/v1/catalog/archive", "admin", VersionRequest, _archive),
     "resolve": Operation("POST", "/api/v1/resolve", "read", WorkloadRequest, _resolve),
     "check": Operation("POST", "/api/v1/deployments/check", "read", WorkloadRequest, _check),
-    "explain": Operation("POST", "/api/v1/explain", "read", ExplainRequest, _explain),
-    "convergence": Operation("POST", "/api/v1/catalog/convergence", "read", DefinitionRequest, _convergence),
-    "audit": Operation("POST", "/api/v1/catalog/audit", "read", AuditRequest, _audit),
-    "verify": Operation("GET", "/api/v1/catalog/audit/verify", "read", Empty, _verify),
+    "explain": Operation("POST", "/api/v1/explain", "read", ExplainRequest, _explain, writes=False),
+    "convergence": Operation(
+        "POST", "/api/v1/catalog/convergence", "read", DefinitionRequest, _convergence, writes=False
+    ),
+    "audit": Operation("POST", "/api/v1/catalog/audit", "read", AuditRequest, _audit, writes=False),
+    "verify": Operation("GET", "/api/v1/catalog/audit/verify", "read", Empty, _verify, writes=False),
 }
 """The catalog's operations by name."""

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from trellis.catalog.errors import CatalogError
 from trellis.catalog.models import DefinitionSpec
 
 
@@ -52,7 +53,10 @@ def _version(row: tuple[Any, ...]) -> VersionRow:
 
 
 class Repository:
-    """Reads and writes catalog rows on one connection (the caller holds the transaction)."""
+    """Reads and writes catalog rows on one connection (the caller holds the transaction).
+
+    Versions are immutable: no statement here changes a version's spec or content hash, only its state
+    and the times of its state changes."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -172,3 +176,20 @@ class Repository:
         )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def check_invariants(repo: Repository) -> None:
+    """Refuse to commit a write that would break what the catalog promises: one active version per
+    definition, and an audit log numbered 1..N without gaps. The caller rolls back."""
+    doubled = repo.rows(
+        "SELECT definition_id, list(version ORDER BY version) FROM catalog_versions WHERE state = 'active' "
+        "GROUP BY 1 HAVING count(*) > 1 ORDER BY 1"
+    )
+    if doubled:
+        definition_id, versions = doubled[0]
+        raise CatalogError(
+            f"{definition_id} would have {len(versions)} active versions ({versions}); nothing was changed", 409
+        )
+    count, top = repo.rows("SELECT count(*), coalesce(max(seq), 0) FROM catalog_audit")[0]
+    if count != top:
+        raise CatalogError(f"the audit log would hold {count} entries numbered up to {top}; nothing was changed", 409)

@@ -8,9 +8,7 @@ transaction and one or more audit entries; bad input changes nothing.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,9 +35,10 @@ from trellis.catalog.models import (
 )
 from trellis.catalog.params import validate_params
 from trellis.catalog.policies import PolicyResult, evaluate, required_approvals
-from trellis.catalog.repository import Repository, VersionRow
+from trellis.catalog.repository import VersionRow
 from trellis.catalog.resolution import resolve_workload
 from trellis.catalog.score import Workload
+from trellis.catalog.sessions import Sessions
 from trellis.catalog.tables import migrate_catalog
 
 SYSTEM_ACTOR = "trellis"
@@ -72,8 +71,8 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Catalog:
-    """The catalog's operations over one database connection."""
+class Catalog(Sessions):
+    """The catalog's operations over one database, each in a session of its own (``Sessions``)."""
 
     def __init__(
         self,
@@ -83,41 +82,18 @@ class Catalog:
         deprecation_days: int = 30,
         now: Callable[[], datetime] = utc_now,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        migrate: bool = True,
+        shared: bool = False,
     ) -> None:
-        migrate_catalog(con)
-        self.con = con
-        self.repo = Repository(con)
+        if migrate:
+            migrate_catalog(con)
+        super().__init__(con, on_event, shared)
         self.groups = groups or {}
         self.deprecation_days = deprecation_days
         self.now = now
-        self.on_event = on_event
-        self.lock = threading.RLock()
-        self._events: list[tuple[str, dict[str, Any]]] = []
-
-    # transactions -------------------------------------------------------
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One transaction for a whole change; events are sent only after it commits."""
-        with self.lock:
-            self._events = []
-            self.con.execute("BEGIN TRANSACTION")
-            try:
-                yield
-            except BaseException:
-                self.con.execute("ROLLBACK")
-                self._events = []
-                raise
-            self.con.execute("COMMIT")
-            events, self._events = self._events, []
-        for name, payload in events:
-            if self.on_event:
-                self.on_event(name, payload)
 
     def record(self, actor: str, action: str, obj: str, change: dict[str, Any]) -> None:
         audit.append(self.con, self.now(), actor, action, obj, change)
-
-    def announce(self, name: str, payload: dict[str, Any]) -> None:
-        self._events.append((name, payload))
 
     # reading ------------------------------------------------------------
     def resource_types(self) -> dict[str, ResourceTypeSpec]:
@@ -164,16 +140,10 @@ class Catalog:
     def apply(self, documents: list[tuple[Any, Source]], actor: str, dry_run: bool = False) -> list[Change]:
         """Apply documents in one transaction; with ``dry_run`` report the plan and change nothing."""
         ordered = sorted(documents, key=lambda item: APPLY_ORDER[item[0].kind])
-        changes: list[Change] = []
-        with self.lock:
-            try:
-                with self.transaction():
-                    for document, source in ordered:
-                        changes.append(self._apply_one(document, source, actor))
-                    if dry_run:
-                        raise _DryRun
-            except _DryRun:
-                pass
+        with self.transaction():
+            changes = [self._apply_one(document, source, actor) for document, source in ordered]
+            if dry_run:
+                self.discard()
         return changes
 
     def _apply_one(self, document: Any, source: Source, actor: str) -> Change:
@@ -309,15 +279,31 @@ class Catalog:
         self._activate(row, SYSTEM_ACTOR)
         return f"version {row.version} is active"
 
-    def missing_approvals(self, row: VersionRow) -> list[str]:
+    def _counted_approvals(self, row: VersionRow) -> dict[str, tuple[ApprovalRuleSpec, list[str]]]:
+        """Per governing rule: the rule, and the approvals of this content by members of its group."""
         approvers = self.repo.approvals(row.definition_id, row.version, row.content_hash)
-        missing = []
-        for rule_id, rule in required_approvals(self.approval_rules(), row.spec).items():
-            members = self.groups.get(rule.group, set())
-            count = len([a for a in approvers if a in members])
-            if count < rule.approvals:
-                missing.append(f"{rule_id} needs {rule.approvals - count} more from {rule.group}")
-        return missing
+        return {
+            rule_id: (rule, [a for a in approvers if a in self.groups.get(rule.group, set())])
+            for rule_id, rule in required_approvals(self.approval_rules(), row.spec).items()
+        }
+
+    def missing_approvals(self, row: VersionRow) -> list[str]:
+        return [
+            f"{rule_id} needs {rule.approvals - len(counted)} more from {rule.group}"
+            for rule_id, (rule, counted) in self._counted_approvals(row).items()
+            if len(counted) < rule.approvals
+        ]
+
+    def _activation_record(self, row: VersionRow) -> dict[str, Any]:
+        """What the audit keeps of an activation: the content, and the rules and approvals that allowed it."""
+        governing = self._counted_approvals(row)
+        return {
+            "content_hash": row.content_hash,
+            "rules": {
+                rule_id: {"approvals": rule.approvals, "group": rule.group} for rule_id, (rule, _) in governing.items()
+            },
+            "approvals": {rule_id: counted for rule_id, (_, counted) in governing.items()},
+        }
 
     def _activate(self, row: VersionRow, actor: str) -> None:
         now = self.now()
@@ -330,7 +316,7 @@ class Catalog:
             self.record(actor, "deprecate", _ref(previous), {"deadline": deadline.isoformat()})
             self.announce("version.deprecated", {**previous.summary(), "deadline": deadline})
         self.repo.set_state(row.definition_id, row.version, "active", activated_at=now)
-        self.record(actor, "activate", _ref(row), {})
+        self.record(actor, "activate", _ref(row), self._activation_record(row))
         self.announce("version.activated", {**row.summary(), "state": "active", "activated_at": now})
 
     # approvals ----------------------------------------------------------
@@ -427,10 +413,6 @@ class Catalog:
 
 def _ref(row: VersionRow) -> str:
     return f"ResourceDefinition/{row.definition_id}@{row.version}"
-
-
-class _DryRun(Exception):
-    """Rolls back a dry run's transaction."""
 
 
 __all__ = [

@@ -131,7 +131,7 @@ class Actors:
         for client in self._clients.values():
             client.close()
         if self.catalog is not None:
-            self.catalog.con.close()
+            self.catalog.close()
 
 
 def documents_payload(path: Path) -> dict[str, Any]:

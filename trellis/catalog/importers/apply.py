@@ -69,8 +69,8 @@ def apply_import(catalog: Catalog, result: ImportResult, actor: str, dry_run: bo
     ``CatalogError`` when the catalog refuses a definition (a policy, clashing criteria); in both
     cases nothing changes.
     """
-    # The catalog's lock (re-entrant, also taken by apply) keeps the checks and the apply together.
-    with catalog.lock:
+    # One transaction keeps the checks and the apply together (apply's own transaction nests in it).
+    with catalog.transaction():
         documents: list[tuple[ResourceDefinition, Source]] = []
         seen: set[str] = set()
         for document, source in result.documents():
