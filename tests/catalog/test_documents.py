@@ -73,11 +73,11 @@ def test_yaml_that_does_not_parse_names_the_file(tmp_path: Path) -> None:
             "field spec.criteria.0.environment: Extra inputs are not permitted",
         ),
         (definition("d", driver="terraform"), "field spec.driver: Input should be 'static' or 'template'"),
-        (definition("Not_An_Id"), "field metadata.id: String should match pattern"),
+        (definition("Not_An_Id"), "field metadata.id: 'Not_An_Id' is not an id"),
         (["a", "list"], "a document must be a mapping"),
         (
             pin("p", "d", 1, datetime(2027, 1, 1)),
-            "field spec.expires: Value error, expires needs a time zone",
+            "field spec.expires: expires needs a time zone",
         ),
         ({**pin("p", "d", 1, datetime(2027, 1, 1)), "spec": {}}, "field spec.app: Field required"),
     ],

@@ -46,7 +46,7 @@ def describe_validation(exc: ValidationError, skip: int = 0) -> str:
     """The first validation error as 'field a.b: message'."""
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"][skip:]) or "document"
-    return f"field {where}: {first['msg']}"
+    return f"field {where}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def read_text(text: str, file: str) -> list[tuple[Any, Source]]:

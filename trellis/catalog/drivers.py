@@ -17,7 +17,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from trellis.catalog.matching import Context
 from trellis.catalog.models import DefinitionSpec, ResourceTypeSpec
 
-SECRET_REFERENCE = re.compile(r"^\$\{secret:[A-Za-z0-9_./-]+(#[A-Za-z0-9_.-]+)?\}$")
+SECRET_REFERENCE = re.compile(r"^\$\{secret:(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9_./-]*(#[A-Za-z0-9_.-]+)?\}$")
+"""``${secret:STORE/PATH#KEY}``; a path that starts at the root or climbs with ``..`` is no reference."""
 
 
 class DriverError(ValueError):

@@ -7,13 +7,37 @@ field, not a setting silently ignored.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 API_VERSION = "trellis/v1"
-ID_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+NAME_PATTERN = rf"^{_LABEL}$"
+"""Apps, environments, env types, workloads, resources and classes: one DNS label."""
+ID_PATTERN = rf"^{_LABEL}(\.{_LABEL})*$"
+"""Document ids and res_ids: DNS labels joined by dots (``checkout.db``, ``tf.main.orders-db``)."""
+MAX_NAME = 63
+
+
+def _checked(pattern: str, what: str, rule: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if len(value) > MAX_NAME or not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}: {rule}, at most {MAX_NAME} characters")
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[
+    str,
+    _checked(NAME_PATTERN, "a name", "lowercase letters, digits and '-', starting and ending with a letter or digit"),
+]
+Id = Annotated[str, _checked(ID_PATTERN, "an id", "names (lowercase letters, digits and '-') joined by single dots")]
 
 
 class Strict(BaseModel):
@@ -21,7 +45,7 @@ class Strict(BaseModel):
 
 
 class Metadata(Strict):
-    id: str = Field(pattern=ID_PATTERN, description="Unique id of the document within its kind.")
+    id: Id = Field(description="Unique id of the document within its kind.")
     description: str | None = Field(None, description="What this is for, for people.")
     labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels.")
 
@@ -41,11 +65,11 @@ class ResourceTypeSpec(Strict):
 class Criterion(Strict):
     """One matching rule; a missing class means ``default``."""
 
-    class_: str = Field("default", alias="class", description="Resource class; must match exactly.")
-    env_type: str | None = None
-    app_id: str | None = None
-    env_id: str | None = None
-    res_id: str | None = None
+    class_: Name = Field("default", alias="class", description="Resource class; must match exactly.")
+    env_type: Name | None = None
+    app_id: Name | None = None
+    env_id: Name | None = None
+    res_id: Id | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -71,7 +95,7 @@ class Criterion(Strict):
 
 
 class DefinitionSpec(Strict):
-    type: str = Field(description="Resource type id (postgres, redis, s3, ...).")
+    type: Id = Field(description="Resource type id (postgres, redis, s3, ...).")
     driver: Literal["static", "template"] = Field(description="static: outputs as given; template: rendered.")
     params: dict[str, Any] = Field(default_factory=dict, description="Parameters, validated by the type's schema.")
     outputs: dict[str, Any] = Field(default_factory=dict, description="Outputs; templates for the template driver.")
@@ -105,11 +129,11 @@ class ApprovalRuleSpec(Strict):
 
 
 class PinSpec(Strict):
-    app: str
-    env: str
-    workload: str
-    resource: str
-    definition: str
+    app: Name
+    env: Name
+    workload: Name
+    resource: Name
+    definition: Id
     version: int = Field(ge=1)
     reason: str = Field(min_length=1)
     owner: str = Field(min_length=1)
@@ -164,12 +188,15 @@ __all__ = [
     "API_VERSION",
     "ID_PATTERN",
     "KINDS",
+    "NAME_PATTERN",
     "ApprovalRule",
     "ApprovalRuleSpec",
     "Criterion",
     "DefinitionSpec",
     "Document",
+    "Id",
     "Metadata",
+    "Name",
     "Output",
     "Pin",
     "PinSpec",

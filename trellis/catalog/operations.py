@@ -23,7 +23,7 @@ from trellis.catalog.gate import check
 from trellis.catalog.importers import apply_import, importer_for
 from trellis.catalog.integrity import state_problems
 from trellis.catalog.matching import Context
-from trellis.catalog.models import ResourceDefinition
+from trellis.catalog.models import Id, Name, ResourceDefinition
 from trellis.catalog.policies import evaluate
 from trellis.catalog.score import parse_workload
 from trellis.catalog.service import Catalog, CatalogError
@@ -66,20 +66,20 @@ class DeprecateRequest(VersionRequest):
 
 class WorkloadRequest(Request):
     workload: dict[str, Any] = Field(description="A Score file, as parsed from YAML.")
-    app: str
-    env: str
-    env_type: str
+    app: Name
+    env: Name
+    env_type: Name
     record: bool = True
     source: str = "workload"
 
 
 class ExplainRequest(Request):
-    type: str
-    class_: str = Field("default", alias="class")
-    app: str
-    env: str
-    env_type: str
-    res_id: str
+    type: Id
+    class_: Name = Field("default", alias="class")
+    app: Name
+    env: Name
+    env_type: Name
+    res_id: Id
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -9,14 +9,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trellis.catalog.documents import DocumentError, describe_validation
+from trellis.catalog.models import Id, Name
 
 
 class ScoreResource(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    type: str
-    class_: str | None = Field(None, alias="class")
-    id: str | None = Field(None, description="Shared resource id: all workloads of the app that name it share it.")
+    type: Id
+    class_: Name | None = Field(None, alias="class")
+    id: Name | None = Field(None, description="Shared resource id: all workloads of the app that name it share it.")
     params: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -24,7 +25,7 @@ class ScoreResource(BaseModel):
 class ScoreMetadata(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    name: Name
 
 
 class Workload(BaseModel):
@@ -35,7 +36,7 @@ class Workload(BaseModel):
     apiVersion: Literal["score.dev/v1b1"]
     metadata: ScoreMetadata
     containers: dict[str, Any] = Field(default_factory=dict)
-    resources: dict[str, ScoreResource] = Field(default_factory=dict)
+    resources: dict[Name, ScoreResource] = Field(default_factory=dict)
 
     @property
     def name(self) -> str:
