@@ -18,7 +18,8 @@ from tests.catalog.conftest import (
     table_rows,
     write_yaml,
 )
-from trellis.catalog.documents import DocumentError, read_path, read_text
+from trellis.catalog.documents import DocumentError, load_yaml, read_path, read_text
+from trellis.catalog.score import read_workload
 from trellis.catalog.service import Catalog, CatalogError
 
 LATER = datetime(2027, 1, 1, tzinfo=UTC)
@@ -258,3 +259,58 @@ def test_reapplying_the_same_objects_reports_unchanged_and_writes_nothing(popula
 
     assert [c.action for c in changes] == ["unchanged", "unchanged", "unchanged"]
     assert table_rows(populated.con) == before
+
+
+DUPLICATE_PARAMS = """\
+apiVersion: trellis/v1
+kind: ResourceType
+metadata: {id: queue}
+spec: {}
+---
+apiVersion: trellis/v1
+kind: ResourceDefinition
+metadata: {id: orders}
+spec:
+  type: postgres
+  driver: static
+  params: {backup_retention_days: 14}
+  params: {backup_retention_days: 0}
+"""
+
+
+def test_a_key_given_twice_is_refused_naming_file_document_key_and_line() -> None:
+    with pytest.raises(DocumentError) as refused:
+        read_text(DUPLICATE_PARAMS, "orders.yaml")
+
+    assert str(refused.value) == "orders.yaml (document 2): key 'params' appears twice (the second at line 13)"
+
+
+def test_a_merge_key_may_be_overridden() -> None:
+    text = "base: &base {a: 1, b: 2}\nderived:\n  <<: *base\n  b: 3\n"
+
+    assert load_yaml(text, "merge.yaml") == [{"base": {"a": 1, "b": 2}, "derived": {"a": 1, "b": 3}}]
+
+
+def test_a_cyclic_anchor_is_refused_naming_file_and_document() -> None:
+    text = "kind: Policy\n---\nspec: &loop\n  rule: *loop\n"
+
+    with pytest.raises(DocumentError) as refused:
+        read_text(text, "loop.yaml")
+
+    assert str(refused.value) == "loop.yaml (document 2): an alias refers to the value that contains it (a cycle)"
+
+
+def test_aliases_that_expand_past_the_limit_are_refused() -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
+
+    with pytest.raises(DocumentError, match=r"^laughs\.yaml \(document 1\): expands to more than 100,000 values"):
+        load_yaml("\n".join(levels), "laughs.yaml")
+
+
+def test_a_score_file_with_a_key_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "api.score.yaml"
+    path.write_text("apiVersion: score.dev/v1b1\nmetadata: {name: api}\nmetadata: {name: web}\n")
+
+    with pytest.raises(DocumentError, match=r"api\.score\.yaml \(document 1\): key 'metadata' appears twice"):
+        read_workload(path)

@@ -175,3 +175,38 @@ def test_the_drivers_work_without_a_catalog() -> None:
     assert is_secret_reference("${secret:vault/x#y}")
     assert not is_secret_reference("${secret:vault/x#y} ")
     assert not is_secret_reference(None)
+
+
+BOMBS = {
+    "a range past the sandbox's limit": ("{{ range(100001)|length }}", "Range too big"),
+    "terabytes of text": ("{{ 'x' * 10**13 }}", "needs more than 256 MiB"),
+    "half a gigabyte": ("{{ ('x' * 10**8) * 5 }}", "needs more than 256 MiB"),
+    "a long output": ("{{ 'x' * 100000 }}", "renders 100,000 characters, more than 65,536"),
+    "hours of loops": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "took longer than 2 s",
+    ),
+}
+
+
+@pytest.mark.parametrize("bomb", BOMBS)
+def test_a_template_bomb_is_refused_in_one_sentence_and_the_next_render_works(catalog: Catalog, bomb: str) -> None:
+    template, reason = BOMBS[bomb]
+    apply_docs(catalog, definition("bomb", driver="template", outputs={**TEMPLATE_OUTPUTS, "host": template},
+                                   criteria=[{"app_id": "shop"}]))  # fmt: skip
+    apply_docs(
+        catalog,
+        definition(
+            "tmpl", driver="template", outputs=TEMPLATE_OUTPUTS, params={"size": "s"}, criteria=[{"app_id": "blog"}]
+        ),
+    )
+
+    with pytest.raises(CatalogError) as caught:
+        catalog.resolve(workload(), "shop", "prod", "production")
+    after = catalog.resolve(workload(), "blog", "prod", "production")
+
+    message = str(caught.value)
+    assert message.startswith("resource db: definition bomb: output host cannot be rendered: ")
+    assert reason in message and len(message) < 300
+    assert after["resources"]["db"]["outputs"]["host"] == "s-blog-prod.production.db.internal"
+    assert catalog.repo.rows("SELECT count(*) FROM catalog_bindings WHERE app = 'shop'") == [(0,)]

@@ -2,7 +2,7 @@
 
 ``static`` gives its outputs as written (a thing that already exists, legacy
 included); ``template`` renders each output from params and context in
-Jinja2's sandbox. Secret outputs are references such as
+Jinja2's sandbox, in a worker process within limits (``rendering``). Secret outputs are references such as
 ``${secret:vault/path#key}``, never values.
 """
 
@@ -16,6 +16,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from trellis.catalog.matching import Context
 from trellis.catalog.models import DefinitionSpec, ResourceTypeSpec
+from trellis.catalog.rendering import RENDERER, RenderError
 
 SECRET_REFERENCE = re.compile(r"^\$\{secret:(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9_./-]*(#[A-Za-z0-9_.-]+)?\}$")
 """``${secret:STORE/PATH#KEY}``; a path that starts at the root or climbs with ``..`` is no reference."""
@@ -84,8 +85,8 @@ class TemplateDriver:
         rendered = {}
         for name, template in spec.outputs.items():
             try:
-                rendered[name] = _SANDBOX.from_string(str(template)).render(variables)
-            except TemplateError as exc:
+                rendered[name] = RENDERER.render(str(template), variables)
+            except RenderError as exc:
                 raise DriverError(f"output {name} cannot be rendered: {exc}") from None
         return rendered
 

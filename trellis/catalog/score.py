@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trellis.catalog.documents import DocumentError, describe_validation
+from trellis.catalog.documents import DocumentError, describe_validation, load_yaml
 from trellis.catalog.models import Id, Name
 
 
@@ -58,9 +57,10 @@ def parse_workload(raw: Any, file: str) -> Workload:
 def read_workload(path: Path) -> Workload:
     """Read a Score file; errors name the file and the field."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as exc:
         raise DocumentError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise DocumentError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_workload(raw, str(path))
+    documents = load_yaml(text, str(path))
+    if len(documents) != 1:
+        raise DocumentError(f"{path}: a Score file holds one workload, not {len(documents)} documents")
+    return parse_workload(documents[0], str(path))

@@ -16,7 +16,7 @@ import yaml
 
 from trellis.catalog import DRIVERS, CatalogError, DriverError, validate_params
 from trellis.catalog.builtin_types import BUILTIN_TYPES
-from trellis.catalog.documents import DocumentError, Source, parse_document
+from trellis.catalog.documents import DocumentError, Source, load_yaml, parse_document
 from trellis.catalog.models import API_VERSION, ResourceDefinition, ResourceTypeSpec
 
 CRITERION_FIELDS = ("class", "env_type", "app_id", "env_id", "res_id")
@@ -150,9 +150,10 @@ def document_from(draft: Draft) -> dict[str, Any]:
 
 def document_from_yaml(text: str) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise EditError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
+        documents = load_yaml(text, "the YAML")
+    except DocumentError as exc:
+        raise EditError(str(exc)) from None
+    document = documents[0] if len(documents) == 1 else None
     if not isinstance(document, dict):
         raise EditError("give one ResourceDefinition document: apiVersion, kind, metadata and spec")
     return document
