@@ -16,7 +16,7 @@ from tests.catalog.conftest import (
     pin,
     workload,
 )
-from trellis.catalog.deadlines import Housekeeper, announce_passed_deadlines
+from trellis.catalog.deadlines import Housekeeper, announce_expiring_pins, announce_passed_deadlines
 from trellis.catalog.service import Catalog
 
 
@@ -69,5 +69,24 @@ def test_housekeeping_reverts_an_expired_pin_and_audits_it(clock: Clock) -> None
     Housekeeper(catalog, interval=3600).run_once()
 
     assert "hold" not in catalog.pins()
-    assert [name for name, _ in events] == ["pin.expired"]
+    assert [name for name, _ in events] == ["pin.expiring", "pin.expired"]
     assert [e["object"] for e in audit_entries(catalog.con) if e["action"] == "pin-expired"] == ["Pin/hold"]
+
+
+def test_a_pin_about_to_expire_is_announced_once_per_expiry(clock: Clock) -> None:
+    catalog = new_catalog(clock, GROUPS)
+    apply_docs(catalog, definition("pg"))
+    apply_docs(catalog, pin("hold", "pg", 1, clock() + timedelta(days=10), app="shop", env="prod"))
+    events = _events(catalog)
+    warning = timedelta(days=7)
+
+    assert announce_expiring_pins(catalog, warning) == 0, "ten days ahead is not yet within the warning"
+    clock.advance(days=4)
+    assert announce_expiring_pins(catalog, warning) == 1
+    assert announce_expiring_pins(catalog, warning) == 0, "announced once"
+    apply_docs(catalog, pin("hold", "pg", 1, clock() + timedelta(days=5), app="shop", env="prod"))
+    assert announce_expiring_pins(catalog, warning) == 1, "a new expiry is announced again"
+
+    assert [name for name, _ in events] == ["pin.expiring", "pin.expiring"]
+    assert events[0][1]["pin"] == "hold" and events[0][1]["owner"] == "team-shop"
+    assert [e["object"] for e in audit_entries(catalog.con) if e["action"] == "pin-expiring"] == ["Pin/hold"] * 2

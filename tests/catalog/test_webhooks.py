@@ -142,13 +142,14 @@ def test_a_delivery_left_pending_is_sent_when_the_dispatcher_starts_again(receiv
     path = tmp_path / "t.duckdb"
     con = duckdb.connect(str(path))
     migrate_catalog(con)
+    hook = Webhook(url=receiver.url)  # type: ignore[arg-type]
     con.execute(
-        "INSERT INTO catalog_webhook_deliveries VALUES ('d1', ?, 'version.activated', ?, 0, 'pending', NULL, "
-        "now(), NULL)",
-        [receiver.url, json.dumps({"event": "version.activated", "data": {}})],
+        "INSERT INTO catalog_webhook_deliveries (id, hook, event, payload, attempts, status, created_at) "
+        "VALUES ('d1', ?, 'version.activated', ?, 0, 'pending', now())",
+        [hook.key, json.dumps({"event": "version.activated", "data": {}})],
     )
 
-    dispatcher = Dispatcher(con.cursor(), [Webhook(url=receiver.url)], first_delay=0.01)
+    dispatcher = Dispatcher(con.cursor(), [hook], first_delay=0.01)
     wait_for(lambda: deliveries(con) == [("version.activated", "delivered", 1)])
     dispatcher.close()
     assert receiver.events() == ["version.activated"]
@@ -170,3 +171,107 @@ def test_a_webhooks_file_reads_urls_events_and_secrets(tmp_path: Path) -> None:
     assert hook.wants("pin.expired") and not hook.wants("version.proposed")
     assert hook.secret is not None and hook.secret.get_secret_value() == "zq-signing-key"
     assert "zq-signing-key" not in repr(hook)
+
+
+def test_deliveries_and_the_log_name_the_hook_never_its_url(caplog: pytest.LogCaptureFixture) -> None:
+    """Webhook URLs often carry tokens: the read scope sees the deliveries table, and logs travel far."""
+    broken = Receiver(failures=100)
+    url = f"{broken.url}?token=zq-hook-token-0123456789"
+    dead = "http://127.0.0.1:9/hook?token=zq-other-token-9876543210"
+    con = duckdb.connect()
+    migrate_catalog(con)
+    hooks = [Webhook(name="chat", url=url), Webhook(url=dead)]  # type: ignore[arg-type]
+    dispatcher = Dispatcher(con.cursor(), hooks, max_attempts=2, first_delay=0.01)
+    try:
+        with caplog.at_level("WARNING", logger="trellis.webhooks"):
+            dispatcher.publish("version.activated", {"definition": "pg"})
+            wait_for(lambda: [s for _, s, _ in deliveries(con)] == ["failed", "failed"])
+    finally:
+        dispatcher.close()
+        broken.close()
+
+    table = str(con.execute("SELECT * FROM catalog_webhook_deliveries").fetchall())
+    assert "token" not in table and "token" not in caplog.text
+    assert con.execute("SELECT hook FROM catalog_webhook_deliveries ORDER BY hook").fetchall() == [
+        ("chat",),
+        (hooks[1].key,),
+    ]
+    assert hooks[1].key.startswith("webhook-") and len(hooks[1].key) == len("webhook-") + 12
+    assert "webhook chat for version.activated failed (attempt 1): HTTP 500" in caplog.text
+
+
+def test_an_upgrade_names_the_hooks_of_deliveries_recorded_with_their_url(receiver: Receiver, tmp_path: Path) -> None:
+    """A database whose deliveries still hold URLs loses them, and its pending deliveries still go out."""
+    from trellis.catalog.tables import _V1
+    from trellis.collector import run_migrations
+
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    run_migrations(con, "catalog_schema", [(1, _V1)])
+    con.execute(
+        "INSERT INTO catalog_webhook_deliveries VALUES ('d1', ?, 'version.activated', ?, 0, 'pending', NULL, "
+        "now(), NULL)",
+        [receiver.url, json.dumps({"event": "version.activated", "data": {}})],
+    )
+
+    assert migrate_catalog(con) == 2
+    dispatcher = Dispatcher(con.cursor(), [Webhook(url=receiver.url)], first_delay=0.01)  # type: ignore[arg-type]
+    wait_for(lambda: deliveries(con) == [("version.activated", "delivered", 1)])
+    dispatcher.close()
+
+    columns = [r[0] for r in con.execute("DESCRIBE catalog_webhook_deliveries").fetchall()]
+    assert "url" not in columns and "hook" in columns
+
+
+def test_a_proposal_waiting_for_approval_names_who_can_approve(clock: Clock) -> None:
+    from tests.catalog.conftest import production_approval_rule
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    catalog = Catalog(duckdb.connect(), groups=GROUPS, now=clock, on_event=lambda n, p: seen.append((n, p)))
+    apply_docs(catalog, production_approval_rule())
+    apply_docs(catalog, definition("pg"), actor="alice")
+    catalog.approve("pg", 1, "bob")
+
+    requested = [payload for name, payload in seen if name == "approval.requested"]
+    assert len(requested) == 2, "once when proposed, once more after the first approval"
+    assert requested[0]["approvers"] == ["bob", "carol"], "the group without the proposer"
+    assert requested[0]["missing"] == ["production-changes needs 2 more from platform-admins"]
+    assert requested[1]["approvers"] == ["carol"], "without who approved already"
+    assert [name for name, _ in seen][-2:] == ["version.approved", "approval.requested"]
+
+
+def test_a_denied_deployment_is_announced(clock: Clock) -> None:
+    from tests.catalog.conftest import score
+    from trellis.catalog.api import run_operation
+    from trellis.catalog.operations import OPERATIONS
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    catalog = Catalog(duckdb.connect(), groups=GROUPS, now=clock, on_event=lambda n, p: seen.append((n, p)))
+    payload = {"workload": score(), "app": "shop", "env": "prod", "env_type": "production"}
+
+    answer = run_operation(catalog, OPERATIONS["check"], "ci", payload)
+
+    assert answer["decision"] == "deny"
+    assert seen == [
+        (
+            "gate.denied",
+            {"app": "shop", "env": "prod", "env_type": "production", "workload": "api",
+             "reasons": answer["reasons"], "asked_by": "ci"},
+        )
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_collector_with_a_webhooks_file_starts_on_a_new_database(tmp_path: Path, receiver: Receiver) -> None:
+    import httpx
+
+    from trellis.testing import start_collector
+
+    hooks = tmp_path / "hooks.yaml"
+    hooks.write_text(f"webhooks:\n  - name: ci\n    url: {receiver.url}\n")
+    running = start_collector(tmp_path / "new.duckdb", "--webhooks-file", str(hooks))
+    try:
+        body = {"documents": [definition("pg")], "source": "pg.yaml"}
+        httpx.post(f"{running.api}/api/v1/catalog/apply", json=body, timeout=30).raise_for_status()
+        wait_for(lambda: receiver.events() == ["version.proposed", "version.activated"])
+    finally:
+        assert running.stop() == 0

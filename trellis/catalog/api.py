@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -41,18 +42,15 @@ def run_operation(catalog: Catalog, operation: Operation, actor: str | None, pay
 
 def install(ctx: ApiContext, settings: CatalogSettings) -> None:
     """Register every catalog operation on the API, and start webhooks and housekeeping."""
-    dispatcher = None
-    if settings.webhooks_file is not None:
-        dispatcher = Dispatcher(ctx.store.cursor(), read_webhooks(settings.webhooks_file))
-        ctx.on_shutdown.append(dispatcher.close)
+    hooks = read_webhooks(settings.webhooks_file) if settings.webhooks_file is not None else None
     catalog = Catalog(
-        ctx.store.cursor(),
-        groups=ctx.auth.groups(),
-        deprecation_days=settings.deprecation_days,
-        on_event=dispatcher.publish if dispatcher else None,
-        shared=True,
+        ctx.store.cursor(), groups=ctx.auth.groups(), deprecation_days=settings.deprecation_days, shared=True
     )
-    housekeeper = Housekeeper(catalog, settings.housekeeping_seconds)
+    if hooks is not None:  # after the catalog made its tables, the deliveries table among them
+        dispatcher = Dispatcher(ctx.store.cursor(), hooks)
+        catalog.on_event = dispatcher.publish
+        ctx.on_shutdown.append(dispatcher.close)
+    housekeeper = Housekeeper(catalog, settings.housekeeping_seconds, timedelta(days=settings.pin_warning_days))
     housekeeper.start()
     ctx.on_shutdown.append(housekeeper.stop)
     ctx.extensions["catalog"] = catalog

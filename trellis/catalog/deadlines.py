@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from trellis.catalog.convergence import consumers
@@ -37,11 +38,29 @@ def announce_passed_deadlines(catalog: Catalog) -> int:
     return len(late)
 
 
-class Housekeeper:
-    """Runs pin expiry and deadline announcements every ``interval`` seconds until stopped."""
+def announce_expiring_pins(catalog: Catalog, warning: timedelta) -> int:
+    """Audit and announce, once per pin and expiry, the pins that expire within ``warning``."""
+    now = catalog.now()
+    announced = {tuple(r) for r in catalog.repo.rows(
+        "SELECT object, diff->>'expires' FROM catalog_audit WHERE action = 'pin-expiring'"
+    )}  # fmt: skip
+    soon = [
+        (pin_id, pin)
+        for pin_id, pin in catalog.pins().items()
+        if now < pin.expires <= now + warning and (f"Pin/{pin_id}", pin.expires.isoformat()) not in announced
+    ]
+    with catalog.transaction():
+        for pin_id, pin in soon:
+            catalog.record("trellis", "pin-expiring", f"Pin/{pin_id}", {"expires": pin.expires.isoformat()})
+            catalog.announce("pin.expiring", {"pin": pin_id, **pin.model_dump(mode="json")})
+    return len(soon)
 
-    def __init__(self, catalog: Catalog, interval: float) -> None:
-        self.catalog, self.interval = catalog, interval
+
+class Housekeeper:
+    """Runs pin expiry and the deadline and pin announcements every ``interval`` seconds until stopped."""
+
+    def __init__(self, catalog: Catalog, interval: float, pin_warning: timedelta = timedelta(days=7)) -> None:
+        self.catalog, self.interval, self.pin_warning = catalog, interval, pin_warning
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trellis-housekeeping", daemon=True)
 
@@ -56,6 +75,7 @@ class Housekeeper:
         with self.catalog.transaction():
             expired = self.catalog.expire_pins()
             late = announce_passed_deadlines(self.catalog)
+            announce_expiring_pins(self.catalog, self.pin_warning)
         if expired or late:
             log.info("housekeeping: %d pins expired, %d consumers past a deadline", len(expired), late)
 

@@ -159,7 +159,12 @@ def _resolve(catalog: Catalog, actor: str, body: WorkloadRequest) -> Any:
 
 
 def _check(catalog: Catalog, actor: str, body: WorkloadRequest) -> Any:
-    return check(catalog, parse_workload(body.workload, body.source), body.app, body.env, body.env_type).as_json()
+    workload = parse_workload(body.workload, body.source)
+    decision = check(catalog, workload, body.app, body.env, body.env_type)
+    if not decision.allow:
+        where = {"app": body.app, "env": body.env, "env_type": body.env_type, "workload": workload.name}
+        catalog.announce("gate.denied", {**where, "reasons": decision.reasons, "asked_by": actor})
+    return decision.as_json()
 
 
 def _explain(catalog: Catalog, actor: str, body: ExplainRequest) -> Any:

@@ -275,6 +275,7 @@ class Catalog(Sessions):
         """Activate a proposal whose approval rules are met; otherwise say what it waits for."""
         missing = self.missing_approvals(row)
         if missing:
+            self.announce("approval.requested", {**row.summary(), "missing": missing, "approvers": self.eligible(row)})
             return f"version {row.version} awaits approval: {'; '.join(missing)}"
         self._activate(row, SYSTEM_ACTOR)
         return f"version {row.version} is active"
@@ -286,6 +287,19 @@ class Catalog(Sessions):
             rule_id: (rule, [a for a in approvers if a in self.groups.get(rule.group, set())])
             for rule_id, rule in required_approvals(self.approval_rules(), row.spec).items()
         }
+
+    def eligible(self, row: VersionRow) -> list[str]:
+        """Who can still bring the proposal closer: members of a group whose rule lacks approvals, who
+        neither proposed it nor approved it already."""
+        done = set(self.repo.approvals(row.definition_id, row.version, row.content_hash)) | {row.proposed_by}
+        return sorted(
+            {
+                member
+                for rule, counted in self._counted_approvals(row).values()
+                if len(counted) < rule.approvals
+                for member in self.groups.get(rule.group, set()) - done
+            }
+        )
 
     def missing_approvals(self, row: VersionRow) -> list[str]:
         return [

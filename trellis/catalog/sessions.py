@@ -128,7 +128,10 @@ class Sessions:
 
     def announce(self, name: str, payload: dict[str, Any]) -> None:
         """Send an event once the current write session commits."""
-        self._session().events.append((name, payload))
+        session = self._session()
+        if not session.writes:
+            raise RuntimeError(f"{name} was announced outside a write session, where it would never be sent")
+        session.events.append((name, payload))
 
 
 __all__ = ["Sessions"]

@@ -18,3 +18,4 @@ class CatalogSettings(BaseSettings):
         60.0, description="How often the collector expires pins and announces passed deadlines."
     )
     deprecation_days: int = Field(30, description="Deadline given to a version that a newer one replaces.")
+    pin_warning_days: float = Field(7.0, description="How long before a pin expires the pin.expiring event is sent.")

@@ -10,7 +10,7 @@ import duckdb
 
 from trellis.collector import run_migrations
 
-CATALOG_SCHEMA_VERSION = 1
+CATALOG_SCHEMA_VERSION = 2
 
 _V1 = [
     """CREATE TABLE IF NOT EXISTS catalog_objects (
@@ -101,7 +101,14 @@ _V1 = [
     )""",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1)]
+_V2 = [
+    # Webhook URLs often carry tokens: deliveries name their hook, and the URL stays in the webhooks file.
+    "ALTER TABLE catalog_webhook_deliveries ADD COLUMN hook VARCHAR",
+    "UPDATE catalog_webhook_deliveries SET hook = 'webhook-' || left(sha256(url), 12)",
+    "ALTER TABLE catalog_webhook_deliveries DROP COLUMN url",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]
 
 
 def migrate_catalog(con: duckdb.DuckDBPyConnection) -> int:

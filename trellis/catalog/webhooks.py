@@ -1,9 +1,10 @@
 """Webhooks: configured URLs receive a JSON event for catalog changes, retried with backoff and recorded.
 
-Every delivery is a row in ``catalog_webhook_deliveries`` before the first
-attempt, so a delivery the collector had not finished when it stopped is
-attempted again when it starts. Bodies are signed with HMAC-SHA256 when the
-hook has a secret (header ``X-Trellis-Signature: sha256=<hex>``).
+Every delivery is a row in ``catalog_webhook_deliveries`` (naming its hook, never
+the URL, which often carries a token) before the first attempt, so a delivery the
+collector had not finished when it stopped is attempted again when it starts.
+Bodies are signed with HMAC-SHA256 when the hook has a secret (header
+``X-Trellis-Signature: sha256=<hex>``).
 """
 
 from __future__ import annotations
@@ -24,31 +25,52 @@ import duckdb
 import httpx
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from trellis.catalog.documents import describe_validation
+from trellis.catalog.models import Name
 
 log = logging.getLogger("trellis.webhooks")
 
 EVENTS = (
     "version.proposed",
+    "approval.requested",
     "version.approved",
     "version.activated",
     "version.deprecated",
+    "pin.expiring",
     "pin.expired",
     "consumer.deadline_passed",
+    "gate.denied",
 )
 
 
 class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(pattern=r"^https?://", description="Where events are POSTed.")
+    name: Name | None = Field(None, description="How deliveries and logs name the hook; webhook-<hash> otherwise.")
+    url: SecretStr = Field(description="Where events are POSTed (http or https); often carries a token.")
     events: list[str] = Field(default_factory=lambda: ["*"], description="Event names, or * for all.")
     secret: SecretStr | None = Field(None, description="Signs each body with HMAC-SHA256.")
 
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("the url must start with http:// or https://")
+        return value
+
+    @property
+    def key(self) -> str:
+        """The hook's name in the deliveries table and the log: never its URL, which may hold a token."""
+        url = self.url.get_secret_value()
+        return self.name or f"webhook-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
     def wants(self, event: str) -> bool:
         return "*" in self.events or event in self.events
+
+    def without_url(self, text: str) -> str:
+        return text.replace(self.url.get_secret_value(), f"<{self.key}>")
 
 
 class WebhooksFile(BaseModel):
@@ -105,8 +127,9 @@ class Dispatcher:
             if hook.wants(event):
                 delivery_id = uuid.uuid4().hex
                 self._execute(
-                    "INSERT INTO catalog_webhook_deliveries VALUES (?, ?, ?, ?, 0, 'pending', NULL, now(), NULL)",
-                    [delivery_id, hook.url, event, orjson.dumps(body).decode()],
+                    "INSERT INTO catalog_webhook_deliveries (id, hook, event, payload, attempts, status, created_at) "
+                    "VALUES (?, ?, ?, ?, 0, 'pending', now())",
+                    [delivery_id, hook.key, event, orjson.dumps(body).decode()],
                 )
                 self._queue.put((delivery_id, hook))
 
@@ -119,11 +142,11 @@ class Dispatcher:
             return self.con.execute(sql, params).fetchall()
 
     def _requeue_unfinished(self) -> None:
-        rows = self._execute("SELECT id, url FROM catalog_webhook_deliveries WHERE status = 'pending'", [])
-        by_url = {hook.url: hook for hook in self.hooks}
-        for delivery_id, url in rows:
-            if url in by_url:
-                self._queue.put((delivery_id, by_url[url]))
+        rows = self._execute("SELECT id, hook FROM catalog_webhook_deliveries WHERE status = 'pending'", [])
+        by_key = {hook.key: hook for hook in self.hooks}
+        for delivery_id, key in rows:
+            if key in by_key:
+                self._queue.put((delivery_id, by_key[key]))
 
     def _run(self) -> None:
         while True:
@@ -148,7 +171,7 @@ class Dispatcher:
                 self._record(delivery_id, attempts, "delivered", None)
                 return
             self._record(delivery_id, attempts, "pending" if attempts < self.max_attempts else "failed", error)
-            log.warning("webhook %s for %s failed (attempt %d): %s", hook.url, event, attempts, error)
+            log.warning("webhook %s for %s failed (attempt %d): %s", hook.key, event, attempts, error)
             if attempts < self.max_attempts:
                 time.sleep(delay)
                 delay *= 2
@@ -158,9 +181,9 @@ class Dispatcher:
         if hook.secret is not None:
             headers["X-Trellis-Signature"] = signature(hook.secret.get_secret_value(), body)
         try:
-            response = self._post(hook.url, content=body, headers=headers, timeout=10)
+            response = self._post(hook.url.get_secret_value(), content=body, headers=headers, timeout=10)
         except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
+            return hook.without_url(f"{type(exc).__name__}: {exc}")
         return None if response.status_code < 300 else f"HTTP {response.status_code}"
 
     def _record(self, delivery_id: str, attempts: int, status: str, error: str | None) -> None:
