@@ -153,3 +153,67 @@ def test_an_expired_pin_no_longer_holds_the_gate(superseded: Catalog, clock: Clo
 
     assert check(superseded, workload(), "shop", "prod", "production").allow
     assert superseded.pins() == {}
+
+
+BACKUPS = document(
+    "Policy",
+    "prod-backups",
+    {"match": {"type": "postgres", "env_type": "production"},
+     "rule": {"path": "params.backup_retention_days", "op": "gte", "value": 7},
+     "message": "production postgres keeps backups at least 7 days"},
+)  # fmt: skip
+PUBLIC = document(
+    "Policy",
+    "private-buckets",
+    {"match": {"type": "s3", "env_type": "production"}, "rule": {"path": "params.public", "op": "ne", "value": True},
+     "message": "production buckets are private"},
+)  # fmt: skip
+S3_OUTPUTS = {"bucket": "b", "region": "eu", "endpoint": "https://s3", "aws_access_key_id": "AK",
+              "aws_secret_access_key": "${secret:vault/s3#key}"}  # fmt: skip
+
+
+def _overriding(**params: object) -> object:
+    return workload(resources={"db": {"type": "postgres", "params": params}})
+
+
+def test_a_workload_overriding_a_governed_param_is_denied_by_the_gate(catalog: Catalog) -> None:
+    apply_docs(catalog, BACKUPS, pg("v1", params={"backup_retention_days": 14}))
+
+    decision = check(catalog, _overriding(backup_retention_days=0), "shop", "prod", "production")  # type: ignore[arg-type]
+
+    assert decision.as_json()["decision"] == "deny"
+    assert decision.reasons == [
+        "resource db: policy prod-backups: production postgres keeps backups at least 7 days "
+        "(the workload sets backup_retention_days: 0)"
+    ]
+
+
+def test_a_public_bucket_asked_for_by_a_workload_is_denied_in_production_only(catalog: Catalog) -> None:
+    apply_docs(catalog, PUBLIC, definition("uploads", type_="s3", outputs=S3_OUTPUTS, params={"public": False}))
+    bucket = workload(resources={"files": {"type": "s3", "params": {"public": True}}})
+
+    production = check(catalog, bucket, "shop", "prod", "production")
+    development = check(catalog, bucket, "shop", "dev", "development")
+
+    assert production.reasons == [
+        "resource files: policy private-buckets: production buckets are private (the workload sets public: True)"
+    ]
+    assert development.allow, "the policy matches production only"
+
+
+def test_resolve_refuses_a_deployment_a_deny_policy_forbids_and_records_nothing(catalog: Catalog) -> None:
+    from trellis.catalog.errors import CatalogError
+
+    apply_docs(catalog, BACKUPS, pg("v1", params={"backup_retention_days": 14}))
+    before = table_rows(catalog.con)
+
+    with pytest.raises(CatalogError) as refused:
+        catalog.resolve(_overriding(backup_retention_days=0), "shop", "prod", "production")  # type: ignore[arg-type]
+    assert table_rows(catalog.con) == before
+    allowed = catalog.resolve(_overriding(backup_retention_days=30), "shop", "prod", "production")  # type: ignore[arg-type]
+
+    assert str(refused.value) == (
+        "resource db: denied by policy prod-backups: production postgres keeps backups at least 7 days "
+        "(the workload sets backup_retention_days: 0)"
+    )
+    assert allowed["resources"]["db"]["definition"] == "orders"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from trellis.catalog.matching import explain
-from trellis.catalog.policies import evaluate
+from trellis.catalog.policies import evaluate_deployed
 from trellis.catalog.resolution import Binding, Miss, context_for, resolve_workload
 from trellis.catalog.score import Workload
 
@@ -35,7 +35,7 @@ def check(catalog: Catalog, workload: Workload, app: str, env: str, env_type: st
     now = catalog.now()
     for binding in resolution.bindings:
         reasons.extend(_version_reasons(binding, now))
-        for result in evaluate(catalog.policies(), binding.version.spec):
+        for result in evaluate_deployed(catalog.policies(), binding.version.spec, binding.params, env_type):
             text = f"resource {binding.resource}: policy {result.policy_id}: {result.message}"
             (reasons if result.effect == "deny" else warnings).append(text)
     return Decision(not reasons, reasons, warnings)

@@ -77,6 +77,30 @@ def evaluate(policies: dict[str, PolicySpec], spec: DefinitionSpec) -> list[Poli
     return failed
 
 
+def evaluate_deployed(
+    policies: dict[str, PolicySpec], spec: DefinitionSpec, workload_params: dict[str, Any], env_type: str
+) -> list[PolicyResult]:
+    """The policies a deployment breaks: the definition with the workload's params over its own, in an
+    environment of ``env_type``. What deploys is judged, so a workload cannot override its way around a rule."""
+    effective = spec.model_copy(update={"params": {**spec.params, **workload_params}})
+    failed = []
+    for policy_id, policy in sorted(policies.items()):
+        match, rule = policy.match, policy.rule
+        if match.type not in (None, spec.type) or match.env_type not in (None, env_type):
+            continue
+        if not _compare(rule.op, lookup(effective, rule.path), rule.value):
+            failed.append(PolicyResult(policy_id, policy.effect, policy.message + _set_by(rule.path, workload_params)))
+    return failed
+
+
+def _set_by(path: str, workload_params: dict[str, Any]) -> str:
+    head, _, key = path.partition(".")
+    if head != "params" or key.split(".")[0] not in workload_params:
+        return ""
+    top = key.split(".")[0]
+    return f" (the workload sets {top}: {workload_params[top]!r})"
+
+
 def required_approvals(rules: dict[str, ApprovalRuleSpec], spec: DefinitionSpec) -> dict[str, ApprovalRuleSpec]:
     """The approval rules a change to this definition must satisfy."""
     return {rule_id: rule for rule_id, rule in sorted(rules.items()) if applies(rule.match, spec)}

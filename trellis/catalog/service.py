@@ -34,7 +34,7 @@ from trellis.catalog.models import (
     ResourceTypeSpec,
 )
 from trellis.catalog.params import validate_params
-from trellis.catalog.policies import PolicyResult, evaluate, required_approvals
+from trellis.catalog.policies import PolicyResult, evaluate, evaluate_deployed, required_approvals
 from trellis.catalog.repository import VersionRow
 from trellis.catalog.resolution import resolve_workload
 from trellis.catalog.score import Workload
@@ -417,6 +417,12 @@ class Catalog(Sessions):
         """Resolve every resource of a workload; records bindings, or misses and raises ResolveError."""
         self.expire_pins()
         result = resolve_workload(self, workload, app, env, env_type)
+        for binding in result.bindings:
+            for denied in evaluate_deployed(self.policies(), binding.version.spec, binding.params, env_type):
+                if denied.effect == "deny":
+                    raise CatalogError(
+                        f"resource {binding.resource}: denied by policy {denied.policy_id}: {denied.message}"
+                    )
         if record:
             with self.transaction():
                 result.record(self.repo, self.now())
