@@ -1,4 +1,4 @@
 from trellis.cli import main
 
-if __name__ == "__main__":  # a worker process started by spawn imports this module without running it
+if __name__ == "__main__":  # importing this module (as multiprocessing does) runs nothing
     main()

@@ -1,4 +1,5 @@
-"""Blast radius: which consumers a proposed change touches, with the output diff or where they move."""
+"""Blast radius: which consumers a proposed change touches, with params and outputs diffed apart, where they
+move, and the moves already pending from other changes, counted apart."""
 
 from __future__ import annotations
 
@@ -7,13 +8,19 @@ from typing import Any
 import pytest
 
 from tests.catalog.conftest import OUTPUTS, Clock, apply_docs, definition, table_rows, workload
-from trellis.catalog.blast_radius import plan
+from trellis.catalog.blast_radius import plan as full_plan
 from trellis.catalog.documents import Source, parse_document
 from trellis.catalog.service import Catalog
 
 
 def proposed(*raws: dict[str, Any]) -> list[Any]:
     return [parse_document(raw, Source("plan.yaml", i)) for i, raw in enumerate(raws)]
+
+
+def plan(catalog: Catalog, documents: list[Any]) -> list[dict[str, Any]]:
+    """The consumers the change touches."""
+    consumers: list[dict[str, Any]] = full_plan(catalog, documents)["consumers"]
+    return consumers
 
 
 def pg(host: str, **kwargs: Any) -> dict[str, Any]:
@@ -30,6 +37,13 @@ def consumed(catalog: Catalog) -> Catalog:
     return catalog
 
 
+def _row(app: str, workload: str, env: str = "prod", **change: Any) -> dict[str, Any]:
+    base = {"app": app, "env": env, "workload": workload, "resource": "db", "definition_before": "orders",
+            "version_before": 1, "definition_after": "orders", "version_after": None, "pinned": False,
+            "params": {}, "outputs": {}, "driver": {}, "change": "changes"}  # fmt: skip
+    return {**base, **change}
+
+
 def test_changing_outputs_lists_every_consumer_with_the_diff(consumed: Catalog) -> None:
     before = table_rows(consumed.con)
 
@@ -37,18 +51,57 @@ def test_changing_outputs_lists_every_consumer_with_the_diff(consumed: Catalog) 
 
     diff = {"host": {"before": "v1", "after": "v2"}}
     assert impact == [
-        {"app": "blog", "env": "dev", "workload": "api", "resource": "db", "definition_before": "orders",
-         "version_before": 1, "definition_after": "orders", "change": "outputs", "outputs": diff},
-        {"app": "shop", "env": "prod", "workload": "api", "resource": "db", "definition_before": "orders",
-         "version_before": 1, "definition_after": "orders", "change": "outputs", "outputs": diff},
-        {"app": "shop", "env": "prod", "workload": "worker", "resource": "db", "definition_before": "orders",
-         "version_before": 1, "definition_after": "orders", "change": "outputs", "outputs": diff},
-    ]  # fmt: skip
+        _row("blog", "api", env="dev", outputs=diff),
+        _row("shop", "api", outputs=diff),
+        _row("shop", "worker", outputs=diff),
+    ]
     assert table_rows(consumed.con) == before
 
 
-def test_a_change_that_keeps_the_outputs_touches_nobody(consumed: Catalog) -> None:
-    assert plan(consumed, proposed(pg("v1", params={"version": "16"}))) == []
+def test_an_upgrade_that_keeps_the_outputs_still_reaches_every_consumer(consumed: Catalog) -> None:
+    """Upgrading postgres 16 to 17, or resizing it, changes what every consumer gets at its next deployment."""
+    apply_docs(consumed, pg("v1", params={"version": "16", "size": "small"}))
+
+    answer = full_plan(consumed, proposed(pg("v1", params={"version": "17", "size": "large"})))
+
+    params = {"size": {"before": "small", "after": "large"}, "version": {"before": "16", "after": "17"}}
+    assert answer["consumers"] == [
+        _row("blog", "api", env="dev", params=params, version_before=2),
+        _row("shop", "api", params=params, version_before=2),
+        _row("shop", "worker", params=params, version_before=2),
+    ]
+    assert answer["summary"] == {"consumers": 3, "apps": 2, "environments": 2, "moves": 0, "pending": 3}
+
+
+def test_moves_already_pending_from_other_changes_are_listed_apart(consumed: Catalog, clock: Clock) -> None:
+    apply_docs(consumed, pg("v2"))  # activated; nobody deployed since
+    clock.advance(minutes=1)
+    consumed.resolve(workload("api"), "shop", "prod", "production")  # shop/api took v2
+
+    answer = full_plan(consumed, proposed(pg("v2")))  # the same content as the active version
+
+    assert answer["consumers"] == [], "proposing what is active already changes nothing"
+    assert [(p["app"], p["workload"], p["recorded_version"], p["version"]) for p in answer["pending"]] == [
+        ("blog", "api", 1, 2),
+        ("shop", "worker", 1, 2),
+    ]
+    assert answer["summary"]["pending"] == 2
+
+
+def test_a_change_of_criteria_alone_touches_nobody_it_keeps(consumed: Catalog) -> None:
+    assert plan(consumed, proposed(pg("v1", criteria=[{}, {"env_type": "production"}]))) == []
+
+
+def test_a_consumer_pinned_to_a_version_is_not_touched_until_its_pin_expires(consumed: Catalog, clock: Clock) -> None:
+    from datetime import timedelta
+
+    from tests.catalog.conftest import pin
+
+    apply_docs(consumed, pin("hold", "orders", 1, clock.now + timedelta(days=3), app="shop", env="prod"))
+
+    impact = plan(consumed, proposed(pg("v2")))
+
+    assert [(c["app"], c["workload"]) for c in impact] == [("blog", "api"), ("shop", "worker")]
 
 
 def test_a_new_more_specific_definition_moves_the_consumers_it_captures(consumed: Catalog) -> None:
@@ -75,8 +128,9 @@ def test_criteria_moving_consumers_between_two_definitions(consumed: Catalog, cl
     impact = plan(consumed, proposed(definition("prod-db", criteria=[{"env_id": "prod-eu"}])))
 
     assert [(c["workload"], c["definition_before"], c["definition_after"], c["change"]) for c in impact] == [
-        ("api", "prod-db", "orders", "moves")
-    ]
+        ("api", "prod-db", "orders", "moves"),
+        ("worker", "prod-db", "orders", "moves"),
+    ], "shop/worker resolves to prod-db today (pending), so the change moves it back as well"
 
 
 def test_template_outputs_are_diffed_per_consumer(catalog: Catalog) -> None:
@@ -94,14 +148,12 @@ def test_template_outputs_are_diffed_per_consumer(catalog: Catalog) -> None:
     ]
 
 
-def test_the_plan_uses_each_consumers_latest_binding(consumed: Catalog, clock: Clock) -> None:
-    apply_docs(consumed, pg("v2"))
-    clock.advance(minutes=1)
-    consumed.resolve(workload("api"), "shop", "prod", "production")
+def test_a_driver_change_is_shown_with_its_outputs(catalog: Catalog) -> None:
+    apply_docs(catalog, pg("v1"))
+    catalog.resolve(workload("api"), "shop", "prod", "production")
+    template = {**OUTPUTS["postgres"], "host": "{{ context.app }}.db"}
 
-    impact = plan(consumed, proposed(pg("v2")))
+    [change] = plan(catalog, proposed(definition("orders", driver="template", outputs=template)))
 
-    assert [(c["app"], c["workload"], c["version_before"]) for c in impact] == [
-        ("blog", "api", 1),
-        ("shop", "worker", 1),
-    ]
+    assert change["driver"] == {"before": "static", "after": "template"}
+    assert change["outputs"] == {"host": {"before": "v1", "after": "shop.db"}}

@@ -363,18 +363,32 @@ def test_approvals_through_the_cli_use_the_identity_from_the_tokens_file(db: Pat
                       "tok-ops-cli-1234567")  # fmt: skip
     assert "version 3 awaits approval: production-changes needs 1 more from platform-admins" in applied.stdout
 
+    alice = ("--db", db, "--tokens-file", tokens, "--token", "tok-alice-cli-123456")
     pending = cli("resources", "pending", "--db", db)
     unknown = cli("resources", "approve", "prod-db", "3", "--db", db, "--tokens-file", tokens, "--token", "nope")
-    approved = cli("resources", "approve", "prod-db", "3", "--db", db, "--tokens-file", tokens, "--token",
-                       "tok-alice-cli-123456")  # fmt: skip
+    unattended = cli("resources", "approve", "prod-db", "3", *alice)
+    other_content = cli("resources", "approve", "prod-db", "3", *alice, "--content-hash", "0000")
+    approved = cli("resources", "approve", "prod-db", "3", *alice, "--yes")
     listing = cli("resources", "list", "--db", db)
 
     (waiting,) = json.loads(pending.stdout)
     assert (waiting["definition"], waiting["version"], waiting["proposed_by"]) == ("prod-db", 3, "ops")
     assert waiting["diff"] == {"outputs": {"before": {**OUTPUTS["postgres"], "host": "prod-v2"},
                                            "after": {**OUTPUTS["postgres"], "host": "v3"}}}  # fmt: skip
+    assert waiting["fields"] == [{"field": "outputs.host", "before": "prod-v2", "after": "v3"}]
+    assert waiting["impact"]["consumers"] == 0
     assert (unknown.returncode, unknown.stderr) == (1, "error: the token is not in the tokens file\n")
-    assert (approved.returncode, approved.stdout) == (0, "version 3 is active\n")
+    assert (unattended.returncode, unattended.stderr) == (
+        1, "error: approving without a terminal needs --yes, or --content-hash with the content you reviewed\n"
+    )  # fmt: skip
+    assert other_content.returncode == 1 and "not the one you reviewed" in other_content.stderr
+    assert approved.returncode == 0
+    assert approved.stdout.splitlines() == [
+        f"prod-db version 3, proposed by ops, content {waiting['content_hash'][:12]}",
+        "  outputs.host: 'prod-v2' -> 'v3'",
+        "no consumer's binding changes",
+        "version 3 is active",
+    ]
     assert "prod-db                          postgres     v1 deprecated, v2 deprecated, v3 active" in listing.stdout
     actors = query(db, "SELECT actor, action FROM catalog_audit WHERE object = 'ResourceDefinition/prod-db@3'")
     assert actors == [("ops", "propose"), ("alice", "approve"), ("trellis", "activate")]
@@ -417,8 +431,10 @@ def test_plan_and_convergence(db: Path, score_file: Path, tmp_path: Path) -> Non
     converged = cli("resources", "convergence", "prod-db", "--db", db)
 
     assert planned.stdout.splitlines() == [
-        "shop/prod/api.db: prod-db outputs change (host: 'prod-v2' -> 'v3')",
-        "shop/prod-eu/api.db: moves from prod-db to eu-db",
+        "2 consumers in 1 apps and 2 environments change at their next deployment, 1 of them to another "
+        "definition or to none",
+        "  shop/prod/api.db: prod-db@2 changes: outputs host: 'prod-v2' -> 'v3'",
+        "  shop/prod-eu/api.db: moves from prod-db@2 to eu-db (proposed)",
     ]
     assert converged.stdout.splitlines() == [
         "prod-db: active v2, 2/2 consumers on it (100%)",

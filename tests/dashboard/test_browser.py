@@ -212,7 +212,7 @@ def test_change_a_definition_then_approve_it_in_the_browser(demo: Demo) -> None:
         box.fill(box.input_value().replace("pg-prod.internal", "pg-prod-2.internal"))
         page.keyboard.press("Control+Enter")
         page.get_by_role("button", name="Check the blast radius").click()
-        page.get_by_text("Blast radius: 60 consumers change at their next deployment").wait_for(timeout=30_000)
+        page.get_by_text("Blast radius: 60 consumers in").wait_for(timeout=30_000)
         _wait_ready(page, "catalog")
         _no_exception(page, "blast radius")
         _shot(page, demo, "flow-1-blast-radius")

@@ -57,14 +57,16 @@ def test_edit_check_plan_propose_approve_activate_as_plain_functions(con: duckdb
     known = flows.types(alice)
     document, base = pg_prod_edit(alice)
     assert base == 1
-    consumers = flows.blast_radius(alice, document, known)
-    assert [(c["workload"], c["change"]) for c in consumers] == [("api", "outputs")]
+    consumers = flows.blast_radius(alice, document, known)["consumers"]
+    assert [(c["workload"], c["change"]) for c in consumers] == [("api", "changes")]
     assert consumers[0]["outputs"]["host"] == {"before": "pg-prod.internal", "after": "pg-prod-2.internal"}
     answer = flows.propose(alice, document, known, base)
     assert answer["action"] == "proposed" and "awaits approval" in answer["detail"]
     [pending] = flows.pending(alice)
     assert (pending["definition"], pending["version"]) == ("pg-prod", 2)
     assert pending["diff"]["outputs"]["after"]["host"] == "pg-prod-2.internal"
+    assert {"field": "outputs.host", "before": "pg-prod.internal", "after": "pg-prod-2.internal"} in pending["fields"]
+    assert pending["impact"]["consumers"] == 1
     with pytest.raises(CatalogError, match="someone else must approve"):
         flows.approve(alice, pending)
     assert flows.approve(bob, pending) == "version 2 is active"
@@ -129,8 +131,8 @@ def test_the_same_flow_through_the_api_records_who_did_what(changing_platform: R
     alice, bob, reader = (as_user(changing_platform, n) for n in ("alice", "bob", "reader"))
     known = flows.types(alice)
     document, base = pg_prod_edit(alice)
-    consumers = flows.blast_radius(reader, document, known)  # planning only reads
-    assert len(consumers) == 4 and {c["change"] for c in consumers} == {"outputs"}
+    consumers = flows.blast_radius(reader, document, known)["consumers"]  # planning only reads
+    assert len(consumers) == 4 and {c["change"] for c in consumers} == {"changes"}
     with pytest.raises(DashboardError, match="not allowed: token 'reader' lacks the 'admin' scope"):
         flows.propose(reader, document, known, base)
     flows.propose(alice, document, known, base)
@@ -155,9 +157,9 @@ def test_the_same_flow_through_the_pages(changing_platform: RunningCollector, mo
     yaml_box.input(yaml_box.value.replace("pg-prod.internal", "pg-prod-3.internal")).run()
     at.button(key="edit_plan").click().run()
     assert problems(at) == []
-    assert "Blast radius: 4 consumers change" in texts(at)
-    blast = frames(at)[-1]
-    assert set(blast["change"]) == {"outputs"} and blast["outputs"].str.contains("pg-prod-3.internal").all()
+    assert "Blast radius: 4 consumers in" in texts(at)
+    blast = next(frame for frame in frames(at) if "change" in frame.columns)
+    assert set(blast["change"]) == {"changes"} and blast["outputs"].str.contains("pg-prod-3.internal").all()
     at.button(key="edit_submit").click().run()
     assert problems(at) == []
     assert "pg-prod: proposed. version 2 awaits approval" in texts(at)

@@ -12,6 +12,7 @@ Other packages use only what is listed here:
 - ``Catalog`` (the service on a DuckDB connection) and ``migrate_catalog``, for tools that hold a
   database of their own, such as the simulator's replay on its simulated clock;
 - ``DRIVERS`` and ``validate_params``, so an editor checks a document the way the catalog will;
+- ``plan_headline`` and ``diff_text``: the blast radius and a diff in words, as the CLI prints them;
 - ``CatalogSettings`` and the errors a user can cause.
 """
 
@@ -23,6 +24,8 @@ from trellis.catalog.drivers import DRIVERS, DriverError
 from trellis.catalog.errors import CatalogError
 from trellis.catalog.importers import LegacyImportError
 from trellis.catalog.params import validate_params
+from trellis.catalog.plan_text import diff_text
+from trellis.catalog.plan_text import headline as plan_headline
 from trellis.catalog.service import Catalog
 from trellis.catalog.settings import CatalogSettings
 from trellis.catalog.tables import migrate_catalog
@@ -41,9 +44,11 @@ __all__ = [
     "LegacyImportError",
     "WebhooksFileError",
     "connect",
+    "diff_text",
     "install_routes",
     "migrate_catalog",
     "open_read_only",
+    "plan_headline",
     "register_commands",
     "validate_params",
 ]

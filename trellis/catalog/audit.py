@@ -78,3 +78,15 @@ def diff(before: Any, after: Any) -> dict[str, Any]:
         if before.get(key) != after.get(key):
             changed[key] = {"before": before.get(key), "after": after.get(key)}
     return changed
+
+
+def field_diff(before: Any, after: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """The change field by field: a dotted path per value that differs (``params.size``), with before and after."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        fields = []
+        for key in sorted(set(before) | set(after)):
+            fields += field_diff(before.get(key), after.get(key), f"{prefix}{key}.")
+        return fields
+    if before == after:
+        return []
+    return [{"field": prefix.rstrip(".") or "document", "before": before, "after": after}]

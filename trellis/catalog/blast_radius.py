@@ -1,12 +1,18 @@
 """Blast radius: what a proposed definition change does to the consumers bound today.
 
-For every consumer's latest binding, matching is run again with the proposed
-criteria in place: a consumer that would move to another definition is
-listed, and so is one whose outputs would change at its next deployment.
+For each consumer (the latest binding of every app, env, workload and resource) two questions are
+asked: what would it resolve to today, and what would it resolve to if the proposed documents were
+active? A consumer is affected when the answers differ in any way that reaches it: another definition
+(or none), other params, another driver, other outputs. Params and outputs are diffed apart.
+
+What a consumer resolves to today may already differ from what it recorded at its last deployment,
+because of other changes activated since: such moves are listed apart, as ``pending``, never as if
+this change caused them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -14,47 +20,107 @@ import orjson
 from trellis.catalog import audit
 from trellis.catalog.drivers import DriverError
 from trellis.catalog.matching import Candidate, Context, explain
-from trellis.catalog.models import ResourceDefinition
+from trellis.catalog.models import DefinitionSpec, ResourceDefinition
 from trellis.catalog.resolution import render_outputs
 
 if TYPE_CHECKING:
     from trellis.catalog.service import Catalog
 
 
-def plan(catalog: Catalog, documents: list[ResourceDefinition]) -> list[dict[str, Any]]:
-    """Every (app, env, workload, resource) whose binding changes if ``documents`` become active."""
-    candidates = {c.definition_id: c for c in catalog.candidates()}
-    for doc in documents:
-        candidates[doc.metadata.id] = Candidate(doc.metadata.id, doc.spec.type, tuple(doc.spec.criteria))
-    proposed = {doc.metadata.id: doc for doc in documents}
-    impact = []
+@dataclass(frozen=True)
+class Target:
+    """What a consumer resolves to: a definition and its version (None for the proposed one)."""
+
+    definition: str | None = None
+    version: int | None = None
+    spec: DefinitionSpec | None = None
+    pinned: bool = False
+
+
+def plan(catalog: Catalog, documents: list[ResourceDefinition]) -> dict[str, Any]:
+    """Every consumer ``documents`` would change, the moves already pending, and their counts."""
+    proposed = {doc.metadata.id: doc.spec for doc in documents}
+    today = catalog.candidates()
+    after = {c.definition_id: c for c in today}
+    after.update({d: Candidate(d, spec.type, tuple(spec.criteria)) for d, spec in proposed.items()})
+    consumers, pending = [], []
     for binding in catalog.repo.latest_bindings():
-        change = _consumer_change(catalog, binding, list(candidates.values()), proposed)
+        now = _target(catalog, binding, today, {})
+        then = _target(catalog, binding, list(after.values()), proposed)
+        if (now.definition, now.version) != (binding["definition_id"], binding["version"]):
+            pending.append(_pending(binding, now))
+        change = _change(catalog, binding, now, then)
         if change is not None:
-            impact.append(change)
-    return impact
+            consumers.append(change)
+    return {"consumers": consumers, "pending": pending, "summary": summary(consumers, pending)}
 
 
-def _consumer_change(
-    catalog: Catalog, binding: dict[str, Any], candidates: list[Candidate], proposed: dict[str, ResourceDefinition]
-) -> dict[str, Any] | None:
-    ctx = Context(binding["app"], binding["env"], binding["env_type"] or "", binding["res_id"], binding["workload"])
-    winner = explain(candidates, binding["type"], binding["class"], ctx).winner
-    after = winner.definition_id if winner else None
-    before = binding["definition_id"]
-    base = {key: binding[key] for key in ("app", "env", "workload", "resource")}
-    base.update(definition_before=before, version_before=binding["version"], definition_after=after)
-    if after != before:
-        return {**base, "change": "moves" if after else "unmatched", "outputs": {}}
-    if after not in proposed:
+def summary(consumers: list[dict[str, Any]], pending: list[dict[str, Any]]) -> dict[str, int]:
+    return {
+        "consumers": len(consumers),
+        "apps": len({c["app"] for c in consumers}),
+        "environments": len({c["env"] for c in consumers}),
+        "moves": sum(1 for c in consumers if c["change"] in ("moves", "unmatched")),
+        "pending": len(pending),
+    }
+
+
+def _context(binding: dict[str, Any]) -> Context:
+    return Context(binding["app"], binding["env"], binding["env_type"] or "", binding["res_id"], binding["workload"])
+
+
+def _target(
+    catalog: Catalog, binding: dict[str, Any], candidates: list[Candidate], proposed: dict[str, DefinitionSpec]
+) -> Target:
+    winner = explain(candidates, binding["type"], binding["class"], _context(binding)).winner
+    if winner is None:
+        return Target()
+    definition_id = winner.definition_id
+    pin = catalog.pin_for(binding["app"], binding["env"], binding["workload"], binding["resource"])
+    pinned = catalog.repo.version(definition_id, pin.version) if pin and pin.definition == definition_id else None
+    if pinned is not None:
+        return Target(definition_id, pinned.version, pinned.spec, pinned=True)
+    if definition_id in proposed:
+        return Target(definition_id, None, proposed[definition_id])
+    current = catalog.current(definition_id)
+    assert current is not None, "a matching candidate always has a current version"
+    return Target(definition_id, current.version, current.spec)
+
+
+def _where(binding: dict[str, Any]) -> dict[str, Any]:
+    return {key: binding[key] for key in ("app", "env", "workload", "resource")}
+
+
+def _pending(binding: dict[str, Any], now: Target) -> dict[str, Any]:
+    return {**_where(binding), "recorded_definition": binding["definition_id"], "recorded_version": binding["version"],
+            "definition": now.definition, "version": now.version}  # fmt: skip
+
+
+def _change(catalog: Catalog, binding: dict[str, Any], now: Target, then: Target) -> dict[str, Any] | None:
+    base = {**_where(binding), "definition_before": now.definition, "version_before": now.version,
+            "definition_after": then.definition, "version_after": then.version, "pinned": now.pinned,
+            "params": {}, "outputs": {}, "driver": {}}  # fmt: skip
+    if now.definition != then.definition:
+        return {**base, "change": "moves" if then.definition else "unmatched"}
+    if now.spec is None or then.spec is None or now.spec == then.spec:
         return None
-    spec = proposed[after].spec
+    workload_params = orjson.loads(binding["params"])
+    params = audit.diff({**now.spec.params, **workload_params}, {**then.spec.params, **workload_params})
+    driver = audit.diff(now.spec.driver, then.spec.driver) if now.spec.driver != then.spec.driver else {}
+    try:
+        outputs = audit.diff(_outputs(catalog, now.spec, binding), _outputs(catalog, then.spec, binding))
+    except DriverError as exc:
+        return {**base, "change": "error", "params": params, "driver": driver, "error": str(exc)}
+    if not (params or driver or outputs):
+        return None  # only criteria or descriptions changed: what this consumer gets stays the same
+    return {**base, "change": "changes", "params": params, "outputs": outputs, "driver": driver}
+
+
+def _outputs(catalog: Catalog, spec: DefinitionSpec, binding: dict[str, Any]) -> dict[str, Any]:
     rtype = catalog.resource_types().get(spec.type)
     if rtype is None:
-        return None
-    try:
-        outputs = render_outputs(spec, rtype, ctx, orjson.loads(binding["params"]))
-    except DriverError as exc:
-        return {**base, "change": "error", "outputs": {}, "error": str(exc)}
-    changed = audit.diff(orjson.loads(binding["outputs"]), outputs)
-    return {**base, "change": "outputs", "outputs": changed} if changed else None
+        raise DriverError(f"resource type {spec.type} is unknown")
+    return render_outputs(spec, rtype, _context(binding), orjson.loads(binding["params"]))
+
+
+__all__ = ["Target", "plan", "summary"]

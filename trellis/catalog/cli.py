@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from trellis.catalog.client import CatalogClient, connect
 from trellis.catalog.documents import read_path
 from trellis.catalog.export import write_documents
 from trellis.catalog.importers import IMPORTERS, importer_for
+from trellis.catalog.plan_text import headline, plan_lines
 from trellis.catalog.service import CatalogError
 from trellis.collector.options import ApiOpt, DbFileOpt, TokenOpt, collector_settings
 
@@ -145,18 +147,9 @@ def plan(
     token: str = TokenOpt,
     db: Path = DbFileOpt,
 ) -> None:
-    """Blast radius: every consumer whose binding changes at its next deployment."""
-    payload = _raw_documents(file)
-    consumers = call("plan", payload, api, token, db)["consumers"]
-    if not consumers:
-        typer.echo("no consumer's binding changes")
-    for c in consumers:
-        where = f"{c['app']}/{c['env']}/{c['workload']}.{c['resource']}"
-        if c["change"] == "outputs":
-            diff = ", ".join(f"{k}: {v['before']!r} -> {v['after']!r}" for k, v in c["outputs"].items())
-            typer.echo(f"{where}: {c['definition_after']} outputs change ({diff})")
-        else:
-            typer.echo(f"{where}: moves from {c['definition_before']} to {c['definition_after'] or 'nothing'}")
+    """Blast radius: every consumer whose binding changes at its next deployment, and moves already pending."""
+    for line in plan_lines(call("plan", _raw_documents(file), api, token, db)):
+        typer.echo(line)
 
 
 @resources_app.command("list")
@@ -186,9 +179,41 @@ def approve(
     token: str = TokenOpt,
     db: Path = DbFileOpt,
     tokens_file: Path = TokensFileOpt,
+    yes: bool = typer.Option(False, "--yes", help="Approve what is shown without asking."),
+    content_hash: str | None = typer.Option(
+        None, "--content-hash", help="Approve only this content (its hash, or the first characters of it)."
+    ),
 ) -> None:
-    """Approve a proposed version (bound to its content); activates it when the rules are met."""
-    _print_result("approve", {"definition": definition, "version": version}, api, token, db, tokens_file)
+    """Show a proposed version's change and blast radius, then approve exactly that content; it activates when
+    the rules are met."""
+    catalog = open_catalog(api, token, db, tokens_file)
+    try:
+        pending = catalog.call("pending")["pending"]
+        waiting = [p for p in pending if (p["definition"], p["version"]) == (definition, version)]
+        # with nothing to review, the catalog says why the version cannot be approved
+        seen = _review(waiting[0], content_hash, yes) if waiting else content_hash
+        payload = {"definition": definition, "version": version, "content_hash": seen}
+        typer.echo(catalog.call("approve", payload)["result"])
+    finally:
+        catalog.close()
+
+
+def _review(item: dict[str, Any], content_hash: str | None, yes: bool) -> str:
+    """Print what the approver approves; returns the content hash they saw (or gave)."""
+    typer.echo(f"{item['definition']} version {item['version']}, proposed by {item['proposed_by']}, "
+               f"content {item['content_hash'][:12]}")  # fmt: skip
+    for change in item["fields"]:
+        typer.echo(f"  {change['field']}: {change['before']!r} -> {change['after']!r}")
+    typer.echo(headline(item["impact"]))
+    if content_hash is not None and not item["content_hash"].startswith(content_hash):
+        raise CatalogError("the version's content is not the one you reviewed (--content-hash); review it again")
+    if not (yes or content_hash):
+        if not sys.stdin.isatty():
+            raise CatalogError(
+                "approving without a terminal needs --yes, or --content-hash with the content you reviewed"
+            )
+        typer.confirm("Approve this change?", abort=True)
+    return str(item["content_hash"])
 
 
 @resources_app.command()

@@ -23,7 +23,7 @@ from trellis.catalog.gate import check
 from trellis.catalog.importers import apply_import, importer_for
 from trellis.catalog.integrity import state_problems
 from trellis.catalog.matching import Context
-from trellis.catalog.models import Id, Name, ResourceDefinition
+from trellis.catalog.models import Id, Metadata, Name, ResourceDefinition
 from trellis.catalog.policies import evaluate
 from trellis.catalog.score import parse_workload
 from trellis.catalog.service import Catalog, CatalogError
@@ -129,7 +129,7 @@ def _apply(catalog: Catalog, actor: str, body: DocumentsRequest) -> Any:
 
 def _plan(catalog: Catalog, actor: str, body: DocumentsRequest) -> Any:
     definitions = [doc for doc, _ in _documents(body) if isinstance(doc, ResourceDefinition)]
-    return {"consumers": plan(catalog, definitions)}
+    return plan(catalog, definitions)
 
 
 def _propose(catalog: Catalog, actor: str, body: ProposeRequest) -> Any:
@@ -204,10 +204,16 @@ def _pending(catalog: Catalog, actor: str, body: Empty) -> Any:
     for row in catalog.repo.versions(states=("proposed",)):
         active = catalog.active(row.definition_id)
         before = active.spec.model_dump(mode="json", by_alias=True) if active else None
+        after = row.spec.model_dump(mode="json", by_alias=True)
+        document = ResourceDefinition(
+            apiVersion="trellis/v1", kind="ResourceDefinition", metadata=Metadata(id=row.definition_id), spec=row.spec
+        )
         pending.append(
             {
                 **row.summary(),
-                "diff": audit.diff(before, row.spec.model_dump(mode="json", by_alias=True)),
+                "diff": audit.diff(before, after),
+                "fields": audit.field_diff(before or {}, after),
+                "impact": plan(catalog, [document])["summary"],
                 "policies": [r.__dict__ for r in evaluate(catalog.policies(), row.spec)],
                 "approvals": catalog.repo.approvals(row.definition_id, row.version, row.content_hash),
                 "missing": catalog.missing_approvals(row),

@@ -24,13 +24,12 @@ def definition(client: CatalogCalls, definition_id: str) -> dict[str, Any] | Non
     return found[0] if found else None
 
 
-def blast_radius(
-    client: CatalogCalls, document: dict[str, Any], known: dict[str, ResourceTypeSpec]
-) -> list[dict[str, Any]]:
-    """Check the document, then every consumer whose binding it would change (the ``plan`` operation)."""
+def blast_radius(client: CatalogCalls, document: dict[str, Any], known: dict[str, ResourceTypeSpec]) -> dict[str, Any]:
+    """Check the document, then the ``plan`` operation's answer: every consumer whose binding it would change
+    (``consumers``), the moves already pending from other changes (``pending``) and the counts (``summary``)."""
     model = editor.check(document, known)
-    consumers: list[dict[str, Any]] = client.call("plan", {"documents": [editor.payload(model)]})["consumers"]
-    return consumers
+    answer: dict[str, Any] = client.call("plan", {"documents": [editor.payload(model)]})
+    return answer
 
 
 def propose(

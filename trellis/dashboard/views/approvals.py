@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from trellis.catalog import plan_headline
 from trellis.dashboard import data, flows, ui
 from trellis.dashboard.config import LIVE_SECONDS
 from trellis.dashboard.context import Context
@@ -20,12 +21,13 @@ DENY_NOTE = (
 )
 
 
-def _diff_rows(diff: dict[str, Any]) -> pl.DataFrame:
-    def text(value: Any) -> str:
-        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+def _diff_rows(fields: list[dict[str, Any]]) -> pl.DataFrame:
+    """One row per field that changes (``params.size``), before and after as text."""
 
-    rows = [{"field": k, "before": text(v.get("before")), "after": text(v.get("after"))} for k, v in diff.items()
-            if isinstance(v, dict)]  # fmt: skip
+    def text(value: Any) -> str:
+        return "" if value is None else value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+    rows = [{"field": f["field"], "before": text(f["before"]), "after": text(f["after"])} for f in fields]
     return pl.DataFrame(rows) if rows else pl.DataFrame({"field": [], "before": [], "after": []})
 
 
@@ -37,8 +39,9 @@ def _proposal(ctx: Context, item: dict[str, Any]) -> None:
             st.markdown("**Waiting for:** " + "; ".join(item["missing"]))
         if item["approvals"]:
             st.markdown("**Approved by:** " + ", ".join(item["approvals"]))
+        st.markdown(f"**Blast radius:** {plan_headline(item['impact'])}")
         st.markdown("**Change**")
-        st.dataframe(_diff_rows(item["diff"]), hide_index=True)
+        st.dataframe(_diff_rows(item["fields"]), hide_index=True)
         if item["policies"]:
             st.markdown("**Policies**")
             for result in item["policies"]:

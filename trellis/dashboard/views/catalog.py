@@ -9,6 +9,7 @@ import pandas as pd
 import polars as pl
 import streamlit as st
 
+from trellis.catalog import diff_text, plan_headline
 from trellis.catalog.builtin_types import BUILTIN_TYPES
 from trellis.dashboard import data, editor, flows, ui
 from trellis.dashboard.context import Context
@@ -225,8 +226,8 @@ def _review(ctx: Context, document: dict[str, Any], types: dict[str, Any], base:
     reviewed = isinstance(review, dict) and review.get("document") == sent and review.get("base") == base
     cols = st.columns(2)
     if cols[0].button("Check the blast radius", key="edit_plan", icon=":material/radar:", width="stretch"):
-        consumers = flows.blast_radius(ctx.backend, sent, types)
-        st.session_state[REVIEW_KEY] = {"document": sent, "base": base, "consumers": consumers}
+        impact = flows.blast_radius(ctx.backend, sent, types)
+        st.session_state[REVIEW_KEY] = {"document": sent, "base": base, "impact": impact}
         st.rerun()
     submit = cols[1].button(
         "Submit the proposal", key="edit_submit", type="primary", icon=":material/send:", disabled=not reviewed,
@@ -236,7 +237,7 @@ def _review(ctx: Context, document: dict[str, Any], types: dict[str, Any], base:
         st.info("Valid. Check its blast radius before submitting.", icon=":material/check:")
         return
     assert isinstance(review, dict)
-    _show_blast_radius(review["consumers"])
+    _show_blast_radius(review["impact"])
     if submit:
         answer = flows.propose(ctx.backend, sent, types, base)
         data.clear()
@@ -248,24 +249,29 @@ def _review(ctx: Context, document: dict[str, Any], types: dict[str, Any], base:
         st.rerun()
 
 
-def _show_blast_radius(consumers: list[dict[str, Any]]) -> None:
+def _show_blast_radius(answer: dict[str, Any]) -> None:
+    consumers, pending = answer["consumers"], answer["pending"]
     if not consumers:
-        st.success("Blast radius: no consumer's binding changes.", icon=":material/radar:")
-        return
-    moves = sum(1 for c in consumers if c["change"] != "outputs")
-    st.warning(
-        f"Blast radius: {len(consumers)} consumers change at their next deployment"
-        + (f", {moves} of them move to another definition or to none" if moves else ""),
-        icon=":material/radar:",
-    )
-    rows = [
-        {"app": c["app"], "env": c["env"], "workload": c["workload"], "resource": c["resource"],
-         "change": c["change"], "from": f"{c['definition_before']}@{c['version_before']}",
-         "to": c["definition_after"] or "(nothing)",
-         "outputs": ", ".join(f"{k}: {v['before']} → {v['after']}" for k, v in (c.get("outputs") or {}).items())}
-        for c in consumers
-    ]  # fmt: skip
-    st.dataframe(pl.DataFrame(rows), hide_index=True, key="blast_radius")
+        st.success(f"Blast radius: {plan_headline(answer['summary'])}.", icon=":material/radar:")
+    else:
+        st.warning(f"Blast radius: {plan_headline(answer['summary'])}.", icon=":material/radar:")
+        rows = [
+            {"app": c["app"], "env": c["env"], "workload": c["workload"], "resource": c["resource"],
+             "change": c["change"], "from": f"{c['definition_before']}@{c['version_before']}",
+             "to": c["definition_after"] or "(nothing)", "params": diff_text(c["params"]),
+             "outputs": diff_text(c["outputs"])}
+            for c in consumers
+        ]  # fmt: skip
+        st.dataframe(pl.DataFrame(rows), hide_index=True, key="blast_radius")
+    if pending:
+        with st.expander(f"Already pending from other changes, not from this one ({len(pending)})"):
+            rows = [
+                {"app": p["app"], "env": p["env"], "workload": p["workload"], "resource": p["resource"],
+                 "recorded": f"{p['recorded_definition']}@{p['recorded_version']}",
+                 "today": f"{p['definition'] or '(nothing)'}@{p['version']}"}
+                for p in pending
+            ]  # fmt: skip
+            st.dataframe(pl.DataFrame(rows), hide_index=True, key="blast_radius_pending")
 
 
 def render(ctx: Context) -> None:
