@@ -20,6 +20,7 @@ TOKENS = {
     "reader": ("tok-read-1234567890", ["read"]),
     "admin": ("tok-admin-1234567890", ["admin"]),
     "approver": ("tok-approve-1234567890", ["approve", "read"]),
+    "deployer": ("tok-deploy-1234567890", ["deploy"]),
 }
 
 

@@ -102,6 +102,16 @@ def document(kind: str, object_id: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "trellis/v1", "kind": kind, "metadata": {"id": object_id}, "spec": spec}
 
 
+ENVIRONMENTS = {"prod": "production", "prod-eu": "production", "staging": "staging", "stg": "staging",
+                "dev": "development", "e": "t"}  # fmt: skip
+"""The environments tests use, with their types."""
+
+
+def environments(**types: str) -> list[dict[str, Any]]:
+    """Environment documents: ENVIRONMENTS, or the ``id=type`` given."""
+    return [document("Environment", env, {"type": env_type}) for env, env_type in (types or ENVIRONMENTS).items()]
+
+
 def production_approval_rule(approvals: int = 2, group: str = "platform-admins") -> dict[str, Any]:
     """'Any definition whose criteria can match env_type production needs N approvals from GROUP'."""
     return document(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.catalog.conftest import OUTPUTS, definition, document, score
+from tests.catalog.conftest import OUTPUTS, definition, document, environments, score
 from tests.conftest import TOKENS
 from trellis.catalog.client import connect
 from trellis.collector.client import ClientError
@@ -48,7 +48,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
     tokens = folder / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({"tokens": entries}))
     running = start_collector(folder / "trellis.duckdb", "--tokens-file", str(tokens), headers=headers("admin"))
-    post(running, "/api/v1/catalog/apply", {"documents": [RULE]}, "admin").raise_for_status()
+    post(running, "/api/v1/catalog/apply", {"documents": [RULE, *environments()]}, "admin").raise_for_status()
     yield running
     running.stop()
 
@@ -88,14 +88,18 @@ def test_apply_needs_the_admin_scope(api: RunningCollector) -> None:
     assert (entry["actor"], entry["action"], entry["object"]) == ("admin", "propose", "ResourceDefinition/scoped@1")
 
 
-def test_reading_needs_a_token_with_read(api: RunningCollector) -> None:
+def test_recording_a_binding_needs_the_deploy_scope_and_checking_needs_read(api: RunningCollector) -> None:
     body = {"workload": score("api", {}), "app": "a", "env": "e", "env_type": "t"}
 
     assert post(api, "/api/v1/resolve", body, None).status_code == 401
     assert post(api, "/api/v1/resolve", body, "ingester").status_code == 403
     assert post(api, "/api/v1/resolve", body, "bob").status_code == 403
-    assert post(api, "/api/v1/resolve", body, "reader").status_code == 200
-    assert post(api, "/api/v1/resolve", body, "admin").status_code == 200  # admin includes read
+    refused = post(api, "/api/v1/resolve", body, "reader")
+    assert (refused.status_code, refused.json()) == (403, {"error": "token 'reader' lacks the 'deploy' scope"})
+    assert post(api, "/api/v1/resolve", body, "deployer").status_code == 200
+    assert post(api, "/api/v1/resolve", body, "admin").status_code == 200  # admin includes deploy
+    assert post(api, "/api/v1/deployments/check", body, "reader").status_code == 200
+    assert post(api, "/api/v1/deployments/check", body, "deployer").status_code == 200  # deploy includes read
 
 
 def test_a_bad_document_is_refused_naming_source_document_and_field(api: RunningCollector) -> None:
@@ -219,10 +223,10 @@ def test_resolve_explain_and_a_miss_over_http(api: RunningCollector) -> None:
     app = score("site", {"dns": {"type": "dns"}})
 
     hit = post(
-        api, "/api/v1/resolve", {"workload": app, "app": "web", "env": "prod", "env_type": "production"}, "reader"
+        api, "/api/v1/resolve", {"workload": app, "app": "web", "env": "prod", "env_type": "production"}, "deployer"
     )
     miss = post(api, "/api/v1/resolve", {"workload": app, "app": "nope", "env": "prod", "env_type": "production"},
-                "reader")  # fmt: skip
+                "deployer")  # fmt: skip
     why = post(api, "/api/v1/explain", {"type": "dns", "app": "web", "env": "prod", "env_type": "production",
                                         "res_id": "site.dns"}, "reader")  # fmt: skip
 
@@ -230,6 +234,7 @@ def test_resolve_explain_and_a_miss_over_http(api: RunningCollector) -> None:
         "workload": "site", "app": "web", "env": "prod",
         "resources": {"dns": {"type": "dns", "class": "default", "definition": "web-dns-prod", "version": 1,
                               "outputs": {"host": "www.example.com"}}},
+        "env_type": "production", "warnings": [],
     }  # fmt: skip
     assert miss.status_code == 400
     assert miss.json()["error"] == (
@@ -246,13 +251,14 @@ def test_resolve_explain_and_a_miss_over_http(api: RunningCollector) -> None:
 def test_the_python_client_talks_to_the_running_collector(api: RunningCollector, tmp_path: Path) -> None:
     admin = connect(api.api, PEOPLE["lead"][0], api.db)
     reader = connect(api.api, TOKENS["reader"][0], api.db)
+    deployer = connect(api.api, TOKENS["deployer"][0], api.db)
     try:
         assert admin.where == f"collector at {api.api}"
         changes = admin.call("apply", {"documents": [
             definition("client-dns", type_="dns", criteria=[{"app_id": "client"}], outputs={"host": "c.example"})
         ]})["changes"]  # fmt: skip
         assert changes[0]["action"] == "created"
-        answer = reader.call(
+        answer = deployer.call(
             "resolve",
             {"workload": score("svc", {"dns": {"type": "dns"}}), "app": "client", "env": "e", "env_type": "t"},
         )
@@ -264,6 +270,7 @@ def test_the_python_client_talks_to_the_running_collector(api: RunningCollector,
     finally:
         admin.close()
         reader.close()
+        deployer.close()
     assert api.process.poll() is None
 
 

@@ -53,6 +53,13 @@ SEED = [
 ]  # fmt: skip
 
 
+UNREGISTERED = (
+    "no environment is registered, so the type {env_type} of {env} is the caller's word: register environments "
+    "(kind: Environment) to make it the catalog's"
+)
+"""The warning while the seeded catalog registers no environment."""
+
+
 @dataclass
 class Result:
     returncode: int
@@ -242,6 +249,8 @@ def test_resolve_json_prints_only_json_and_records_the_bindings(db: Path, score_
             "dns": {"type": "dns", "class": "default", "definition": "shop-prod-dns", "version": 1,
                     "outputs": {"host": "www.shop.example.com"}},
         },
+        "env_type": "production",
+        "warnings": [UNREGISTERED.format(env_type="production", env="prod-eu")],
     }  # fmt: skip
     assert query(db, "SELECT resource, definition_id, version FROM catalog_bindings ORDER BY resource") == [
         ("db", "prod-db", 2),
@@ -253,7 +262,8 @@ def test_resolve_prints_a_summary_without_json(db: Path, score_file: Path) -> No
     result = cli("resolve", score_file, "--app", "shop", "--env", "dev", "--env-type", "development", "--db", db)
 
     assert result.returncode == 0
-    assert result.stdout.splitlines()[:2] == ["api in shop/dev:", "  db: postgres/default -> dev-db v1"]
+    assert result.stdout.splitlines()[:2] == ["api in shop/dev (development):", "  db: postgres/default -> dev-db v1"]
+    assert result.stderr == f"warning: {UNREGISTERED.format(env_type='development', env='dev')}\n"
     assert "      host: dev" in result.stdout.splitlines()
 
 
@@ -280,12 +290,13 @@ def test_check_exits_0_on_allow_and_1_on_deny_with_the_reasons_on_stderr(db: Pat
 
     assert (allow.returncode, allow.stdout) == (0, "allow\n")
     assert allow.stderr.splitlines() == [
+        f"warning: {UNREGISTERED.format(env_type='production', env='prod')}",
         "warning: resource db: policy ha: consider HA",
         "warning: resource dns: policy ha: consider HA",
     ]
     assert deny.returncode == 1
     assert deny.stdout == ""
-    assert deny.stderr.splitlines() == [
+    assert deny.stderr.splitlines()[1:] == [
         "deny",
         "  resource dns: no definition of type dns and class default matches app blog, env dev (development), "
         "res_id api.dns",
@@ -461,12 +472,13 @@ def test_the_commands_talk_to_a_running_collector(served: RunningCollector, tmp_
     file = write_yaml(tmp_path / "catalog.yaml", *SEED)
     admin = ("--api", served.api, "--token", TOKENS["admin"][0])
     reader = ("--api", served.api, "--token", TOKENS["reader"][0])
+    deployer = ("--api", served.api, "--token", TOKENS["deployer"][0])
 
     refused = cli("resources", "apply", "-f", file, *reader)
     applied = trellis("resources", "apply", "-f", file, *admin)
     resolved = cli("resolve", score_file, "--app", "shop", "--env", "dev", "--env-type", "development", "--json",
-                       *reader)  # fmt: skip
-    missed = cli("resolve", score_file, "--app", "blog", "--env", "x", "--env-type", "staging", "--json", *reader)
+                       *deployer)  # fmt: skip
+    missed = cli("resolve", score_file, "--app", "blog", "--env", "x", "--env-type", "staging", "--json", *deployer)
     checked = cli("check", score_file, "--app", "shop", "--env", "prod", "--env-type", "production", *reader)
     verified = cli("audit", "verify", *reader)
 

@@ -12,6 +12,7 @@ from tests.catalog.conftest import (
     apply_docs,
     definition,
     document,
+    environments,
     pin,
     production_approval_rule,
     table_rows,
@@ -23,6 +24,12 @@ from trellis.catalog.service import Catalog
 
 def pg(host: str, **kwargs: object) -> dict[str, object]:
     return definition("orders", outputs={**OUTPUTS["postgres"], "host": host}, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def registered(catalog: Catalog) -> None:
+    """The gate judges registered environments."""
+    apply_docs(catalog, *environments(), actor="alice")
 
 
 @pytest.fixture

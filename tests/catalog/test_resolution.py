@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.catalog.conftest import OUTPUTS, apply_docs, definition, new_catalog, score, workload
+from tests.catalog.conftest import (
+    OUTPUTS,
+    apply_docs,
+    definition,
+    environments,
+    new_catalog,
+    score,
+    table_rows,
+    workload,
+)
 from trellis.catalog.documents import DocumentError
 from trellis.catalog.matching import CRITERIA_FIELDS, Context
 from trellis.catalog.score import parse_workload
@@ -19,6 +28,7 @@ from trellis.catalog.service import Catalog, CatalogError, ResolveError
 def test_the_answer_has_the_documented_shape(catalog: Catalog) -> None:
     apply_docs(
         catalog,
+        *environments(prod="production"),
         definition("orders", outputs={**OUTPUTS["postgres"], "host": "orders"}),
         definition("cache", type_="redis", criteria=[{"class": "large"}]),
     )
@@ -36,7 +46,66 @@ def test_the_answer_has_the_documented_shape(catalog: Catalog) -> None:
             "db": {"type": "postgres", "class": "default", "definition": "orders", "version": 1,
                    "outputs": {**OUTPUTS["postgres"], "host": "orders"}},
         },
+        "env_type": "production",
+        "warnings": [],
     }  # fmt: skip
+
+
+SPLIT = [
+    definition("prod-db", criteria=[{"env_type": "production"}], outputs={**OUTPUTS["postgres"], "host": "prod"}),
+    definition("dev-db", criteria=[{"env_type": "development"}], outputs={**OUTPUTS["postgres"], "host": "dev"}),
+]
+
+
+def test_the_environment_type_is_the_catalogs_not_the_callers(catalog: Catalog) -> None:
+    """A caller once resolved production-eu as development and got the development database."""
+    apply_docs(catalog, *environments(**{"production-eu": "production", "dev": "development"}), *SPLIT)
+    before = table_rows(catalog.con)
+
+    with pytest.raises(CatalogError) as lied:
+        catalog.resolve(workload(), "shop", "production-eu", "development")
+    with pytest.raises(CatalogError) as unknown:
+        catalog.resolve(workload(), "shop", "production-us", "production")
+    assert table_rows(catalog.con) == before
+    answer = catalog.resolve(workload(), "shop", "production-eu")
+
+    assert str(lied.value) == "environment production-eu is production, not development: its type is the catalog's"
+    assert str(unknown.value) == "environment production-us is not registered (registered: dev, production-eu)"
+    assert unknown.value.status == 404
+    assert (answer["env_type"], answer["resources"]["db"]["definition"]) == ("production", "prod-db")
+
+
+def test_the_gate_and_explain_look_the_type_up_as_well(catalog: Catalog) -> None:
+    from trellis.catalog.api import run_operation
+    from trellis.catalog.operations import OPERATIONS
+
+    apply_docs(catalog, *environments(**{"production-eu": "production"}), *SPLIT)
+    base = {"workload": score(), "app": "shop", "env": "production-eu"}
+
+    with pytest.raises(CatalogError, match="is production, not development"):
+        run_operation(catalog, OPERATIONS["check"], "ci", {**base, "env_type": "development"})
+    allowed = run_operation(catalog, OPERATIONS["check"], "ci", base)
+    explained = run_operation(
+        catalog, OPERATIONS["explain"], "ci",
+        {"type": "postgres", "app": "shop", "env": "production-eu", "res_id": "api.db"},
+    )  # fmt: skip
+
+    assert allowed["decision"] == "allow"
+    assert explained["definition"] == "prod-db"
+
+
+def test_before_any_environment_is_registered_the_claim_is_taken_with_a_warning(catalog: Catalog) -> None:
+    apply_docs(catalog, *SPLIT)
+
+    answer = catalog.resolve(workload(), "shop", "anywhere", "development")
+    with pytest.raises(CatalogError, match="no env type was given"):
+        catalog.resolve(workload(), "shop", "anywhere")
+
+    assert answer["resources"]["db"]["definition"] == "dev-db"
+    assert answer["warnings"] == [
+        "no environment is registered, so the type development of anywhere is the caller's word: register "
+        "environments (kind: Environment) to make it the catalog's"
+    ]
 
 
 def test_resolving_records_a_binding_per_resource(catalog: Catalog) -> None:

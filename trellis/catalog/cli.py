@@ -25,7 +25,12 @@ DefinitionArg = typer.Argument(..., help="Definition id.")
 VersionArg = typer.Argument(..., help="Version number.")
 AppOpt = typer.Option(..., "--app", help="App id.")
 EnvOpt = typer.Option(..., "--env", help="Environment id.")
-EnvTypeOpt = typer.Option(..., "--env-type", help="Environment type (development, staging, production...).")
+EnvTypeOpt = typer.Option(
+    None,
+    "--env-type",
+    help="Only a check: refused when the environment's registered type differs (needed only while no "
+    "environment is registered).",
+)
 TokensFileOpt = typer.Option(None, "--tokens-file", help="Tokens file, to know who you are when using --db.")
 
 
@@ -280,7 +285,7 @@ def resolve(
     score: Path = typer.Argument(..., help="Score file of the workload."),
     app: str = AppOpt,
     env: str = EnvOpt,
-    env_type: str = EnvTypeOpt,
+    env_type: str | None = EnvTypeOpt,
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON."),
     api: str = ApiOpt,
     token: str = TokenOpt,
@@ -289,10 +294,12 @@ def resolve(
     """Resolve every resource of a workload to a definition, version and outputs; records the bindings."""
     payload = {"workload": _workload(score), "app": app, "env": env, "env_type": env_type, "source": str(score)}
     result = call("resolve", payload, api, token, db)
+    for warning in result["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
         return
-    typer.echo(f"{result['workload']} in {result['app']}/{result['env']}:")
+    typer.echo(f"{result['workload']} in {result['app']}/{result['env']} ({result['env_type']}):")
     for name, r in result["resources"].items():
         typer.echo(f"  {name}: {r['type']}/{r['class']} -> {r['definition']} v{r['version']}")
         for key, value in r["outputs"].items():
@@ -303,7 +310,7 @@ def check(
     score: Path = typer.Argument(..., help="Score file of the workload."),
     app: str = AppOpt,
     env: str = EnvOpt,
-    env_type: str = EnvTypeOpt,
+    env_type: str | None = EnvTypeOpt,
     api: str = ApiOpt,
     token: str = TokenOpt,
     db: Path = DbFileOpt,
@@ -327,7 +334,7 @@ def explain(
     class_: str = typer.Option("default", "--class", help="Resource class."),
     app: str = AppOpt,
     env: str = EnvOpt,
-    env_type: str = EnvTypeOpt,
+    env_type: str | None = EnvTypeOpt,
     res_id: str = typer.Option(..., help="WORKLOAD.RESOURCE, or shared.ID for a shared resource."),
     api: str = ApiOpt,
     token: str = TokenOpt,

@@ -19,17 +19,20 @@ class Decision:
     allow: bool
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    env_type: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"decision": "allow" if self.allow else "deny", "reasons": self.reasons, "warnings": self.warnings}
 
 
-def check(catalog: Catalog, workload: Workload, app: str, env: str, env_type: str) -> Decision:
-    """Deny on a deprecated version past its deadline, an archived one, a needed pending change, or a policy."""
+def check(catalog: Catalog, workload: Workload, app: str, env: str, env_type: str | None = None) -> Decision:
+    """Deny on a deprecated version past its deadline, an archived one, a needed pending change, or a policy.
+
+    ``env`` is judged as of its registered type; ``env_type`` is only a check of it."""
+    env_type, warnings = catalog.environment_type(env, env_type)
     catalog.expire_pins()
     resolution = resolve_workload(catalog, workload, app, env, env_type)
     reasons: list[str] = []
-    warnings: list[str] = []
     for miss in resolution.misses:
         reasons.append(_miss_reason(catalog, workload, app, env, env_type, miss))
     now = catalog.now()
@@ -38,7 +41,7 @@ def check(catalog: Catalog, workload: Workload, app: str, env: str, env_type: st
         for result in evaluate_deployed(catalog.policies(), binding.version.spec, binding.params, env_type):
             text = f"resource {binding.resource}: policy {result.policy_id}: {result.message}"
             (reasons if result.effect == "deny" else warnings).append(text)
-    return Decision(not reasons, reasons, warnings)
+    return Decision(not reasons, reasons, warnings, env_type)
 
 
 def _version_reasons(binding: Binding, now: Any) -> list[str]:

@@ -147,9 +147,19 @@ class PinSpec(Strict):
         return value
 
 
+class EnvironmentSpec(Strict):
+    type: Name = Field(description="The environment type that criteria, policies and rules match: production...")
+    team: Name | None = Field(None, description="The team that owns the environment.")
+
+
 class _Document(Strict):
     apiVersion: Literal["trellis/v1"]
     metadata: Metadata
+
+
+class Environment(_Document):
+    kind: Literal["Environment"]
+    spec: EnvironmentSpec
 
 
 class ResourceType(_Document):
@@ -178,10 +188,10 @@ class Pin(_Document):
 
 
 Document = Annotated[
-    ResourceType | ResourceDefinition | Policy | ApprovalRule | Pin,
+    Environment | ResourceType | ResourceDefinition | Policy | ApprovalRule | Pin,
     Field(discriminator="kind"),
 ]
-KINDS = ("ResourceType", "ResourceDefinition", "Policy", "ApprovalRule", "Pin")
+KINDS = ("Environment", "ResourceType", "ResourceDefinition", "Policy", "ApprovalRule", "Pin")
 
 
 __all__ = [
@@ -194,6 +204,8 @@ __all__ = [
     "Criterion",
     "DefinitionSpec",
     "Document",
+    "Environment",
+    "EnvironmentSpec",
     "Id",
     "Metadata",
     "Name",

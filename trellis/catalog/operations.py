@@ -68,7 +68,7 @@ class WorkloadRequest(Request):
     workload: dict[str, Any] = Field(description="A Score file, as parsed from YAML.")
     app: Name
     env: Name
-    env_type: Name
+    env_type: Name | None = Field(None, description="Only a check against the environment's registered type.")
     record: bool = True
     source: str = "workload"
 
@@ -78,7 +78,7 @@ class ExplainRequest(Request):
     class_: Name = Field("default", alias="class")
     app: Name
     env: Name
-    env_type: Name
+    env_type: Name | None = Field(None, description="Only a check against the environment's registered type.")
     res_id: Id
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -162,13 +162,14 @@ def _check(catalog: Catalog, actor: str, body: WorkloadRequest) -> Any:
     workload = parse_workload(body.workload, body.source)
     decision = check(catalog, workload, body.app, body.env, body.env_type)
     if not decision.allow:
-        where = {"app": body.app, "env": body.env, "env_type": body.env_type, "workload": workload.name}
+        where = {"app": body.app, "env": body.env, "env_type": decision.env_type, "workload": workload.name}
         catalog.announce("gate.denied", {**where, "reasons": decision.reasons, "asked_by": actor})
     return decision.as_json()
 
 
 def _explain(catalog: Catalog, actor: str, body: ExplainRequest) -> Any:
-    ctx = Context(body.app, body.env, body.env_type, body.res_id)
+    env_type, _ = catalog.environment_type(body.env, body.env_type)
+    ctx = Context(body.app, body.env, env_type, body.res_id)
     explanation = catalog.explain(body.type, body.class_, ctx)
     winner = explanation.winner
     return {
@@ -257,7 +258,7 @@ OPERATIONS: dict[str, Operation] = {
     "approve": Operation("POST", "/api/v1/catalog/approve", "approve", ApproveRequest, _approve, needs_identity=True),
     "deprecate": Operation("POST", "/api/v1/catalog/deprecate", "admin", DeprecateRequest, _deprecate),
     "archive": Operation("POST", "/api/v1/catalog/archive", "admin", VersionRequest, _archive),
-    "resolve": Operation("POST", "/api/v1/resolve", "read", WorkloadRequest, _resolve),
+    "resolve": Operation("POST", "/api/v1/resolve", "deploy", WorkloadRequest, _resolve),
     "check": Operation("POST", "/api/v1/deployments/check", "read", WorkloadRequest, _check),
     "explain": Operation("POST", "/api/v1/explain", "read", ExplainRequest, _explain, writes=False),
     "convergence": Operation(

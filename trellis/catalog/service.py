@@ -25,6 +25,8 @@ from trellis.catalog.models import (
     ApprovalRule,
     ApprovalRuleSpec,
     DefinitionSpec,
+    Environment,
+    EnvironmentSpec,
     Pin,
     PinSpec,
     Policy,
@@ -42,7 +44,7 @@ from trellis.catalog.sessions import Sessions
 from trellis.catalog.tables import migrate_catalog
 
 SYSTEM_ACTOR = "trellis"
-APPLY_ORDER = {"ResourceType": 0, "Policy": 1, "ApprovalRule": 2, "ResourceDefinition": 3, "Pin": 4}
+APPLY_ORDER = {"Environment": 0, "ResourceType": 1, "Policy": 2, "ApprovalRule": 3, "ResourceDefinition": 4, "Pin": 5}
 
 
 @dataclass
@@ -106,6 +108,32 @@ class Catalog(Sessions):
     def approval_rules(self) -> dict[str, ApprovalRuleSpec]:
         return {k: ApprovalRuleSpec.model_validate(v) for k, v in self.repo.objects("ApprovalRule").items()}
 
+    def environments(self) -> dict[str, EnvironmentSpec]:
+        return {k: EnvironmentSpec.model_validate(v) for k, v in self.repo.objects("Environment").items()}
+
+    def environment_type(self, env: str, claimed: str | None = None) -> tuple[str, list[str]]:
+        """The type of ``env`` and any warning: the registered type, never the caller's word. A claimed type
+        that disagrees is refused; so is an unregistered environment once any is registered. Before the
+        first is registered, the claim is taken, with a warning that says so."""
+        registered = self.environments()
+        if env in registered:
+            actual = registered[env].type
+            if claimed is not None and claimed != actual:
+                raise CatalogError(f"environment {env} is {actual}, not {claimed}: its type is the catalog's")
+            return actual, []
+        if registered:
+            known = ", ".join(sorted(registered))
+            raise CatalogError(f"environment {env} is not registered (registered: {known})", 404)
+        if claimed is None:
+            raise CatalogError(
+                f"environment {env} is not registered and no env type was given: register environments "
+                "(kind: Environment) or give the env type"
+            )
+        return claimed, [
+            f"no environment is registered, so the type {claimed} of {env} is the caller's word: "
+            "register environments (kind: Environment) to make it the catalog's"
+        ]
+
     def pins(self) -> dict[str, PinSpec]:
         return {k: PinSpec.model_validate(v) for k, v in self.repo.objects("Pin").items()}
 
@@ -154,7 +182,7 @@ class Catalog(Sessions):
         except CatalogError as exc:
             raise CatalogError(f"{source}: {exc}", exc.status) from None
 
-    def _put_object(self, document: ResourceType | Policy | ApprovalRule | Pin, actor: str) -> Change:
+    def _put_object(self, document: Environment | ResourceType | Policy | ApprovalRule | Pin, actor: str) -> Change:
         kind, object_id = document.kind, document.metadata.id
         spec = document.spec.model_dump(mode="json", by_alias=True)
         before = self.repo.objects(kind).get(object_id)
@@ -413,8 +441,12 @@ class Catalog(Sessions):
     def explain(self, type_: str, class_: str, ctx: Context) -> Explanation:
         return explain(self.candidates(), type_, class_, ctx)
 
-    def resolve(self, workload: Workload, app: str, env: str, env_type: str, record: bool = True) -> dict[str, Any]:
-        """Resolve every resource of a workload; records bindings, or misses and raises ResolveError."""
+    def resolve(
+        self, workload: Workload, app: str, env: str, env_type: str | None = None, record: bool = True
+    ) -> dict[str, Any]:
+        """Resolve every resource of a workload in ``env`` (of its registered type; ``env_type`` is only a
+        check); records bindings, or misses and raises ResolveError."""
+        env_type, warnings = self.environment_type(env, env_type)
         self.expire_pins()
         result = resolve_workload(self, workload, app, env, env_type)
         for binding in result.bindings:
@@ -428,7 +460,7 @@ class Catalog(Sessions):
                 result.record(self.repo, self.now())
         if result.misses:
             raise ResolveError("; ".join(m.message for m in result.misses))
-        return result.as_json()
+        return {**result.as_json(), "env_type": env_type, "warnings": warnings}
 
 
 def _ref(row: VersionRow) -> str:

@@ -28,6 +28,8 @@ _HEADER_SPACE = " \t"
 class Scope(StrEnum):
     INGEST = "ingest"
     READ = "read"
+    DEPLOY = "deploy"
+    """Pipelines: record what a deployment resolved to (bindings), and read."""
     ADMIN = "admin"
     APPROVE = "approve"
 
@@ -151,12 +153,13 @@ class Authenticator:
         return token.name
 
 
-_ADMIN_IMPLIES = (Scope.READ, Scope.INGEST)
-"""Admin includes reading and ingesting; approving is always a scope of its own."""
+_IMPLIES = {Scope.ADMIN: (Scope.READ, Scope.INGEST, Scope.DEPLOY), Scope.DEPLOY: (Scope.READ,)}
+"""Admin includes reading, ingesting and deploying, deploying includes reading; approving is always a scope
+of its own."""
 
 
 def grants(scopes: list[Scope], wanted: Scope) -> bool:
-    return wanted in scopes or (Scope.ADMIN in scopes and wanted in _ADMIN_IMPLIES)
+    return wanted in scopes or any(wanted in _IMPLIES.get(scope, ()) for scope in scopes)
 
 
 __all__ = [

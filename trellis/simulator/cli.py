@@ -58,7 +58,7 @@ def simulate(
 ) -> None:
     """Drive the sample organisation (sample_data/) into a running collector over OTLP.
 
-    The token needs the ingest and read scopes; without one, the sample organisation's ci-pipeline token."""
+    The token needs the ingest and deploy scopes; without one, the sample organisation's ci-pipeline token."""
     from trellis.simulator.model import load_organisation
     from trellis.simulator.run import Target
     from trellis.simulator.run import simulate as run

@@ -1,6 +1,6 @@
 """The sample organisation the simulator drives, read from ``sample_data/``.
 
-Teams (``teams.yaml``), environments (``environments.yaml``), workloads (Score files in
+Teams (``teams.yaml``), environments (the catalog's ``catalog/environments.yaml``), workloads (Score files in
 ``workloads/<team>/``), delivery profiles, usage and metric resolution (``simulation.yaml``), the
 catalog's history (``timeline.yaml``) and the demo users (``tokens.yaml``). Nothing here is random:
 ``trellis.simulator.plan`` turns an organisation and a seed into what happens.
@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from trellis.catalog import DocumentError
+from trellis.catalog.documents import read_path
+from trellis.catalog.models import Environment as CatalogEnvironment
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = ROOT / "sample_data"
@@ -273,14 +277,27 @@ def _steps(raw: Any, where: str) -> list[Step]:
     return sorted(steps, key=lambda s: (s.day, s.index))
 
 
+def _environments(path: Path) -> list[Environment]:
+    """The catalog's Environment documents: the environments workloads deploy to."""
+    try:
+        documents = read_path(path)
+    except DocumentError as exc:
+        raise SimulationError(str(exc)) from None
+    found = [
+        Environment(doc.metadata.id, doc.spec.type, doc.metadata.labels.get("region"))
+        for doc, _ in documents
+        if isinstance(doc, CatalogEnvironment)
+    ]
+    if not found:
+        raise SimulationError(f"{path}: no Environment document")
+    return found
+
+
 def load_organisation(root: Path = SAMPLE_DATA) -> Organisation:
     """Read the organisation in ``root``; every error names the file and the field."""
     if not root.is_dir():
         raise SimulationError(f"{root}: no such folder (the sample organisation lives in sample_data/)")
-    environments = [
-        Environment(str(_get(e, "id", "environments.yaml")), str(_get(e, "type", "environments.yaml")), e.get("region"))
-        for e in _get(_read(root / "environments.yaml"), "environments", str(root / "environments.yaml"))
-    ]
+    environments = _environments(root / "catalog" / "environments.yaml")
     sim_path = root / "simulation.yaml"
     sim = _read(sim_path)
     profiles = {
