@@ -44,6 +44,7 @@ CATALOG_TABLES = (
     "catalog_misses",
     "catalog_audit",
     "catalog_webhook_deliveries",
+    "catalog_changes",
 )
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.catalog.conftest import GROUPS, Clock, apply_docs, definition
 from trellis.catalog.service import Catalog
-from trellis.catalog.tables import migrate_catalog
+from trellis.catalog.tables import CATALOG_SCHEMA_VERSION, migrate_catalog
 from trellis.catalog.webhooks import Dispatcher, Webhook, WebhooksFileError, read_webhooks
 
 
@@ -213,7 +213,7 @@ def test_an_upgrade_names_the_hooks_of_deliveries_recorded_with_their_url(receiv
         [receiver.url, json.dumps({"event": "version.activated", "data": {}})],
     )
 
-    assert migrate_catalog(con) == 2
+    assert migrate_catalog(con) == CATALOG_SCHEMA_VERSION
     dispatcher = Dispatcher(con.cursor(), [Webhook(url=receiver.url)], first_delay=0.01)  # type: ignore[arg-type]
     wait_for(lambda: deliveries(con) == [("version.activated", "delivered", 1)])
     dispatcher.close()

@@ -37,4 +37,9 @@ def test_whoami_names_the_token_its_scopes_and_groups(
 
 def test_without_tokens_everyone_is_anonymous_with_every_scope(collector: RunningCollector) -> None:
     answer = httpx.get(f"{collector.api}/api/v1/whoami", timeout=10).json()
-    assert answer == {"name": None, "scopes": ["ingest", "read", "deploy", "admin", "approve"], "groups": [], "tokens": False}
+    assert answer == {
+        "name": None,
+        "scopes": ["ingest", "read", "deploy", "admin", "approve"],
+        "groups": [],
+        "tokens": False,
+    }

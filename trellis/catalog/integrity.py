@@ -19,7 +19,7 @@ from trellis.catalog import audit
 from trellis.catalog.repository import Repository
 
 OBJECT_KINDS = ("Environment", "ResourceType", "Policy", "ApprovalRule", "Pin")
-_VERSION_REF = re.compile(r"^ResourceDefinition/([^@\s]+)@(\d+)$")
+_VERSION_REF = re.compile(r"^(\w+)/([^@\s]+)@(\d+)$")
 _STATES = {"propose": "proposed", "withdraw": "withdrawn", "activate": "active", "deprecate": "deprecated",
            "archive": "archived"}  # fmt: skip
 
@@ -41,13 +41,16 @@ class Replay:
     versions: dict[tuple[str, int], _Version] = field(default_factory=lambda: defaultdict(_Version))
 
     def apply(self, actor: str, action: str, obj: str, diff: Any) -> None:
-        kind, _, object_id = obj.partition("/")
-        if kind in OBJECT_KINDS:
-            self._object((kind, object_id), action, diff)
-            return
         ref = _VERSION_REF.match(obj)
-        if ref is not None:
-            self._version((ref[1], int(ref[2])), actor, action, diff)
+        if ref is None:
+            kind, _, object_id = obj.partition("/")
+            if kind in OBJECT_KINDS:
+                self._object((kind, object_id), action, diff)
+            return
+        if ref[1] == "ResourceDefinition":
+            self._version((ref[2], int(ref[3])), actor, action, diff)
+        elif action == "approve":  # a governed change of another document: approvals keyed KIND/ID
+            self.versions[f"{ref[1]}/{ref[2]}", int(ref[3])].approvals[actor] = diff.get("content_hash")
 
     def _object(self, key: tuple[str, str], action: str, diff: Any) -> None:
         if action == "create":

@@ -122,8 +122,19 @@ class PolicySpec(Strict):
     message: str = Field(description="What is wrong, for the person proposing the change.")
 
 
+GovernedKind = Literal["ResourceDefinition", "ApprovalRule", "Policy", "Pin", "Environment", "ResourceType"]
+
+
+class RuleMatch(PolicyMatch):
+    kinds: list[GovernedKind] = Field(
+        default_factory=lambda: list[GovernedKind](["ResourceDefinition"]),
+        description="The kinds of document whose changes the rule governs. For definitions and pins, type and "
+        "env_type narrow it further; other kinds are governed whole.",
+    )
+
+
 class ApprovalRuleSpec(Strict):
-    match: PolicyMatch = Field(default_factory=lambda: PolicyMatch(), description="Which changes need approval.")
+    match: RuleMatch = Field(default_factory=lambda: RuleMatch(), description="Which changes need approval.")
     approvals: int = Field(1, ge=1, description="How many distinct approvers.")
     group: str = Field(description="Group the approvers must belong to (tokens file 'groups').")
 
@@ -206,6 +217,7 @@ __all__ = [
     "Document",
     "Environment",
     "EnvironmentSpec",
+    "GovernedKind",
     "Id",
     "Metadata",
     "Name",
@@ -219,5 +231,6 @@ __all__ = [
     "ResourceDefinition",
     "ResourceType",
     "ResourceTypeSpec",
+    "RuleMatch",
     "Strict",
 ]

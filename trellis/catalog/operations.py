@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trellis.catalog import audit
+from trellis.catalog import audit, governance
 from trellis.catalog.blast_radius import plan
 from trellis.catalog.convergence import convergence
 from trellis.catalog.documents import Source, parse_document
@@ -220,7 +220,7 @@ def _pending(catalog: Catalog, actor: str, body: Empty) -> Any:
                 "missing": catalog.missing_approvals(row),
             }
         )
-    return {"pending": pending}
+    return {"pending": pending + governance.pending(catalog)}
 
 
 def _convergence(catalog: Catalog, actor: str, body: DefinitionRequest) -> Any:

@@ -103,4 +103,8 @@ def _set_by(path: str, workload_params: dict[str, Any]) -> str:
 
 def required_approvals(rules: dict[str, ApprovalRuleSpec], spec: DefinitionSpec) -> dict[str, ApprovalRuleSpec]:
     """The approval rules a change to this definition must satisfy."""
-    return {rule_id: rule for rule_id, rule in sorted(rules.items()) if applies(rule.match, spec)}
+    return {
+        rule_id: rule
+        for rule_id, rule in sorted(rules.items())
+        if "ResourceDefinition" in rule.match.kinds and applies(rule.match, spec)
+    }

@@ -46,6 +46,36 @@ _VERSION_COLUMNS = (
 )
 
 
+@dataclass
+class ChangeRow:
+    """A governed change of a document other than a definition (an approval rule, a policy...)."""
+
+    kind: str
+    id: str
+    version: int
+    content_hash: str
+    spec: dict[str, Any]
+    description: str | None
+    state: str
+    proposed_by: str
+    proposed_at: datetime
+    settled_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        """How approvals name it: KIND/ID (a definition's id never holds a slash)."""
+        return f"{self.kind}/{self.id}"
+
+
+_CHANGE_COLUMNS = "kind, id, version, content_hash, spec, description, state, proposed_by, proposed_at, settled_at"
+
+
+def _change(row: tuple[Any, ...]) -> ChangeRow:
+    values = list(row)
+    values[4] = orjson.loads(values[4])
+    return ChangeRow(*values)
+
+
 def _version(row: tuple[Any, ...]) -> VersionRow:
     values = list(row)
     values[3] = DefinitionSpec.model_validate_json(values[3])
@@ -144,6 +174,32 @@ class Repository:
         self.con.execute(
             f"UPDATE catalog_versions SET {assignments} WHERE definition_id = ? AND version = ?",
             [state, *times.values(), definition_id, version],
+        )
+
+    # governed changes of other documents
+    def changes(self, kind: str, object_id: str, states: tuple[str, ...] = ()) -> list[ChangeRow]:
+        sql = f"SELECT {_CHANGE_COLUMNS} FROM catalog_changes WHERE kind = ? AND id = ?"
+        params: list[Any] = [kind, object_id]
+        if states:
+            sql += f" AND state IN ({', '.join('?' for _ in states)})"
+            params.extend(states)
+        return [_change(r) for r in self.rows(sql + " ORDER BY version", params)]
+
+    def pending_changes(self) -> list[ChangeRow]:
+        rows = self.rows(f"SELECT {_CHANGE_COLUMNS} FROM catalog_changes WHERE state = 'proposed' ORDER BY kind, id")
+        return [_change(r) for r in rows]
+
+    def add_change(self, row: ChangeRow) -> None:
+        self.con.execute(
+            f"INSERT INTO catalog_changes ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [row.kind, row.id, row.version, row.content_hash, orjson.dumps(row.spec).decode(), row.description,
+             row.state, row.proposed_by, row.proposed_at, row.settled_at],
+        )  # fmt: skip
+
+    def settle_change(self, row: ChangeRow, state: str, at: datetime) -> None:
+        self.con.execute(
+            "UPDATE catalog_changes SET state = ?, settled_at = ? WHERE kind = ? AND id = ? AND version = ?",
+            [state, at, row.kind, row.id, row.version],
         )
 
     # approvals

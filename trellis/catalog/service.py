@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from trellis.catalog import audit
+from trellis.catalog import audit, governance
 from trellis.catalog.builtin_types import BUILTIN_TYPES
 from trellis.catalog.documents import Source
 from trellis.catalog.drivers import DRIVERS, DriverError, secret_outputs_are_references
@@ -192,9 +192,19 @@ class Catalog(Sessions):
             raise CatalogError(f"resource type {object_id} is built in and cannot be redefined")
         if before == spec:
             return Change(kind, object_id, "unchanged")
-        self.repo.put_object(kind, object_id, spec, document.metadata.description, self.now())
+        if governance.governing_rules(self, kind, object_id, spec):
+            action, detail = governance.propose_change(
+                self, kind, object_id, spec, document.metadata.description, actor
+            )
+            return Change(kind, object_id, action, detail)
+        return Change(kind, object_id, self.write_object(kind, object_id, spec, document.metadata.description, actor))
+
+    def write_object(self, kind: str, object_id: str, spec: dict[str, Any], description: str | None, actor: str) -> str:
+        """Store a document other than a definition, audited; says whether it was created or updated."""
+        before = self.repo.objects(kind).get(object_id)
+        self.repo.put_object(kind, object_id, spec, description, self.now())
         self.record(actor, "create" if before is None else "update", f"{kind}/{object_id}", audit.diff(before, spec))
-        return Change(kind, object_id, "created" if before is None else "updated")
+        return "created" if before is None else "updated"
 
     def _check_pin(self, pin: PinSpec) -> None:
         row = self.repo.version(pin.definition, pin.version)
@@ -363,8 +373,11 @@ class Catalog(Sessions):
 
     # approvals ----------------------------------------------------------
     def approve(self, definition_id: str, version: int, actor: str, content_hash_seen: str | None = None) -> str:
-        """Record an approval bound to the version's content; activates when the rules are met."""
+        """Record an approval bound to the version's content; activates when the rules are met. A KIND/ID
+        names a governed change of another document (``governance``)."""
         with self.transaction():
+            if "/" in definition_id:
+                return governance.approve_change(self, definition_id, version, actor, content_hash_seen)
             row = self._pending(definition_id, version)
             if content_hash_seen is not None and content_hash_seen != row.content_hash:
                 raise CatalogError("the version changed since you reviewed it; review it again", 409)

@@ -10,7 +10,7 @@ import duckdb
 
 from trellis.collector import run_migrations
 
-CATALOG_SCHEMA_VERSION = 2
+CATALOG_SCHEMA_VERSION = 3
 
 _V1 = [
     """CREATE TABLE IF NOT EXISTS catalog_objects (
@@ -108,7 +108,25 @@ _V2 = [
     "ALTER TABLE catalog_webhook_deliveries DROP COLUMN url",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2)]
+_V3 = [
+    # Governed changes of documents other than definitions (approval rules, policies...), awaiting approval;
+    # their approvals are in catalog_approvals under definition_id KIND/ID.
+    """CREATE TABLE IF NOT EXISTS catalog_changes (
+        kind VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        content_hash VARCHAR NOT NULL,
+        spec JSON NOT NULL,
+        description VARCHAR,
+        state VARCHAR NOT NULL,
+        proposed_by VARCHAR NOT NULL,
+        proposed_at TIMESTAMPTZ NOT NULL,
+        settled_at TIMESTAMPTZ,
+        PRIMARY KEY (kind, id, version)
+    )""",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3)]
 
 
 def migrate_catalog(con: duckdb.DuckDBPyConnection) -> int:
