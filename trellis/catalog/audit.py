@@ -90,3 +90,35 @@ def field_diff(before: Any, after: Any, prefix: str = "") -> list[dict[str, Any]
     if before == after:
         return []
     return [{"field": prefix.rstrip(".") or "document", "before": before, "after": after}]
+
+
+def redact(con: duckdb.DuckDBPyConnection, values: set[str], marker: str) -> tuple[list[int], str]:
+    """Replace every string equal to one of ``values`` in the entries' diffs by ``marker`` and hash the chain
+    again from the first entry that changed; returns those entries and the head before the rewrite."""
+    rows = con.execute('SELECT seq, "at", actor, action, object, diff, hash FROM catalog_audit ORDER BY seq').fetchall()
+    previous_head = rows[-1][6] if rows else GENESIS
+    changed: list[int] = []
+    prev = GENESIS
+    for seq, at, actor, action, obj, text, digest in rows:
+        diff = orjson.loads(text)
+        scrubbed = _scrub(diff, values, marker)
+        if scrubbed != diff:
+            changed.append(seq)
+        if changed:
+            digest = entry_hash(prev, seq, at, actor, action, obj, scrubbed)
+            con.execute(
+                "UPDATE catalog_audit SET diff = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                [canonical(scrubbed).decode(), prev, digest, seq],
+            )
+        prev = digest
+    return changed, previous_head
+
+
+def _scrub(value: Any, values: set[str], marker: str) -> Any:
+    if isinstance(value, str):
+        return marker if value in values else value
+    if isinstance(value, dict):
+        return {key: _scrub(item, values, marker) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item, values, marker) for item in value]
+    return value

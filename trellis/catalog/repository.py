@@ -85,8 +85,8 @@ def _version(row: tuple[Any, ...]) -> VersionRow:
 class Repository:
     """Reads and writes catalog rows on one connection (the caller holds the transaction).
 
-    Versions are immutable: no statement here changes a version's spec or content hash, only its state
-    and the times of its state changes."""
+    Versions are immutable: no statement here changes a version's content hash, and only ``redact_spec``
+    (a value that became secret) touches a spec; otherwise only states and their times change."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -175,6 +175,29 @@ class Repository:
             f"UPDATE catalog_versions SET {assignments} WHERE definition_id = ? AND version = ?",
             [state, *times.values(), definition_id, version],
         )
+
+    def redact_spec(self, definition_id: str, version: int, spec: DefinitionSpec) -> None:
+        """The one change a version's spec may take: a value that became secret, replaced by a marker
+        (``redaction``); its content hash stays the hash of what was approved."""
+        self.con.execute(
+            "UPDATE catalog_versions SET spec = ? WHERE definition_id = ? AND version = ?",
+            [spec.model_dump_json(by_alias=True), definition_id, version],
+        )
+
+    def redact_bindings(self, type_: str, names: list[str], marker: str) -> int:
+        """Replace the clear-text values of outputs ``names`` in the bindings of type ``type_``; how many."""
+        rows = self.rows("SELECT rowid, outputs FROM catalog_bindings WHERE type = ?", [type_])
+        changed = 0
+        for rowid, text in rows:
+            outputs = orjson.loads(text)
+            clear = [n for n in names if n in outputs and not str(outputs[n]).startswith("${secret:")]
+            if clear:
+                outputs.update(dict.fromkeys(clear, marker))
+                self.con.execute(
+                    "UPDATE catalog_bindings SET outputs = ? WHERE rowid = ?", [orjson.dumps(outputs).decode(), rowid]
+                )
+                changed += 1
+        return changed
 
     # governed changes of other documents
     def changes(self, kind: str, object_id: str, states: tuple[str, ...] = ()) -> list[ChangeRow]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from trellis.catalog import audit, governance
+from trellis.catalog import audit, governance, redaction
 from trellis.catalog.builtin_types import BUILTIN_TYPES
 from trellis.catalog.documents import Source
 from trellis.catalog.drivers import DRIVERS, DriverError, secret_outputs_are_references
@@ -192,6 +192,8 @@ class Catalog(Sessions):
             raise CatalogError(f"resource type {object_id} is built in and cannot be redefined")
         if before == spec:
             return Change(kind, object_id, "unchanged")
+        if kind == "ResourceType":
+            redaction.check_served(self, object_id, redaction.newly_secret(before, spec))
         if governance.governing_rules(self, kind, object_id, spec):
             action, detail = governance.propose_change(
                 self, kind, object_id, spec, document.metadata.description, actor
@@ -202,6 +204,8 @@ class Catalog(Sessions):
     def write_object(self, kind: str, object_id: str, spec: dict[str, Any], description: str | None, actor: str) -> str:
         """Store a document other than a definition, audited; says whether it was created or updated."""
         before = self.repo.objects(kind).get(object_id)
+        if kind == "ResourceType" and (names := redaction.newly_secret(before, spec)):
+            redaction.redact(self, object_id, names, actor)
         self.repo.put_object(kind, object_id, spec, description, self.now())
         self.record(actor, "create" if before is None else "update", f"{kind}/{object_id}", audit.diff(before, spec))
         return "created" if before is None else "updated"
