@@ -44,7 +44,11 @@ def install(ctx: ApiContext, settings: CatalogSettings) -> None:
     """Register every catalog operation on the API, and start webhooks and housekeeping."""
     hooks = read_webhooks(settings.webhooks_file) if settings.webhooks_file is not None else None
     catalog = Catalog(
-        ctx.store.cursor(), groups=ctx.auth.groups(), deprecation_days=settings.deprecation_days, shared=True
+        ctx.store.cursor(),
+        groups=ctx.auth.groups(),
+        admins=ctx.auth.holders(Scope.ADMIN),
+        deprecation_days=settings.deprecation_days,
+        shared=True,
     )
     if hooks is not None:  # after the catalog made its tables, the deliveries table among them
         dispatcher = Dispatcher(ctx.store.cursor(), hooks)

@@ -20,7 +20,7 @@ from trellis.catalog.errors import CatalogError
 from trellis.catalog.operations import OPERATIONS
 from trellis.catalog.service import Catalog
 from trellis.collector import open_read_only as guarded_read_only
-from trellis.collector.auth import Authenticator, read_tokens
+from trellis.collector.auth import Authenticator, Scope, read_tokens
 from trellis.collector.client import Client, running_collector
 
 READ_OPERATIONS = frozenset(name for name, operation in OPERATIONS.items() if not operation.writes)
@@ -98,7 +98,8 @@ def _local(db: Path, token: str | None, tokens_file: Path | None) -> CatalogClie
         if holder is None:
             raise CatalogError("the token is not in the tokens file")
         actor = holder.name
-    return CatalogClient(catalog=Catalog(con, groups=auth.groups()), actor=actor)
+    catalog = Catalog(con, groups=auth.groups(), admins=auth.holders(Scope.ADMIN))
+    return CatalogClient(catalog=catalog, actor=actor)
 
 
 def open_read_only(db: str | Path) -> CatalogClient:

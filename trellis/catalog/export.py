@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from trellis.catalog.service import Catalog
 
 _FOLDERS = {
+    "Environment": "environments",
+    "Team": "teams",
     "ResourceType": "types",
     "Policy": "policies",
     "ApprovalRule": "approval-rules",
@@ -30,7 +32,7 @@ def _document(kind: str, object_id: str, description: str | None, spec: dict[str
 def export_documents(catalog: Catalog) -> list[dict[str, Any]]:
     """Every object as a document; a definition as its latest active or proposed version."""
     documents = []
-    for kind in ("ResourceType", "Policy", "ApprovalRule"):
+    for kind in ("Environment", "Team", "ResourceType", "Policy", "ApprovalRule"):
         descriptions = catalog.repo.object_meta(kind)
         for object_id, spec in catalog.repo.objects(kind).items():
             documents.append(_document(kind, object_id, descriptions.get(object_id), spec))

@@ -18,7 +18,7 @@ import orjson
 from trellis.catalog import audit
 from trellis.catalog.repository import Repository
 
-OBJECT_KINDS = ("Environment", "ResourceType", "Policy", "ApprovalRule", "Pin")
+OBJECT_KINDS = ("Environment", "Team", "ResourceType", "Policy", "ApprovalRule", "Pin")
 _VERSION_REF = re.compile(r"^(\w+)/([^@\s]+)@(\d+)$")
 _STATES = {"propose": "proposed", "withdraw": "withdrawn", "activate": "active", "deprecate": "deprecated",
            "archive": "archived"}  # fmt: skip

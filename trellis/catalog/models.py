@@ -122,7 +122,7 @@ class PolicySpec(Strict):
     message: str = Field(description="What is wrong, for the person proposing the change.")
 
 
-GovernedKind = Literal["ResourceDefinition", "ApprovalRule", "Policy", "Pin", "Environment", "ResourceType"]
+GovernedKind = Literal["ResourceDefinition", "ApprovalRule", "Policy", "Pin", "Environment", "Team", "ResourceType"]
 
 
 class RuleMatch(PolicyMatch):
@@ -163,6 +163,15 @@ class EnvironmentSpec(Strict):
     team: Name | None = Field(None, description="The team that owns the environment.")
 
 
+class TeamSpec(Strict):
+    name: str | None = Field(None, description="The team's name, for people.")
+    apps: list[Name] = Field(default_factory=list, description="The apps the team owns (Score apps, app_id).")
+    members: list[str] = Field(
+        default_factory=list, description="Groups (tokens file `groups`) whose holders deploy the team's apps."
+    )
+    admins: list[str] = Field(default_factory=list, description="Groups of the team's own admins.")
+
+
 class _Document(Strict):
     apiVersion: Literal["trellis/v1"]
     metadata: Metadata
@@ -171,6 +180,11 @@ class _Document(Strict):
 class Environment(_Document):
     kind: Literal["Environment"]
     spec: EnvironmentSpec
+
+
+class Team(_Document):
+    kind: Literal["Team"]
+    spec: TeamSpec
 
 
 class ResourceType(_Document):
@@ -199,10 +213,10 @@ class Pin(_Document):
 
 
 Document = Annotated[
-    Environment | ResourceType | ResourceDefinition | Policy | ApprovalRule | Pin,
+    Environment | Team | ResourceType | ResourceDefinition | Policy | ApprovalRule | Pin,
     Field(discriminator="kind"),
 ]
-KINDS = ("Environment", "ResourceType", "ResourceDefinition", "Policy", "ApprovalRule", "Pin")
+KINDS = ("Environment", "Team", "ResourceType", "ResourceDefinition", "Policy", "ApprovalRule", "Pin")
 
 
 __all__ = [
@@ -233,4 +247,6 @@ __all__ = [
     "ResourceTypeSpec",
     "RuleMatch",
     "Strict",
+    "Team",
+    "TeamSpec",
 ]

@@ -155,7 +155,7 @@ def _archive(catalog: Catalog, actor: str, body: VersionRequest) -> Any:
 
 def _resolve(catalog: Catalog, actor: str, body: WorkloadRequest) -> Any:
     workload = parse_workload(body.workload, body.source)
-    return catalog.resolve(workload, body.app, body.env, body.env_type, body.record)
+    return catalog.resolve(workload, body.app, body.env, body.env_type, body.record, actor=actor)
 
 
 def _check(catalog: Catalog, actor: str, body: WorkloadRequest) -> Any:

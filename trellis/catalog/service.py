@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from trellis.catalog import audit, governance, redaction
+from trellis.catalog import audit, governance, organisation, redaction
 from trellis.catalog.builtin_types import BUILTIN_TYPES
 from trellis.catalog.documents import Source
 from trellis.catalog.drivers import DRIVERS, DriverError, secret_outputs_are_references
@@ -34,6 +34,8 @@ from trellis.catalog.models import (
     ResourceDefinition,
     ResourceType,
     ResourceTypeSpec,
+    Team,
+    TeamSpec,
 )
 from trellis.catalog.params import validate_params
 from trellis.catalog.policies import PolicyResult, evaluate, evaluate_deployed, required_approvals
@@ -44,7 +46,9 @@ from trellis.catalog.sessions import Sessions
 from trellis.catalog.tables import migrate_catalog
 
 SYSTEM_ACTOR = "trellis"
-APPLY_ORDER = {"Environment": 0, "ResourceType": 1, "Policy": 2, "ApprovalRule": 3, "ResourceDefinition": 4, "Pin": 5}
+APPLY_ORDER = {
+    "Environment": 0, "Team": 0, "ResourceType": 1, "Policy": 2, "ApprovalRule": 3, "ResourceDefinition": 4, "Pin": 5,
+}  # fmt: skip
 
 
 @dataclass
@@ -56,13 +60,7 @@ class Change:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "id": self.id,
-            "action": self.action,
-            "detail": self.detail,
-            "warnings": self.warnings,
-        }
+        return asdict(self)
 
 
 def content_hash(spec: DefinitionSpec) -> str:
@@ -86,11 +84,16 @@ class Catalog(Sessions):
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         migrate: bool = True,
         shared: bool = False,
+        admins: set[str] | None = None,
     ) -> None:
+        """``groups`` maps each group to the names in it and ``admins`` names the holders of the admin scope
+        (both from the tokens file); ``admins=None`` means nobody is identified (no tokens file), so team
+        permissions cannot apply."""
         if migrate:
             migrate_catalog(con)
         super().__init__(con, on_event, shared)
         self.groups = groups or {}
+        self.admins = admins
         self.deprecation_days = deprecation_days
         self.now = now
 
@@ -112,27 +115,15 @@ class Catalog(Sessions):
         return {k: EnvironmentSpec.model_validate(v) for k, v in self.repo.objects("Environment").items()}
 
     def environment_type(self, env: str, claimed: str | None = None) -> tuple[str, list[str]]:
-        """The type of ``env`` and any warning: the registered type, never the caller's word. A claimed type
-        that disagrees is refused; so is an unregistered environment once any is registered. Before the
-        first is registered, the claim is taken, with a warning that says so."""
-        registered = self.environments()
-        if env in registered:
-            actual = registered[env].type
-            if claimed is not None and claimed != actual:
-                raise CatalogError(f"environment {env} is {actual}, not {claimed}: its type is the catalog's")
-            return actual, []
-        if registered:
-            known = ", ".join(sorted(registered))
-            raise CatalogError(f"environment {env} is not registered (registered: {known})", 404)
-        if claimed is None:
-            raise CatalogError(
-                f"environment {env} is not registered and no env type was given: register environments "
-                "(kind: Environment) or give the env type"
-            )
-        return claimed, [
-            f"no environment is registered, so the type {claimed} of {env} is the caller's word: "
-            "register environments (kind: Environment) to make it the catalog's"
-        ]
+        """The registered type of ``env`` and any warning (``organisation.environment_type``)."""
+        return organisation.environment_type(self.environments(), env, claimed)
+
+    def teams(self) -> dict[str, TeamSpec]:
+        return {k: TeamSpec.model_validate(v) for k, v in self.repo.objects("Team").items()}
+
+    def check_deployer(self, actor: str, app: str) -> None:
+        """Only the app's team and platform admins record its bindings (``organisation.check_deployer``)."""
+        organisation.check_deployer(self.teams(), self.groups, self.admins, actor, app)
 
     def pins(self) -> dict[str, PinSpec]:
         return {k: PinSpec.model_validate(v) for k, v in self.repo.objects("Pin").items()}
@@ -182,7 +173,9 @@ class Catalog(Sessions):
         except CatalogError as exc:
             raise CatalogError(f"{source}: {exc}", exc.status) from None
 
-    def _put_object(self, document: Environment | ResourceType | Policy | ApprovalRule | Pin, actor: str) -> Change:
+    def _put_object(
+        self, document: Environment | Team | ResourceType | Policy | ApprovalRule | Pin, actor: str
+    ) -> Change:
         kind, object_id = document.kind, document.metadata.id
         spec = document.spec.model_dump(mode="json", by_alias=True)
         before = self.repo.objects(kind).get(object_id)
@@ -459,10 +452,18 @@ class Catalog(Sessions):
         return explain(self.candidates(), type_, class_, ctx)
 
     def resolve(
-        self, workload: Workload, app: str, env: str, env_type: str | None = None, record: bool = True
+        self,
+        workload: Workload,
+        app: str,
+        env: str,
+        env_type: str | None = None,
+        record: bool = True,
+        actor: str | None = None,
     ) -> dict[str, Any]:
         """Resolve every resource of a workload in ``env`` (of its registered type; ``env_type`` is only a
-        check); records bindings, or misses and raises ResolveError."""
+        check); records bindings, or misses and raises ResolveError. ``actor`` records only for its team's apps."""
+        if record and actor is not None:
+            self.check_deployer(actor, app)
         env_type, warnings = self.environment_type(env, env_type)
         self.expire_pins()
         result = resolve_workload(self, workload, app, env, env_type)

@@ -126,6 +126,12 @@ class Authenticator:
                 members.setdefault(group, set()).add(token.name)
         return members
 
+    def holders(self, scope: Scope) -> set[str] | None:
+        """The names of the tokens granted ``scope``; None when there is no tokens file (nobody is identified)."""
+        if self._tokens is None:
+            return None
+        return {token.name for token in self._tokens if grants(token.scopes, scope)}
+
     def identify(self, authorization: str | None) -> Token | None:
         """The token an Authorization header names, or None."""
         if not authorization or self._tokens is None:

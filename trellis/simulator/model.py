@@ -1,6 +1,6 @@
 """The sample organisation the simulator drives, read from ``sample_data/``.
 
-Teams (``teams.yaml``), environments (the catalog's ``catalog/environments.yaml``), workloads (Score files in
+Teams (``teams.yaml``), environments (the catalog's ``catalog/organisation.yaml``), workloads (Score files in
 ``workloads/<team>/``), delivery profiles, usage and metric resolution (``simulation.yaml``), the
 catalog's history (``timeline.yaml``) and the demo users (``tokens.yaml``). Nothing here is random:
 ``trellis.simulator.plan`` turns an organisation and a seed into what happens.
@@ -297,7 +297,7 @@ def load_organisation(root: Path = SAMPLE_DATA) -> Organisation:
     """Read the organisation in ``root``; every error names the file and the field."""
     if not root.is_dir():
         raise SimulationError(f"{root}: no such folder (the sample organisation lives in sample_data/)")
-    environments = _environments(root / "catalog" / "environments.yaml")
+    environments = _environments(root / "catalog" / "organisation.yaml")
     sim_path = root / "simulation.yaml"
     sim = _read(sim_path)
     profiles = {
