@@ -61,7 +61,10 @@ def test_yaml_that_does_not_parse_names_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("bad", "expected"),
     [
-        ({**GOOD_TYPE, "kind": "Database"}, "kind 'Database' is unknown; expected one of Environment, Team, ResourceType"),
+        (
+            {**GOOD_TYPE, "kind": "Database"},
+            "kind 'Database' is unknown; expected one of Environment, Team, ResourceType",
+        ),
         ({k: v for k, v in GOOD_TYPE.items() if k != "kind"}, "kind None is unknown"),
         ({**GOOD_TYPE, "apiVersion": "trellis/v2"}, "field apiVersion: Input should be 'trellis/v1'"),
         ({**GOOD_TYPE, "colour": "red"}, "field colour: Extra inputs are not permitted"),

@@ -106,6 +106,38 @@ def test_approvals_list_the_pending_change_and_the_audit_log(platform: Platform,
     assert set(frames(at)[-1]["action"]) == {"propose"}
 
 
+def test_approvals_filter_what_waits_for_me_and_link_to_the_definition(platform: Platform, monkeypatch: Any) -> None:
+    collector, _ = platform
+    bob = page(open_app(monkeypatch, collector.api, scenario.TOKENS["bob"][0]), "approvals")
+    bob.toggle(key="approvals_mine").set_value(True).run()
+    alice = page(open_app(monkeypatch, collector.api, ALICE), "approvals")
+    alice.toggle(key="approvals_mine").set_value(True).run()
+
+    assert problems(bob) == [] and problems(alice) == []
+    assert "redis-shared" in "\n".join(e.label for e in bob.expander), "bob can approve it"
+    assert "Who can approve: bob" in texts(bob)
+    assert not [e for e in alice.expander if "redis-shared" in e.label], "alice proposed it"
+    assert "Nothing waits for alice." in texts(alice)
+    links = [(link.proto.label, link.proto.page, link.proto.query_string) for link in bob.get("page_link")]
+    assert links == [
+        ("The definition", "catalog", "definition=redis-shared"),
+        ("Its rollout", "rollouts", "definition=redis-shared"),
+    ]
+
+
+@pytest.mark.parametrize(("name", "key"), [("rollouts", "rollout_definition"), ("catalog", "browse_definition")])
+def test_a_link_with_a_definition_opens_the_page_on_it(
+    platform: Platform, monkeypatch: Any, name: str, key: str
+) -> None:
+    collector, _ = platform
+    at = page(open_app(monkeypatch, collector.api, ALICE), name)
+    options = at.selectbox(key=key).options
+    at.query_params["definition"] = options[-1]
+    at.run()
+
+    assert len(options) > 1 and at.selectbox(key=key).value == options[-1]
+
+
 def test_legacy_shows_imported_definitions_and_previews_an_import(platform: Platform, monkeypatch: Any) -> None:
     collector, _ = platform
     at = page(open_app(monkeypatch, collector.api, ALICE), "legacy")

@@ -123,6 +123,13 @@ def _counted(catalog: Catalog, row: ChangeRow) -> dict[str, tuple[ApprovalRuleSp
     }
 
 
+def eligible(catalog: Catalog, row: ChangeRow) -> list[str]:
+    """Who can still bring the change closer: members of a short rule's group, not the proposer, not yet approved."""
+    done = {row.proposed_by, *catalog.repo.approvals(row.ref, row.version, row.content_hash)}
+    short = [rule for rule, counted in _counted(catalog, row).values() if len(counted) < rule.approvals]
+    return sorted({member for rule in short for member in catalog.groups.get(rule.group, set())} - done)
+
+
 def _waiting_text(row: ChangeRow, still: list[str]) -> str:
     return f"change {row.version} awaits approval: {'; '.join(still)}"
 
@@ -131,10 +138,7 @@ def _settle(catalog: Catalog, row: ChangeRow) -> str:
     """Apply the change when every governing rule has its approvals; otherwise say what it waits for."""
     still = missing(catalog, row)
     if still:
-        done = {row.proposed_by, *catalog.repo.approvals(row.ref, row.version, row.content_hash)}
-        short = [rule for rule, counted in _counted(catalog, row).values() if len(counted) < rule.approvals]
-        approvers = sorted({m for rule in short for m in catalog.groups.get(rule.group, set())} - done)
-        catalog.announce("approval.requested", {**summary(row), "missing": still, "approvers": approvers})
+        catalog.announce("approval.requested", {**summary(row), "missing": still, "approvers": eligible(catalog, row)})
         return _waiting_text(row, still)
     record = {
         "content_hash": row.content_hash,
@@ -199,6 +203,7 @@ def pending(catalog: Catalog) -> list[dict[str, Any]]:
             "policies": [],
             "approvals": catalog.repo.approvals(row.ref, row.version, row.content_hash),
             "missing": missing(catalog, row),
+            "approvers": eligible(catalog, row),
         })  # fmt: skip
     return answer
 

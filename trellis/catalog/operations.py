@@ -218,6 +218,7 @@ def _pending(catalog: Catalog, actor: str, body: Empty) -> Any:
                 "policies": [r.__dict__ for r in evaluate(catalog.policies(), row.spec)],
                 "approvals": catalog.repo.approvals(row.definition_id, row.version, row.content_hash),
                 "missing": catalog.missing_approvals(row),
+                "approvers": catalog.eligible(row),
             }
         )
     return {"pending": pending + governance.pending(catalog)}

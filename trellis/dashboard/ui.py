@@ -133,4 +133,15 @@ def need(ctx: Context, scope: str, action: str) -> bool:
     return False
 
 
-__all__ = ["analytics_missing", "empty_state", "header", "need", "period_note", "run_page"]
+def take_query(param: str, key: str, choices: list[str]) -> None:
+    """A link's ``?param=value`` picks that choice of the widget ``key`` once; then the person's own choice
+    stands (the parameter is consumed)."""
+    asked = st.query_params.get(param)
+    if asked is None:
+        return
+    del st.query_params[param]
+    if asked in choices:
+        st.session_state[key] = asked
+
+
+__all__ = ["analytics_missing", "empty_state", "header", "need", "period_note", "run_page", "take_query"]

@@ -37,6 +37,15 @@ def _proposal(ctx: Context, item: dict[str, Any]) -> None:
         st.caption(f"Proposed {str(item['proposed_at'])[:16]} · content {item['content_hash'][:12]}")
         if item["missing"]:
             st.markdown("**Waiting for:** " + "; ".join(item["missing"]))
+            if item.get("approvers"):
+                st.caption("Who can approve: " + ", ".join(item["approvers"]))
+        if "/" not in item["definition"]:  # a definition's version: where it lives and how it rolls out
+            links = st.columns(2)
+            query = {"definition": item["definition"]}
+            links[0].page_link(
+                "views/catalog.py", label="The definition", icon=":material/category:", query_params=query
+            )
+            links[1].page_link("views/rollouts.py", label="Its rollout", icon=":material/sync:", query_params=query)
         if item["approvals"]:
             st.markdown("**Approved by:** " + ", ".join(item["approvals"]))
         st.markdown(f"**Blast radius:** {plan_headline(item['impact'])}")
@@ -74,6 +83,11 @@ def _pending(ctx: Context) -> None:
         if not pending:
             st.success("Nothing waits for approval.", icon=":material/done_all:")
             return
+        me = ctx.identity.name
+        if me and st.toggle("Only what waits for me", key="approvals_mine"):
+            pending = [item for item in pending if me in item.get("approvers", [])]
+            if not pending:
+                st.info(f"Nothing waits for {me}.", icon=":material/done_all:")
         for item in pending:
             _proposal(ctx, item)
 

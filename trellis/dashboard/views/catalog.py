@@ -50,7 +50,9 @@ def _browse(ctx: Context, definitions: list[dict[str, Any]]) -> None:
     st.dataframe(pl.DataFrame(rows) if rows else pl.DataFrame(), hide_index=True)
     if not definitions:
         return
-    choice = st.selectbox("Versions of", [d["id"] for d in definitions], key="browse_definition")
+    ids = [d["id"] for d in definitions]
+    ui.take_query("definition", "browse_definition", ids)
+    choice = st.selectbox("Versions of", ids, key="browse_definition")
     chosen = next(d for d in definitions if d["id"] == choice)
     versions = chosen.get("versions") or []
     table = [{k: _moment(v.get(k)) for k in ("version", "state", "proposed_by", "proposed_at", "activated_at",

@@ -110,7 +110,9 @@ def render(ctx: Context) -> None:
     else:
         st.caption("No consumer is pinned to a version.")
     st.subheader("Convergence of one definition")
-    definition = st.selectbox("Definition", summary["definition"].to_list(), key="rollout_definition")
+    choices = summary["definition"].to_list()
+    ui.take_query("definition", "rollout_definition", choices)
+    definition = st.selectbox("Definition", choices, key="rollout_definition")
     if definition:
         _convergence(ctx, definition)
 
