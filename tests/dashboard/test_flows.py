@@ -178,3 +178,25 @@ def test_the_same_flow_through_the_pages(changing_platform: RunningCollector, mo
     bob = page(bob, "catalog")
     definitions = frames(bob)[0]
     assert definitions.loc[definitions["definition"] == "pg-prod", "active"].item() == 2
+
+
+def test_an_edit_survives_switching_between_form_and_yaml(
+    changing_platform: RunningCollector, monkeypatch: Any
+) -> None:
+    """Switching the editor from Form to YAML once dropped the edit."""
+    at = page(open_app(monkeypatch, changing_platform.api, scenario.TOKENS["alice"][0]), "catalog")
+    at.selectbox(key="edit_choice").set_value("pg-prod").run()
+    next(t for t in at.text_input if t.label == "Description").input("edited in the form").run()
+
+    at.segmented_control(key="edit_mode").set_value("YAML").run()
+    yaml_box = next(t for t in at.text_area if t.label == "ResourceDefinition (YAML)")
+    assert "description: edited in the form" in yaml_box.value
+    yaml_box.input(yaml_box.value.replace("edited in the form", "edited in YAML")).run()
+
+    at.segmented_control(key="edit_mode").set_value("Form").run()
+    assert problems(at) == []
+    assert next(t for t in at.text_input if t.label == "Description").value == "edited in YAML"
+    at.segmented_control(key="edit_mode").set_value("YAML").run()
+    assert (
+        "description: edited in YAML" in next(t for t in at.text_area if t.label == "ResourceDefinition (YAML)").value
+    )

@@ -86,6 +86,14 @@ def draft_from(definition: dict[str, Any]) -> Draft:
     )
 
 
+def draft_from_document(document: dict[str, Any]) -> Draft:
+    """A draft of a ResourceDefinition document as edited so far (the YAML editor's, say)."""
+    metadata = document.get("metadata") or {}
+    entry = {"id": metadata.get("id") or "", "description": metadata.get("description"),
+             "versions": [{"state": "proposed", "version": 0, "spec": document.get("spec") or {}}]}  # fmt: skip
+    return draft_from(entry)
+
+
 def new_draft(type_: str, types: dict[str, ResourceTypeSpec]) -> Draft:
     """An empty definition of a type: one row per output the type declares, one rule matching everything."""
     spec = types.get(type_)

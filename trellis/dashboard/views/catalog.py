@@ -3,6 +3,7 @@ definition; create or change a definition, see its blast radius, and propose it.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pandas as pd
@@ -172,15 +173,36 @@ def _editor(ctx: Context, definitions: list[dict[str, Any]]) -> None:
                    f"version {(base or 0) + 1} and is refused if someone proposes first.")  # fmt: skip
     prefix = f"ed_{choice}_{base}_{draft.type}"
     mode = st.segmented_control("Editor", ["Form", "YAML"], default="Form", key="edit_mode") or "Form"
+    draft = _carried_over(prefix, mode, draft)
     try:
-        document = _form(draft, prefix, types, choice == NEW) if mode == "Form" else _yaml(draft, prefix)
+        document = _form(copy.deepcopy(draft), prefix, types, choice == NEW) if mode == "Form" else _yaml(draft, prefix)
     except editor.EditError as exc:
         st.error(f"Not valid yet: {exc}", icon=":material/edit_off:")
         return
+    st.session_state[f"{prefix}_working"] = document
     if not (document.get("metadata") or {}).get("id"):
         st.info("Give the new definition an id to check it.", icon=":material/edit:")
         return
     _review(ctx, document, types, base)
+
+
+FORM_FIELDS = ("id", "description", "type", "driver", "params", "outputs", "criteria")
+
+
+def _carried_over(prefix: str, mode: str, draft: editor.Draft) -> editor.Draft:
+    """The edit so far, across a switch between Form and YAML: the draft the form starts from (kept until
+    the next switch, so the form's own widgets keep their state), and the YAML seeded with the edit."""
+    was, working = st.session_state.get(f"{prefix}_mode"), st.session_state.get(f"{prefix}_working")
+    st.session_state[f"{prefix}_mode"] = mode
+    if was is not None and was != mode and working is not None:
+        if mode == "YAML":
+            st.session_state[f"{prefix}_yaml"] = editor.to_yaml(working)
+        else:
+            for name in FORM_FIELDS:
+                st.session_state.pop(f"{prefix}_{name}", None)
+            st.session_state[f"{prefix}_draft"] = editor.draft_from_document(working)
+    kept: editor.Draft = st.session_state.setdefault(f"{prefix}_draft", draft)
+    return kept
 
 
 def _form(draft: editor.Draft, prefix: str, types: dict[str, Any], new: bool) -> dict[str, Any]:
@@ -211,9 +233,10 @@ def _form(draft: editor.Draft, prefix: str, types: dict[str, Any], new: bool) ->
 
 
 def _yaml(draft: editor.Draft, prefix: str) -> dict[str, Any]:
-    text = st.text_area(
-        "ResourceDefinition (YAML)", editor.to_yaml(editor.document_from(draft)), height=420, key=f"{prefix}_yaml"
-    )
+    key = f"{prefix}_yaml"
+    if key not in st.session_state:
+        st.session_state[key] = editor.to_yaml(editor.document_from(draft))
+    text = st.text_area("ResourceDefinition (YAML)", height=420, key=key)
     return editor.document_from_yaml(text)
 
 
