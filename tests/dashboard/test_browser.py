@@ -198,10 +198,18 @@ def test_change_a_definition_then_approve_it_in_the_browser(demo: Demo) -> None:
     sync_playwright = _playwright()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        context = browser.new_context(viewport={"width": 1440, "height": 1100})
+        page = context.new_page()
         page.goto(f"{demo.url}/catalog")
         page.wait_for_selector('[data-testid="stSidebar"] input[type="password"]', timeout=60_000)
         _sign_in(page, "alice")
+        _wait_ready(page, "catalog")
+        page.reload()  # a reload, then another tab, keep the sign-in
+        page.get_by_text("signed in as alice").wait_for(timeout=30_000)
+        other = context.new_page()
+        other.goto(f"{demo.url}/overview")
+        other.get_by_text("signed in as alice").wait_for(timeout=30_000)
+        other.close()
         _wait_ready(page, "catalog")
         page.get_by_role("tab", name="Create or change").click()
         page.locator(".st-key-edit_choice").click()
@@ -221,6 +229,8 @@ def test_change_a_definition_then_approve_it_in_the_browser(demo: Demo) -> None:
         _shot(page, demo, "flow-2-proposed")
 
         _sign_in(page, "bob")
+        page.reload()  # signing out forgot alice: the reload finds bob
+        page.get_by_text("signed in as bob").wait_for(timeout=30_000)
         page.locator('[data-testid="stSidebarNav"] a', has_text="Approvals and audit").click()
         _wait_ready(page, "approvals")
         approve = page.locator(".st-key-approve_pg-prod_2 button")

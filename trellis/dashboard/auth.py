@@ -15,11 +15,14 @@ from typing import Any
 
 import streamlit as st
 
+from trellis.dashboard import remember
 from trellis.dashboard.config import Config
 from trellis.dashboard.source import Backend, DashboardError, Source
 
 TOKEN_KEY = "trellis_token"
 SIGNED_OUT_KEY = "trellis_signed_out"
+REMEMBER_KEY = "trellis_remember"
+FORGET_KEY = "trellis_forget"
 ALL_SCOPES = frozenset({"ingest", "read", "admin", "approve"})
 
 
@@ -109,6 +112,10 @@ def current_token(config: Config) -> str | None:
         return st.session_state[TOKEN_KEY] or None
     if st.session_state.get(SIGNED_OUT_KEY):
         return None
+    remembered = remember.recall()  # signed in before this reload, or in another tab
+    if remembered:
+        st.session_state[TOKEN_KEY] = remembered
+        return remembered
     return config.token
 
 
@@ -138,12 +145,18 @@ def _token_sign_in(source: Source, config: Config) -> tuple[str | None, Identity
         return token, identity
     if identity.name is not None:
         box.markdown(identity.describe())
+        if st.session_state.pop(REMEMBER_KEY, False):
+            remember.keep(token or "")
         if box.button("Sign out", key="sign_out", width="stretch"):
             st.session_state[TOKEN_KEY] = None
             st.session_state[SIGNED_OUT_KEY] = True
+            st.session_state[FORGET_KEY] = True
+            remember.forget()
             _whoami.clear()
             st.rerun()
         return token, identity
+    if st.session_state.pop(FORGET_KEY, False):
+        remember.clear_cookie()  # drawn on the run after signing out, so that it reaches the browser
     if token and identity.problem:
         box.error(identity.problem)
     with box.form("sign_in", border=False):
@@ -151,6 +164,7 @@ def _token_sign_in(source: Source, config: Config) -> tuple[str | None, Identity
         if st.form_submit_button("Sign in", width="stretch") and entered.strip():
             st.session_state[TOKEN_KEY] = entered.strip()
             st.session_state[SIGNED_OUT_KEY] = False
+            st.session_state[REMEMBER_KEY] = True  # once the token is known good, the browser remembers it
             st.rerun()
     box.caption("Tokens come from the collector's tokens file (docs/configuration.md).")
     return None, ANONYMOUS
