@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.catalog.conftest import OUTPUTS, Clock, apply_docs, definition, table_rows, workload
+from tests.catalog.conftest import OUTPUTS, Clock, apply_docs, definition, document, table_rows, workload
 from trellis.catalog.blast_radius import plan as full_plan
 from trellis.catalog.documents import Source, parse_document
+from trellis.catalog.plan_text import headline
 from trellis.catalog.service import Catalog
 
 
@@ -70,7 +71,7 @@ def test_an_upgrade_that_keeps_the_outputs_still_reaches_every_consumer(consumed
         _row("shop", "api", params=params, version_before=2),
         _row("shop", "worker", params=params, version_before=2),
     ]
-    assert answer["summary"] == {"consumers": 3, "apps": 2, "environments": 2, "moves": 0, "pending": 3}
+    assert answer["summary"] == {"consumers": 3, "apps": 2, "teams": 0, "environments": 2, "moves": 0, "pending": 3}
 
 
 def test_moves_already_pending_from_other_changes_are_listed_apart(consumed: Catalog, clock: Clock) -> None:
@@ -157,3 +158,18 @@ def test_a_driver_change_is_shown_with_its_outputs(catalog: Catalog) -> None:
 
     assert change["driver"] == {"before": "static", "after": "template"}
     assert change["outputs"] == {"host": {"before": "v1", "after": "shop.db"}}
+
+
+def test_the_counts_name_the_teams_that_own_the_consumers(consumed: Catalog) -> None:
+    apply_docs(
+        consumed, document("Team", "shop-team", {"apps": ["shop"]}), document("Team", "blog-team", {"apps": ["blog"]})
+    )
+
+    answer = full_plan(consumed, proposed(pg("v2")))
+
+    assert answer["summary"]["teams"] == 2
+
+    assert (
+        headline(answer["summary"])
+        == "3 consumers in 2 apps of 2 teams and 2 environments change at their next deployment"
+    )

@@ -52,13 +52,18 @@ def plan(catalog: Catalog, documents: list[ResourceDefinition]) -> dict[str, Any
         change = _change(catalog, binding, now, then)
         if change is not None:
             consumers.append(change)
-    return {"consumers": consumers, "pending": pending, "summary": summary(consumers, pending)}
+    owners = {app: team_id for team_id, team in catalog.teams().items() for app in team.apps}
+    return {"consumers": consumers, "pending": pending, "summary": summary(consumers, pending, owners)}
 
 
-def summary(consumers: list[dict[str, Any]], pending: list[dict[str, Any]]) -> dict[str, int]:
+def summary(
+    consumers: list[dict[str, Any]], pending: list[dict[str, Any]], owners: dict[str, str] | None = None
+) -> dict[str, int]:
+    """The counts; ``teams`` counts the teams that own the consumers' apps (``owners``: app to team)."""
     return {
         "consumers": len(consumers),
         "apps": len({c["app"] for c in consumers}),
+        "teams": len({(owners or {})[c["app"]] for c in consumers if c["app"] in (owners or {})}),
         "environments": len({c["env"] for c in consumers}),
         "moves": sum(1 for c in consumers if c["change"] in ("moves", "unmatched")),
         "pending": len(pending),

@@ -199,7 +199,7 @@ def pending(catalog: Catalog) -> list[dict[str, Any]]:
             **summary(row),
             "diff": audit.diff(before, row.spec),
             "fields": audit.field_diff(before or {}, row.spec),
-            "impact": {"consumers": 0, "apps": 0, "environments": 0, "moves": 0, "pending": 0},
+            "impact": {"consumers": 0, "apps": 0, "teams": 0, "environments": 0, "moves": 0, "pending": 0},
             "policies": [],
             "approvals": catalog.repo.approvals(row.ref, row.version, row.content_hash),
             "missing": missing(catalog, row),

@@ -24,9 +24,10 @@ def headline(counts: dict[str, int]) -> str:
     if not counts["consumers"]:
         return "no consumer's binding changes"
     moves = f", {counts['moves']} of them to another definition or to none" if counts["moves"] else ""
+    teams = f" of {counts['teams']} teams" if counts.get("teams") else ""
     return (
-        f"{counts['consumers']} consumers in {counts['apps']} apps and {counts['environments']} environments "
-        f"change at their next deployment{moves}"
+        f"{counts['consumers']} consumers in {counts['apps']} apps{teams} and {counts['environments']} "
+        f"environments change at their next deployment{moves}"
     )
 
 
