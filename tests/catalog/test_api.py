@@ -75,7 +75,7 @@ def test_apply_needs_the_admin_scope(api: RunningCollector) -> None:
     admin = post(api, "/api/v1/catalog/apply", body, "admin")
 
     assert (anonymous.status_code, anonymous.json()) == (401, {"error": "a bearer token is required"})
-    assert (reader.status_code, reader.json()) == (403, {"error": "token 'reader' lacks the 'admin' scope"})
+    assert (reader.status_code, reader.json()) == (403, {"error": "token 'reader' lacks the 'propose' scope"})
     assert approver.status_code == 403
     assert admin.status_code == 200, admin.text
     assert admin.json()["changes"] == [
@@ -263,7 +263,7 @@ def test_the_python_client_talks_to_the_running_collector(api: RunningCollector,
             {"workload": score("svc", {"dns": {"type": "dns"}}), "app": "client", "env": "e", "env_type": "t"},
         )
         assert answer["resources"]["dns"]["outputs"] == {"host": "c.example"}
-        with pytest.raises(ClientError, match="403: token 'reader' lacks the 'admin' scope"):
+        with pytest.raises(ClientError, match="403: token 'reader' lacks the 'propose' scope"):
             reader.call("apply", {"documents": []})
         exported = reader.call("export")["documents"]
         assert any(d["metadata"]["id"] == "client-dns" for d in exported)

@@ -483,7 +483,7 @@ def test_the_commands_talk_to_a_running_collector(served: RunningCollector, tmp_
     verified = cli("audit", "verify", *reader)
 
     assert refused.returncode == 1
-    assert refused.stderr == "error: 403: token 'reader' lacks the 'admin' scope\n"
+    assert refused.stderr == "error: 403: token 'reader' lacks the 'propose' scope\n"
     assert applied.returncode == 0 and applied.stdout.startswith(f"plan (collector at {served.api}):")
     assert "applied:" in applied.stdout
     assert json.loads(resolved.stdout)["resources"]["db"]["definition"] == "dev-db"

@@ -204,7 +204,7 @@ REFUSALS: dict[str, tuple[str | dict[str, object] | None, list[str], dict[str, s
         {"tokens": [{"name": "ci", "token": SECRET, "scopes": ["ingest", "superuser"]}]},
         [],
         {},
-        ["field tokens.0.scopes.1", "'ingest', 'read', 'deploy', 'admin' or 'approve'"],
+        ["field tokens.0.scopes.1", "'ingest', 'read', 'deploy', 'propose', 'admin' or 'approve'"],
     ),
     "unknown-top-level-field": (
         {"tokens": [{"name": "ci", "token": SECRET, "scopes": ["read"]}], "extra": 1},

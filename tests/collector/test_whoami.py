@@ -27,7 +27,12 @@ def test_whoami_names_the_token_its_scopes_and_groups(
         return httpx.get(f"{collector.api}/api/v1/whoami", headers=headers, timeout=10)
 
     alice = whoami("tok-alice-1234567890").json()
-    assert alice == {"name": "alice", "scopes": ["ingest", "read", "deploy", "admin"], "groups": [], "tokens": True}
+    assert alice == {
+        "name": "alice",
+        "scopes": ["ingest", "read", "deploy", "propose", "admin"],
+        "groups": [],
+        "tokens": True,
+    }
     bob = whoami("tok-bob-1234567890").json()
     assert bob == {"name": "bob", "scopes": ["approve"], "groups": ["platform-admins"], "tokens": True}
     assert whoami("tok-ci-1234567890").json()["scopes"] == ["ingest"]  # any valid token may ask
@@ -39,7 +44,7 @@ def test_without_tokens_everyone_is_anonymous_with_every_scope(collector: Runnin
     answer = httpx.get(f"{collector.api}/api/v1/whoami", timeout=10).json()
     assert answer == {
         "name": None,
-        "scopes": ["ingest", "read", "deploy", "admin", "approve"],
+        "scopes": ["ingest", "read", "deploy", "propose", "admin", "approve"],
         "groups": [],
         "tokens": False,
     }

@@ -133,7 +133,7 @@ def test_the_same_flow_through_the_api_records_who_did_what(changing_platform: R
     document, base = pg_prod_edit(alice)
     consumers = flows.blast_radius(reader, document, known)["consumers"]  # planning only reads
     assert len(consumers) == 4 and {c["change"] for c in consumers} == {"changes"}
-    with pytest.raises(DashboardError, match="not allowed: token 'reader' lacks the 'admin' scope"):
+    with pytest.raises(DashboardError, match="not allowed: token 'reader' lacks the 'propose' scope"):
         flows.propose(reader, document, known, base)
     flows.propose(alice, document, known, base)
     proposal = next(p for p in flows.pending(bob) if p["definition"] == "pg-prod")

@@ -237,7 +237,7 @@ def test_without_a_token_it_asks_to_sign_in_and_a_token_signs_in(platform: Platf
     assert "signed in as **reader**" in "\n".join(str(m.value) for m in at.sidebar.markdown)
     assert problems(at) == [] and at.metric
     at = page(at, "catalog")
-    assert "sign in with a token that has the `admin` scope" in texts(at)  # reader cannot edit
+    assert "sign in with a token that has the `propose` scope" in texts(at)  # reader cannot edit
     at.selectbox(key="f_range").set_value("7d").run()
     at.sidebar.button(key="sign_out").click().run()
     assert "Sign in" in texts(at) and not at.metric

@@ -48,6 +48,7 @@ class Metadata(Strict):
     id: Id = Field(description="Unique id of the document within its kind.")
     description: str | None = Field(None, description="What this is for, for people.")
     labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels.")
+    team: Name | None = Field(None, description="The team that owns it: its admins may change it.")
 
 
 class Output(Strict):

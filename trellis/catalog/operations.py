@@ -249,12 +249,12 @@ def _verify(catalog: Catalog, actor: str, body: Empty) -> Any:
 
 
 OPERATIONS: dict[str, Operation] = {
-    "apply": Operation("POST", "/api/v1/catalog/apply", "admin", DocumentsRequest, _apply),
-    "import": Operation("POST", "/api/v1/catalog/import", "admin", ImportRequest, _import),
+    "apply": Operation("POST", "/api/v1/catalog/apply", "propose", DocumentsRequest, _apply),
+    "import": Operation("POST", "/api/v1/catalog/import", "propose", ImportRequest, _import),
     "plan": Operation("POST", "/api/v1/catalog/plan", "read", DocumentsRequest, _plan, writes=False),
     "export": Operation("GET", "/api/v1/catalog/export", "read", Empty, _export, writes=False),
     "definitions": Operation("GET", "/api/v1/catalog/definitions", "read", Empty, _definitions, writes=False),
-    "propose": Operation("POST", "/api/v1/catalog/propose", "admin", ProposeRequest, _propose),
+    "propose": Operation("POST", "/api/v1/catalog/propose", "propose", ProposeRequest, _propose),
     "pending": Operation("GET", "/api/v1/catalog/pending", "read", Empty, _pending, writes=False),
     "approve": Operation("POST", "/api/v1/catalog/approve", "approve", ApproveRequest, _approve, needs_identity=True),
     "deprecate": Operation("POST", "/api/v1/catalog/deprecate", "admin", DeprecateRequest, _deprecate),

@@ -54,4 +54,31 @@ def check_deployer(
     )
 
 
-__all__ = ["check_deployer", "environment_type"]
+TEAM_KINDS = ("ResourceDefinition", "Pin", "Policy", "ResourceType")
+"""What a team may own and its admins change; environments, teams and approval rules are the platform's."""
+
+
+def check_owner(
+    teams: dict[str, TeamSpec],
+    groups: dict[str, set[str]],
+    admins: set[str] | None,
+    actor: str,
+    document: str,
+    owners: tuple[str | None, ...],
+) -> None:
+    """Refuse ``actor`` changing ``document`` (KIND/ID) unless a platform admin (or nobody is identified), or
+    an admin of the team that owns it now (when it exists) and of the team that will own it (``owners``)."""
+    if admins is None or actor in admins:
+        return
+    mine = sorted(t for t, team in teams.items() if any(actor in groups.get(g, set()) for g in team.admins))
+    scope = f"{actor} may change only what {'teams ' + ', '.join(mine) if mine else 'no team'} own"
+    if document.split("/")[0] not in TEAM_KINDS:
+        raise CatalogError(f"{scope}: {document} is the platform's to change (platform admins only)", 403)
+    for team in dict.fromkeys(owners):
+        if team is None:
+            raise CatalogError(f"{scope}: {document} belongs to no team (give metadata.team)", 403)
+        if team not in mine:
+            raise CatalogError(f"{scope}: {document} belongs to team {team}", 403)
+
+
+__all__ = ["TEAM_KINDS", "check_deployer", "check_owner", "environment_type"]

@@ -199,6 +199,16 @@ class Repository:
                 changed += 1
         return changed
 
+    # owners
+    def owners(self) -> dict[tuple[str, str], str]:
+        return {(kind, oid): team for kind, oid, team in self.rows("SELECT kind, id, team FROM catalog_owners")}
+
+    def set_owner(self, kind: str, object_id: str, team: str) -> None:
+        self.con.execute(
+            "INSERT INTO catalog_owners VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET team = excluded.team",
+            [kind, object_id, team],
+        )
+
     # governed changes of other documents
     def changes(self, kind: str, object_id: str, states: tuple[str, ...] = ()) -> list[ChangeRow]:
         sql = f"SELECT {_CHANGE_COLUMNS} FROM catalog_changes WHERE kind = ? AND id = ?"

@@ -1,8 +1,7 @@
 """The catalog: configure resources once, resolve them for every workload, change them with sign-offs.
 
-``Catalog`` works on one DuckDB connection: inside the collector (behind the
-API) or on the database file when no collector runs. Every change is one
-transaction and one or more audit entries; bad input changes nothing.
+``Catalog`` works on one DuckDB database: inside the collector (behind the API) or on the
+file when no collector runs. Every change is one transaction and audit entries; bad input changes nothing.
 """
 
 from __future__ import annotations
@@ -121,20 +120,14 @@ class Catalog(Sessions):
     def teams(self) -> dict[str, TeamSpec]:
         return {k: TeamSpec.model_validate(v) for k, v in self.repo.objects("Team").items()}
 
-    def check_deployer(self, actor: str, app: str) -> None:
-        """Only the app's team and platform admins record its bindings (``organisation.check_deployer``)."""
-        organisation.check_deployer(self.teams(), self.groups, self.admins, actor, app)
-
     def pins(self) -> dict[str, PinSpec]:
         return {k: PinSpec.model_validate(v) for k, v in self.repo.objects("Pin").items()}
 
     def active(self, definition_id: str) -> VersionRow | None:
-        rows = self.repo.versions(definition_id, ("active",))
-        return rows[0] if rows else None
+        return next(iter(self.repo.versions(definition_id, ("active",))), None)
 
     def latest(self, definition_id: str) -> VersionRow | None:
-        rows = self.repo.versions(definition_id)
-        return rows[-1] if rows else None
+        return next(reversed(self.repo.versions(definition_id)), None)
 
     def current(self, definition_id: str) -> VersionRow | None:
         """The version consumers get: the active one, or the newest deprecated one while none is active."""
@@ -167,6 +160,7 @@ class Catalog(Sessions):
 
     def _apply_one(self, document: Any, source: Source, actor: str) -> Change:
         try:
+            self._take_ownership(document, actor)
             if isinstance(document, ResourceDefinition):
                 return self._propose(document, actor)
             return self._put_object(document, actor)
@@ -203,6 +197,20 @@ class Catalog(Sessions):
         self.record(actor, "create" if before is None else "update", f"{kind}/{object_id}", audit.diff(before, spec))
         return "created" if before is None else "updated"
 
+    def _take_ownership(self, document: Any, actor: str) -> None:
+        """May ``actor`` change this document (its team's admins, platform admins)? Records a new owner."""
+        key = (document.kind, document.metadata.id)
+        before = self.repo.owners().get(key)
+        after = document.metadata.team or before
+        exists = (
+            self.repo.definition(key[1]) if key[0] == "ResourceDefinition" else self.repo.objects(key[0]).get(key[1])
+        )
+        owners = (before, after) if exists is not None else (after,)
+        organisation.check_owner(self.teams(), self.groups, self.admins, actor, "/".join(key), owners)
+        if after is not None and after != before:
+            self.repo.set_owner(*key, after)
+            self.record(actor, "own", "/".join(key), {"before": before, "after": after})
+
     def _check_pin(self, pin: PinSpec) -> None:
         row = self.repo.version(pin.definition, pin.version)
         if row is None:
@@ -214,6 +222,7 @@ class Catalog(Sessions):
     def propose(self, document: ResourceDefinition, actor: str, base_version: int | None = None) -> Change:
         """Propose a definition change (the API's and the dashboard's entry point)."""
         with self.transaction():
+            self._take_ownership(document, actor)
             return self._propose(document, actor, base_version)
 
     def _propose(self, document: ResourceDefinition, actor: str, base_version: int | None = None) -> Change:
@@ -327,14 +336,8 @@ class Catalog(Sessions):
         """Who can still bring the proposal closer: members of a group whose rule lacks approvals, who
         neither proposed it nor approved it already."""
         done = set(self.repo.approvals(row.definition_id, row.version, row.content_hash)) | {row.proposed_by}
-        return sorted(
-            {
-                member
-                for rule, counted in self._counted_approvals(row).values()
-                if len(counted) < rule.approvals
-                for member in self.groups.get(rule.group, set()) - done
-            }
-        )
+        short = [rule for rule, counted in self._counted_approvals(row).values() if len(counted) < rule.approvals]
+        return sorted({member for rule in short for member in self.groups.get(rule.group, set())} - done)
 
     def missing_approvals(self, row: VersionRow) -> list[str]:
         return [
@@ -462,8 +465,8 @@ class Catalog(Sessions):
     ) -> dict[str, Any]:
         """Resolve every resource of a workload in ``env`` (of its registered type; ``env_type`` is only a
         check); records bindings, or misses and raises ResolveError. ``actor`` records only for its team's apps."""
-        if record and actor is not None:
-            self.check_deployer(actor, app)
+        if record and actor is not None:  # only the app's team and platform admins record its bindings
+            organisation.check_deployer(self.teams(), self.groups, self.admins, actor, app)
         env_type, warnings = self.environment_type(env, env_type)
         self.expire_pins()
         result = resolve_workload(self, workload, app, env, env_type)

@@ -10,7 +10,7 @@ import duckdb
 
 from trellis.collector import run_migrations
 
-CATALOG_SCHEMA_VERSION = 3
+CATALOG_SCHEMA_VERSION = 4
 
 _V1 = [
     """CREATE TABLE IF NOT EXISTS catalog_objects (
@@ -126,7 +126,17 @@ _V3 = [
     )""",
 ]
 
-MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3)]
+_V4 = [
+    # The team that owns a document (its metadata.team): team admins change only what their team owns.
+    """CREATE TABLE IF NOT EXISTS catalog_owners (
+        kind VARCHAR NOT NULL,
+        id VARCHAR NOT NULL,
+        team VARCHAR NOT NULL,
+        PRIMARY KEY (kind, id)
+    )""",
+]
+
+MIGRATIONS: list[tuple[int, list[str]]] = [(1, _V1), (2, _V2), (3, _V3), (4, _V4)]
 
 
 def migrate_catalog(con: duckdb.DuckDBPyConnection) -> int:

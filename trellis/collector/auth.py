@@ -30,6 +30,8 @@ class Scope(StrEnum):
     READ = "read"
     DEPLOY = "deploy"
     """Pipelines: record what a deployment resolved to (bindings), and read."""
+    PROPOSE = "propose"
+    """Team admins: change the catalog documents their team owns, and read."""
     ADMIN = "admin"
     APPROVE = "approve"
 
@@ -159,9 +161,13 @@ class Authenticator:
         return token.name
 
 
-_IMPLIES = {Scope.ADMIN: (Scope.READ, Scope.INGEST, Scope.DEPLOY), Scope.DEPLOY: (Scope.READ,)}
-"""Admin includes reading, ingesting and deploying, deploying includes reading; approving is always a scope
-of its own."""
+_IMPLIES = {
+    Scope.ADMIN: (Scope.READ, Scope.INGEST, Scope.DEPLOY, Scope.PROPOSE),
+    Scope.DEPLOY: (Scope.READ,),
+    Scope.PROPOSE: (Scope.READ,),
+}
+"""Admin includes reading, ingesting, deploying and proposing; deploying and proposing include reading;
+approving is always a scope of its own."""
 
 
 def grants(scopes: list[Scope], wanted: Scope) -> bool:

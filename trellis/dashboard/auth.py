@@ -45,7 +45,7 @@ class Identity:
 
     @property
     def can_edit(self) -> bool:
-        return self.via != "file" and self.can("admin")
+        return self.via != "file" and self.can("propose")
 
     @property
     def can_approve(self) -> bool:

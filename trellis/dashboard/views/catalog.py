@@ -152,7 +152,7 @@ def _index(options: list[str], value: object) -> int:
 
 
 def _editor(ctx: Context, definitions: list[dict[str, Any]]) -> None:
-    if not ui.need(ctx, "admin", "create or change definitions"):
+    if not ui.need(ctx, "propose", "create or change definitions"):
         return
     types = _types(ctx)
     last = st.session_state.pop(RESULT_KEY, None)

@@ -21,7 +21,7 @@ def import_format(file_name: str) -> str:
 
 def _upload(ctx: Context) -> None:
     st.subheader("Import")
-    if not ui.need(ctx, "admin", "import legacy resources"):
+    if not ui.need(ctx, "propose", "import legacy resources"):
         return
     uploaded = st.file_uploader(
         "Terraform state (`terraform show -json`) or the CSV layout of docs/legacy-import.md",
