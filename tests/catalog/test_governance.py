@@ -143,3 +143,20 @@ def test_a_refused_proposal_changes_nothing(governed: Catalog) -> None:
         apply_docs(governed, production_approval_rule(approvals=3), definition("bad", type_="nope"), actor="alice")
 
     assert table_rows(governed.con) == before
+
+
+def test_verify_names_a_governed_change_whose_state_was_changed_behind_the_log(governed: Catalog) -> None:
+    apply_docs(governed, production_approval_rule(approvals=3), actor="alice")
+    apply_docs(governed, production_approval_rule(approvals=4), actor="alice")  # withdraws change 1
+    assert state_problems(governed.repo) == []
+
+    governed.con.execute("UPDATE catalog_changes SET state = 'proposed' WHERE version = 1")
+    governed.con.execute(
+        "INSERT INTO catalog_changes SELECT kind, id, 9, content_hash, spec, description, 'proposed', 'mallory', "
+        "proposed_at, NULL FROM catalog_changes WHERE version = 2"
+    )
+
+    assert state_problems(governed.repo) == [
+        "change 1 of ApprovalRule/production-changes is proposed but the log says withdrawn",
+        "change 9 of ApprovalRule/production-changes is in the catalog but the log never proposed it",
+    ]

@@ -22,6 +22,7 @@ OBJECT_KINDS = ("Environment", "Team", "ResourceType", "Policy", "ApprovalRule",
 _VERSION_REF = re.compile(r"^(\w+)/([^@\s]+)@(\d+)$")
 _STATES = {"propose": "proposed", "withdraw": "withdrawn", "activate": "active", "deprecate": "deprecated",
            "archive": "archived"}  # fmt: skip
+_CHANGE_STATES = {"propose": "proposed", "withdraw": "withdrawn", "apply": "applied"}
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Replay:
 
     objects: dict[tuple[str, str], Any] = field(default_factory=dict)
     versions: dict[tuple[str, int], _Version] = field(default_factory=lambda: defaultdict(_Version))
+    changes: dict[tuple[str, int], str] = field(default_factory=dict)
+    """The state of each governed change (KIND/ID, N) of another document."""
 
     def apply(self, actor: str, action: str, obj: str, diff: Any) -> None:
         ref = _VERSION_REF.match(obj)
@@ -51,6 +54,8 @@ class Replay:
             self._version((ref[2], int(ref[3])), actor, action, diff)
         elif action == "approve":  # a governed change of another document: approvals keyed KIND/ID
             self.versions[f"{ref[1]}/{ref[2]}", int(ref[3])].approvals[actor] = diff.get("content_hash")
+        elif action in _CHANGE_STATES:
+            self.changes[f"{ref[1]}/{ref[2]}", int(ref[3])] = _CHANGE_STATES[action]
 
     def _object(self, key: tuple[str, str], action: str, diff: Any) -> None:
         if action == "create":
@@ -90,7 +95,21 @@ def replay(repo: Repository) -> Replay:
 def state_problems(repo: Repository) -> list[str]:
     """Every way the catalog's tables differ from what its audit log says, one sentence each."""
     log = replay(repo)
-    return _object_problems(repo, log) + _version_problems(repo, log)
+    return _object_problems(repo, log) + _version_problems(repo, log) + _change_problems(repo, log)
+
+
+def _change_problems(repo: Repository, log: Replay) -> list[str]:
+    """Governed changes of other documents: each in the state the log says."""
+    problems = []
+    for kind, object_id, version, state in repo.rows(
+        "SELECT kind, id, version, state FROM catalog_changes ORDER BY 1, 2, 3"
+    ):
+        logged = log.changes.get((f"{kind}/{object_id}", int(version)))
+        if logged is None:
+            problems.append(f"change {version} of {kind}/{object_id} is in the catalog but the log never proposed it")
+        elif logged != state:
+            problems.append(f"change {version} of {kind}/{object_id} is {state} but the log says {logged}")
+    return problems
 
 
 def _plain(value: Any) -> Any:
