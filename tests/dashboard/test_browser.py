@@ -180,6 +180,7 @@ def test_every_page_becomes_interactive_and_its_timings_are_recorded(demo: Demo)
                     page.wait_for_timeout(300)
                     _shot(page, demo, f"page-{path or 'overview'}")
         for path, (title, _) in PAGES.items():
+            page.context.clear_cookies()  # a browser that never signed in (a remembered sign-in skips the form)
             started = time.monotonic()  # a new session: the app shell loads, then the person signs in
             page.goto(f"{demo.url}/{path}")
             page.wait_for_selector('[data-testid="stSidebar"] input[type="password"]', timeout=60_000)
