@@ -21,12 +21,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from trellis.catalog import audit
+from trellis.catalog import approvals, audit
+from trellis.catalog.approvals import SYSTEM_ACTOR
 from trellis.catalog.errors import CatalogError
 from trellis.catalog.models import ApprovalRuleSpec, EnvironmentSpec
 from trellis.catalog.repository import ChangeRow, Repository
-
-SYSTEM_ACTOR = "trellis"
 
 
 class Catalog(Protocol):
@@ -108,26 +107,17 @@ def propose_change(
 
 
 def missing(catalog: Catalog, row: ChangeRow) -> list[str]:
-    return [
-        f"{rule_id} needs {rule.approvals - len(counted)} more from {rule.group}"
-        for rule_id, (rule, counted) in _counted(catalog, row).items()
-        if len(counted) < rule.approvals
-    ]
+    return approvals.missing(_counted(catalog, row))
 
 
-def _counted(catalog: Catalog, row: ChangeRow) -> dict[str, tuple[ApprovalRuleSpec, list[str]]]:
+def _counted(catalog: Catalog, row: ChangeRow) -> approvals.Counted:
     approvers = catalog.repo.approvals(row.ref, row.version, row.content_hash)
-    return {
-        rule_id: (rule, [a for a in approvers if a in catalog.groups.get(rule.group, set())])
-        for rule_id, rule in governing_rules(catalog, row.kind, row.id, row.spec).items()
-    }
+    return approvals.count(governing_rules(catalog, row.kind, row.id, row.spec), approvers, catalog.groups)
 
 
 def eligible(catalog: Catalog, row: ChangeRow) -> list[str]:
-    """Who can still bring the change closer: members of a short rule's group, not the proposer, not yet approved."""
     done = {row.proposed_by, *catalog.repo.approvals(row.ref, row.version, row.content_hash)}
-    short = [rule for rule, counted in _counted(catalog, row).values() if len(counted) < rule.approvals]
-    return sorted({member for rule in short for member in catalog.groups.get(rule.group, set())} - done)
+    return approvals.eligible(_counted(catalog, row), catalog.groups, done)
 
 
 def _waiting_text(row: ChangeRow, still: list[str]) -> str:
@@ -140,11 +130,7 @@ def _settle(catalog: Catalog, row: ChangeRow) -> str:
     if still:
         catalog.announce("approval.requested", {**summary(row), "missing": still, "approvers": eligible(catalog, row)})
         return _waiting_text(row, still)
-    record = {
-        "content_hash": row.content_hash,
-        "rules": {rid: {"approvals": r.approvals, "group": r.group} for rid, (r, _) in _counted(catalog, row).items()},
-        "approvals": {rid: counted for rid, (_, counted) in _counted(catalog, row).items()},
-    }
+    record = approvals.record(_counted(catalog, row), row.content_hash)
     catalog.write_object(row.kind, row.id, row.spec, row.description, SYSTEM_ACTOR)
     catalog.repo.settle_change(row, "applied", catalog.now())
     catalog.record(SYSTEM_ACTOR, "apply", f"{row.ref}@{row.version}", record)

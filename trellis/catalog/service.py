@@ -14,7 +14,8 @@ from typing import Any
 
 import duckdb
 
-from trellis.catalog import audit, governance, organisation, redaction
+from trellis.catalog import approvals, audit, governance, organisation, redaction
+from trellis.catalog.approvals import SYSTEM_ACTOR
 from trellis.catalog.builtin_types import BUILTIN_TYPES
 from trellis.catalog.documents import Source
 from trellis.catalog.drivers import DRIVERS, DriverError, secret_outputs_are_references
@@ -44,7 +45,6 @@ from trellis.catalog.score import Workload
 from trellis.catalog.sessions import Sessions
 from trellis.catalog.tables import migrate_catalog
 
-SYSTEM_ACTOR = "trellis"
 APPLY_ORDER = {
     "Environment": 0, "Team": 0, "ResourceType": 1, "Policy": 2, "ApprovalRule": 3, "ResourceDefinition": 4, "Pin": 5,
 }  # fmt: skip
@@ -324,38 +324,16 @@ class Catalog(Sessions):
         self._activate(row, SYSTEM_ACTOR)
         return f"version {row.version} is active"
 
-    def _counted_approvals(self, row: VersionRow) -> dict[str, tuple[ApprovalRuleSpec, list[str]]]:
-        """Per governing rule: the rule, and the approvals of this content by members of its group."""
+    def _counted_approvals(self, row: VersionRow) -> approvals.Counted:
         approvers = self.repo.approvals(row.definition_id, row.version, row.content_hash)
-        return {
-            rule_id: (rule, [a for a in approvers if a in self.groups.get(rule.group, set())])
-            for rule_id, rule in required_approvals(self.approval_rules(), row.spec).items()
-        }
+        return approvals.count(required_approvals(self.approval_rules(), row.spec), approvers, self.groups)
 
     def eligible(self, row: VersionRow) -> list[str]:
-        """Who can still bring the proposal closer: members of a group whose rule lacks approvals, who
-        neither proposed it nor approved it already."""
-        done = set(self.repo.approvals(row.definition_id, row.version, row.content_hash)) | {row.proposed_by}
-        short = [rule for rule, counted in self._counted_approvals(row).values() if len(counted) < rule.approvals]
-        return sorted({member for rule in short for member in self.groups.get(rule.group, set())} - done)
+        done = {row.proposed_by or "", *self.repo.approvals(row.definition_id, row.version, row.content_hash)}
+        return approvals.eligible(self._counted_approvals(row), self.groups, done)
 
     def missing_approvals(self, row: VersionRow) -> list[str]:
-        return [
-            f"{rule_id} needs {rule.approvals - len(counted)} more from {rule.group}"
-            for rule_id, (rule, counted) in self._counted_approvals(row).items()
-            if len(counted) < rule.approvals
-        ]
-
-    def _activation_record(self, row: VersionRow) -> dict[str, Any]:
-        """What the audit keeps of an activation: the content, and the rules and approvals that allowed it."""
-        governing = self._counted_approvals(row)
-        return {
-            "content_hash": row.content_hash,
-            "rules": {
-                rule_id: {"approvals": rule.approvals, "group": rule.group} for rule_id, (rule, _) in governing.items()
-            },
-            "approvals": {rule_id: counted for rule_id, (_, counted) in governing.items()},
-        }
+        return approvals.missing(self._counted_approvals(row))
 
     def _activate(self, row: VersionRow, actor: str) -> None:
         now = self.now()
@@ -368,7 +346,7 @@ class Catalog(Sessions):
             self.record(actor, "deprecate", _ref(previous), {"deadline": deadline.isoformat()})
             self.announce("version.deprecated", {**previous.summary(), "deadline": deadline})
         self.repo.set_state(row.definition_id, row.version, "active", activated_at=now)
-        self.record(actor, "activate", _ref(row), self._activation_record(row))
+        self.record(actor, "activate", _ref(row), approvals.record(self._counted_approvals(row), row.content_hash))
         self.announce("version.activated", {**row.summary(), "state": "active", "activated_at": now})
 
     # approvals ----------------------------------------------------------
