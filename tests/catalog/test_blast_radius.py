@@ -173,3 +173,11 @@ def test_the_counts_name_the_teams_that_own_the_consumers(consumed: Catalog) -> 
         headline(answer["summary"])
         == "3 consumers in 2 apps of 2 teams and 2 environments change at their next deployment"
     )
+
+
+def test_the_headline_counts_in_words_that_agree_with_their_numbers() -> None:
+    one = {"consumers": 1, "apps": 1, "teams": 1, "environments": 1, "moves": 0}
+    many = {"consumers": 60, "apps": 6, "teams": 6, "environments": 1, "moves": 0}
+
+    assert headline(one) == "1 consumer in 1 app of 1 team and 1 environment changes at its next deployment"
+    assert headline(many) == "60 consumers in 6 apps of 6 teams and 1 environment change at their next deployment"

@@ -442,7 +442,7 @@ def test_plan_and_convergence(db: Path, score_file: Path, tmp_path: Path) -> Non
     converged = cli("resources", "convergence", "prod-db", "--db", db)
 
     assert planned.stdout.splitlines() == [
-        "2 consumers in 1 apps and 2 environments change at their next deployment, 1 of them to another "
+        "2 consumers in 1 app and 2 environments change at their next deployment, 1 of them to another "
         "definition or to none",
         "  shop/prod/api.db: prod-db@2 changes: outputs host: 'prod-v2' -> 'v3'",
         "  shop/prod-eu/api.db: moves from prod-db@2 to eu-db (proposed)",

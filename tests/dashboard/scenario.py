@@ -25,10 +25,13 @@ SECRET = "${secret:vault/pg#password}"
 TOKENS = {
     "alice": ("tok-alice-0123456789", ["admin"], []),
     "bob": ("tok-bob-0123456789", ["approve", "read"], ["platform-admins"]),
+    "carol": ("tok-carol-0123456789", ["propose", "approve", "read"], ["data-leads", "platform-admins"]),
+    "dave": ("tok-dave-0123456789", ["approve", "read"], ["platform-admins"]),
     "reader": ("tok-reader-0123456789", ["read"], []),
     "ingester": ("tok-ingest-0123456789", ["ingest"], []),
 }
-"""alice edits the catalog, bob approves production changes, reader only reads."""
+"""alice edits the catalog; bob and dave approve production changes; carol leads the data team, which owns
+pg-prod, and approves too; reader only reads."""
 
 
 def tokens_yaml() -> str:
@@ -42,15 +45,27 @@ def bearer(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[name][0]}"}
 
 
-def _doc(kind: str, object_id: str, spec: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+def _doc(
+    kind: str, object_id: str, spec: dict[str, Any], description: str | None = None, team: str | None = None
+) -> dict[str, Any]:
     metadata: dict[str, Any] = {"id": object_id}
     if description:
         metadata["description"] = description
+    if team:
+        metadata["team"] = team
     return {"apiVersion": "trellis/v1", "kind": kind, "metadata": metadata, "spec": spec}
 
 
 def pg_outputs(host: str) -> dict[str, Any]:
     return {"host": host, "port": "5432", "name": "app", "username": "app", "password": SECRET}
+
+
+def organisation_documents() -> list[dict[str, Any]]:
+    """The environments, a team per app, and the data team (led by carol's group) that owns pg-prod."""
+    environments = [_doc("Environment", env, {"type": env_type}) for env, env_type in ENVIRONMENTS.items()]
+    teams = [_doc("Team", team, {"apps": [team], "members": [f"team-{team}"]}) for team in TEAMS]
+    data = _doc("Team", "data", {"name": "Data platform", "admins": ["data-leads"]})
+    return [*environments, *teams, data]
 
 
 def catalog_documents() -> list[dict[str, Any]]:
@@ -64,7 +79,7 @@ def catalog_documents() -> list[dict[str, Any]]:
         _doc("ResourceDefinition", "pg-prod", {
             "type": "postgres", "driver": "static", "params": {"backup_retention_days": 14, "size": "medium"},
             "outputs": pg_outputs("pg-prod.internal"), "criteria": [{"env_type": "production"}]},
-            "Production PostgreSQL cluster"),
+            "Production PostgreSQL cluster", team="data"),
         _doc("ResourceDefinition", "pg-dev", {
             "type": "postgres", "driver": "template", "params": {"size": "small"},
             "outputs": {**pg_outputs("{{ context.app }}-{{ context.env }}.pg.internal"),
@@ -176,6 +191,7 @@ def _resources_of(index: int) -> dict[str, dict[str, Any]]:
 
 def fill_catalog(collector: RunningCollector, workloads: list[tuple[str, str]]) -> None:
     """Apply the catalog, resolve every workload in every environment, roll out a new staging version."""
+    call(collector, "apply", "/api/v1/catalog/apply", {"documents": organisation_documents()})
     documents = catalog_documents()
     # definitions first: the approval rule applies to changes made after it
     call(collector, "apply", "/api/v1/catalog/apply", {"documents": documents[2:]})

@@ -3,8 +3,9 @@
 Starts a collector and ``trellis dashboard`` on free ports, opens every page, waits until Streamlit has
 finished running and drawn everything, checks there is no exception and that the page's main element is
 there, takes a screenshot per page and measures the time to interactive, both for opening the page's
-URL and for navigating to it from the sidebar. Then one change end to end: alice signs in, changes
-pg-prod, sees the blast radius and submits; bob signs in, approves; the new version is active.
+URL and for navigating to it from the sidebar. Then one governed change end to end: carol, an admin of
+the team that owns pg-prod, resizes it, sees the params diff and the blast radius, and submits; her own
+approval is refused; bob and dave, platform admins, approve; Rollouts shows the consumers behind.
 
 Needs Playwright (dev extras) and Debian's Chromium at /usr/bin/chromium (``apt-get install -y chromium``);
 Playwright's own browser download is never used. Screenshots and ``timings.json`` go to
@@ -195,21 +196,53 @@ def test_every_page_becomes_interactive_and_its_timings_are_recorded(demo: Demo)
     assert all(set(t) == {"navigate_cold_s", "navigate_warm_s", "open_url_s"} for t in timings.values())
 
 
-def test_change_a_definition_then_approve_it_in_the_browser(demo: Demo) -> None:
+def _wait_for_cell(page: Any, text: str) -> None:
+    """A dataframe on the page has a cell with ``text`` (its grid keeps an accessible table of the cells it
+    draws on the canvas)."""
+    grid = page.locator("[data-testid='stDataFrame'] table[role='grid']", has_text=text)
+    grid.first.wait_for(state="attached", timeout=30_000)
+
+
+def _governance_needs_two(demo: Demo) -> None:
+    """Before the flow: production changes now need two platform admins. The rule guards itself, so
+    raising it is a governed change too: alice proposes it, bob approves it."""
+    rule = {"apiVersion": "trellis/v1", "kind": "ApprovalRule", "metadata": {"id": "production-changes"},
+            "spec": {"match": {"env_type": "production"}, "approvals": 2, "group": "platform-admins"}}  # fmt: skip
+    proposed = scenario.call(demo.collector, "apply", "/api/v1/catalog/apply", {"documents": [rule]})
+    assert proposed["changes"][0]["action"] == "proposed", proposed
+    approved = scenario.call(demo.collector, "approve", "/api/v1/catalog/approve",
+                             {"definition": "ApprovalRule/production-changes", "version": 1}, user="bob")  # fmt: skip
+    assert "is applied" in approved["result"], approved
+
+
+def _open_approvals(page: Any, user: str) -> Any:
+    _sign_in(page, user)
+    page.reload()  # signing out forgot the one before: the reload finds this one
+    page.get_by_text(f"signed in as {user}").wait_for(timeout=30_000)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Approvals and audit").click()
+    _wait_ready(page, "approvals")
+    return page.locator(".st-key-approve_pg-prod_2 button")
+
+
+def test_a_team_admin_changes_a_production_definition_and_two_platform_admins_approve(demo: Demo) -> None:
+    """The whole governed flow: carol, an admin of the data team that owns pg-prod (propose scope, no admin),
+    resizes it; she sees the params diff and how many consumers and teams move; she cannot approve her own
+    change; bob and dave, platform admins, approve; Rollouts shows every consumer behind the new version."""
     sync_playwright = _playwright()
+    _governance_needs_two(demo)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         context = browser.new_context(viewport={"width": 1440, "height": 1100})
         page = context.new_page()
         page.goto(f"{demo.url}/catalog")
         page.wait_for_selector('[data-testid="stSidebar"] input[type="password"]', timeout=60_000)
-        _sign_in(page, "alice")
+        _sign_in(page, "carol")
         _wait_ready(page, "catalog")
         page.reload()  # a reload, then another tab, keep the sign-in
-        page.get_by_text("signed in as alice").wait_for(timeout=30_000)
+        page.get_by_text("signed in as carol").wait_for(timeout=30_000)
         other = context.new_page()
         other.goto(f"{demo.url}/overview")
-        other.get_by_text("signed in as alice").wait_for(timeout=30_000)
+        other.get_by_text("signed in as carol").wait_for(timeout=30_000)
         other.close()
         _wait_ready(page, "catalog")
         page.get_by_role("tab", name="Create or change").click()
@@ -218,29 +251,45 @@ def test_change_a_definition_then_approve_it_in_the_browser(demo: Demo) -> None:
         page.locator(".st-key-edit_mode").get_by_text("YAML", exact=True).click()
         box = page.get_by_label("ResourceDefinition (YAML)")
         box.wait_for()
-        box.fill(box.input_value().replace("pg-prod.internal", "pg-prod-2.internal"))
+        assert "size: medium" in box.input_value()
+        box.fill(box.input_value().replace("size: medium", "size: large"))
         page.keyboard.press("Control+Enter")
         page.get_by_role("button", name="Check the blast radius").click()
-        page.get_by_text("Blast radius: 60 consumers in").wait_for(timeout=30_000)
+        page.get_by_text(
+            "Blast radius: 60 consumers in 6 apps of 6 teams and 1 environment change at their next deployment"
+        ).wait_for(timeout=30_000)
         _wait_ready(page, "catalog")
         _no_exception(page, "blast radius")
+        _wait_for_cell(page, "size: 'medium' -> 'large'")
         _shot(page, demo, "flow-1-blast-radius")
         page.get_by_role("button", name="Submit the proposal").click()
         page.get_by_text("pg-prod: proposed. version 2 awaits approval").wait_for(timeout=30_000)
         _shot(page, demo, "flow-2-proposed")
 
-        _sign_in(page, "bob")
-        page.reload()  # signing out forgot alice: the reload finds bob
-        page.get_by_text("signed in as bob").wait_for(timeout=30_000)
         page.locator('[data-testid="stSidebarNav"] a', has_text="Approvals and audit").click()
         _wait_ready(page, "approvals")
-        approve = page.locator(".st-key-approve_pg-prod_2 button")
-        approve.wait_for()
+        own = page.locator(".st-key-approve_pg-prod_2").get_by_role("button", name="Approve", exact=True)
+        own.wait_for()
+        assert own.is_disabled()
+        page.get_by_text("You proposed this change; someone else must approve it.").wait_for()
+        card = page.locator('[data-testid="stExpander"]', has_text="pg-prod · version 2 · proposed by carol")
+        card.get_by_text("Blast radius: 60 consumers in 6 apps of 6 teams").wait_for()
+        refused = httpx.post(f"{demo.collector.api}/api/v1/catalog/approve", headers=scenario.bearer("carol"),
+                             json={"definition": "pg-prod", "version": 2}, timeout=30)  # fmt: skip
+        assert refused.status_code == 403 and "someone else must approve" in refused.text
+
+        approve = _open_approvals(page, "bob")
         assert "Approve as bob" in approve.inner_text()
         _shot(page, demo, "flow-3-pending")
         approve.click()
+        page.get_by_text("pg-prod version 2: version 2 awaits approval").wait_for(timeout=30_000)
+        _no_exception(page, "first approval")
+
+        approve = _open_approvals(page, "dave")
+        assert "Approve as dave" in approve.inner_text()
+        approve.click()
         page.get_by_text("pg-prod version 2: version 2 is active").wait_for(timeout=30_000)
-        _no_exception(page, "approval")
+        _no_exception(page, "second approval")
         _shot(page, demo, "flow-4-approved")
 
         page.locator('[data-testid="stSidebarNav"] a', has_text="Rollouts").click()
@@ -249,9 +298,10 @@ def test_change_a_definition_then_approve_it_in_the_browser(demo: Demo) -> None:
         page.get_by_role("option", name="pg-prod", exact=True).click()
         metric = page.locator('[data-testid="stMetric"]', has_text="Active version")
         metric.locator('[data-testid="stMetricValue"]', has_text="2").wait_for(timeout=30_000)
+        page.get_by_text("60 consumers behind the active version").wait_for(timeout=30_000)
         _shot(page, demo, "flow-5-active")
         browser.close()
     entries = httpx.post(f"{demo.collector.api}/api/v1/catalog/audit", json={"limit": 20},
                          headers=scenario.bearer("reader"), timeout=30).json()["entries"]  # fmt: skip
     done = [(e["actor"], e["action"]) for e in entries if e["object"] == "ResourceDefinition/pg-prod@2"]
-    assert ("alice", "propose") in done and ("bob", "approve") in done
+    assert {("carol", "propose"), ("bob", "approve"), ("dave", "approve")} <= set(done)

@@ -24,11 +24,17 @@ def headline(counts: dict[str, int]) -> str:
     if not counts["consumers"]:
         return "no consumer's binding changes"
     moves = f", {counts['moves']} of them to another definition or to none" if counts["moves"] else ""
-    teams = f" of {counts['teams']} teams" if counts.get("teams") else ""
+    teams = f" of {_count(counts['teams'], 'team')}" if counts.get("teams") else ""
+    one = counts["consumers"] == 1
     return (
-        f"{counts['consumers']} consumers in {counts['apps']} apps{teams} and {counts['environments']} "
-        f"environments change at their next deployment{moves}"
+        f"{_count(counts['consumers'], 'consumer')} in {_count(counts['apps'], 'app')}{teams} and "
+        f"{_count(counts['environments'], 'environment')} {'changes' if one else 'change'} at "
+        f"{'its' if one else 'their'} next deployment{moves}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _where(item: dict[str, Any]) -> str:
