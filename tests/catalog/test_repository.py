@@ -42,3 +42,21 @@ def test_the_shared_catalog_refuses_use_outside_a_session() -> None:
         assert shared.repo.definition_ids() == []
     with shared.reading(), pytest.raises(RuntimeError, match="a write inside a read-only catalog session"):
         apply_docs(shared, definition("orders"))
+
+
+def test_a_session_reads_what_it_wrote_and_the_next_session_what_others_committed(catalog: Catalog) -> None:
+    """A session keeps what it read of documents and versions; its own writes and the next session see
+    the new rows."""
+    apply_docs(catalog, definition("orders", params={"backup_retention_days": 7}))
+    with catalog.transaction():
+        assert catalog.repo.objects("Pin") == {}
+        assert [v.state for v in catalog.repo.versions("orders")] == ["active"]
+        catalog.repo.put_object("Pin", "hold", {"reason": "test"}, None, catalog.now())
+        catalog.repo.set_state("orders", 1, "deprecated")
+        assert catalog.repo.objects("Pin") == {"hold": {"reason": "test"}}
+        assert [v.state for v in catalog.repo.versions("orders")] == ["deprecated"]
+    other = Catalog(catalog.con)
+    with other.transaction():
+        other.repo.delete_object("Pin", "hold")
+    with catalog.reading():
+        assert catalog.repo.objects("Pin") == {}

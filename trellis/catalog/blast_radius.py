@@ -12,7 +12,7 @@ this change caused them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -20,10 +20,11 @@ import orjson
 from trellis.catalog import audit
 from trellis.catalog.drivers import DriverError
 from trellis.catalog.matching import Candidate, Context, explain
-from trellis.catalog.models import DefinitionSpec, ResourceDefinition
+from trellis.catalog.models import DefinitionSpec, PinSpec, ResourceDefinition, ResourceTypeSpec
 from trellis.catalog.resolution import render_outputs
 
 if TYPE_CHECKING:
+    from trellis.catalog.repository import VersionRow
     from trellis.catalog.service import Catalog
 
 
@@ -37,19 +38,47 @@ class Target:
     pinned: bool = False
 
 
+@dataclass
+class _Lookup:
+    """The catalog's pins, versions and types, each read once per plan: a plan asks about every consumer,
+    and the answers cannot change while the operation's snapshot lasts."""
+
+    catalog: Catalog
+    pins: dict[tuple[str, str, str, str], PinSpec] = field(init=False)
+    types: dict[str, ResourceTypeSpec] = field(init=False)
+    _current: dict[str, VersionRow | None] = field(default_factory=dict)
+    _versions: dict[tuple[str, int], VersionRow | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pins = {(p.app, p.env, p.workload, p.resource): p for p in self.catalog.pins().values()}
+        self.types = self.catalog.resource_types()
+
+    def current(self, definition_id: str) -> VersionRow | None:
+        if definition_id not in self._current:
+            self._current[definition_id] = self.catalog.current(definition_id)
+        return self._current[definition_id]
+
+    def version(self, definition_id: str, version: int) -> VersionRow | None:
+        key = (definition_id, version)
+        if key not in self._versions:
+            self._versions[key] = self.catalog.repo.version(definition_id, version)
+        return self._versions[key]
+
+
 def plan(catalog: Catalog, documents: list[ResourceDefinition]) -> dict[str, Any]:
     """Every consumer ``documents`` would change, the moves already pending, and their counts."""
     proposed = {doc.metadata.id: doc.spec for doc in documents}
     today = catalog.candidates()
     after = {c.definition_id: c for c in today}
     after.update({d: Candidate(d, spec.type, tuple(spec.criteria)) for d, spec in proposed.items()})
+    lookup = _Lookup(catalog)
     consumers, pending = [], []
     for binding in catalog.repo.latest_bindings():
-        now = _target(catalog, binding, today, {})
-        then = _target(catalog, binding, list(after.values()), proposed)
+        now = _target(lookup, binding, today, {})
+        then = _target(lookup, binding, list(after.values()), proposed)
         if (now.definition, now.version) != (binding["definition_id"], binding["version"]):
             pending.append(_pending(binding, now))
-        change = _change(catalog, binding, now, then)
+        change = _change(lookup, binding, now, then)
         if change is not None:
             consumers.append(change)
     owners = {app: team_id for team_id, team in catalog.teams().items() for app in team.apps}
@@ -75,19 +104,19 @@ def _context(binding: dict[str, Any]) -> Context:
 
 
 def _target(
-    catalog: Catalog, binding: dict[str, Any], candidates: list[Candidate], proposed: dict[str, DefinitionSpec]
+    lookup: _Lookup, binding: dict[str, Any], candidates: list[Candidate], proposed: dict[str, DefinitionSpec]
 ) -> Target:
     winner = explain(candidates, binding["type"], binding["class"], _context(binding)).winner
     if winner is None:
         return Target()
     definition_id = winner.definition_id
-    pin = catalog.pin_for(binding["app"], binding["env"], binding["workload"], binding["resource"])
-    pinned = catalog.repo.version(definition_id, pin.version) if pin and pin.definition == definition_id else None
+    pin = lookup.pins.get((binding["app"], binding["env"], binding["workload"], binding["resource"]))
+    pinned = lookup.version(definition_id, pin.version) if pin and pin.definition == definition_id else None
     if pinned is not None:
         return Target(definition_id, pinned.version, pinned.spec, pinned=True)
     if definition_id in proposed:
         return Target(definition_id, None, proposed[definition_id])
-    current = catalog.current(definition_id)
+    current = lookup.current(definition_id)
     assert current is not None, "a matching candidate always has a current version"
     return Target(definition_id, current.version, current.spec)
 
@@ -101,7 +130,7 @@ def _pending(binding: dict[str, Any], now: Target) -> dict[str, Any]:
             "definition": now.definition, "version": now.version}  # fmt: skip
 
 
-def _change(catalog: Catalog, binding: dict[str, Any], now: Target, then: Target) -> dict[str, Any] | None:
+def _change(lookup: _Lookup, binding: dict[str, Any], now: Target, then: Target) -> dict[str, Any] | None:
     base = {**_where(binding), "definition_before": now.definition, "version_before": now.version,
             "definition_after": then.definition, "version_after": then.version, "pinned": now.pinned,
             "params": {}, "outputs": {}, "driver": {}}  # fmt: skip
@@ -113,7 +142,7 @@ def _change(catalog: Catalog, binding: dict[str, Any], now: Target, then: Target
     params = audit.diff({**now.spec.params, **workload_params}, {**then.spec.params, **workload_params})
     driver = audit.diff(now.spec.driver, then.spec.driver) if now.spec.driver != then.spec.driver else {}
     try:
-        outputs = audit.diff(_outputs(catalog, now.spec, binding), _outputs(catalog, then.spec, binding))
+        outputs = audit.diff(_outputs(lookup, now.spec, binding), _outputs(lookup, then.spec, binding))
     except DriverError as exc:
         return {**base, "change": "error", "params": params, "driver": driver, "error": str(exc)}
     if not (params or driver or outputs):
@@ -121,8 +150,8 @@ def _change(catalog: Catalog, binding: dict[str, Any], now: Target, then: Target
     return {**base, "change": "changes", "params": params, "outputs": outputs, "driver": driver}
 
 
-def _outputs(catalog: Catalog, spec: DefinitionSpec, binding: dict[str, Any]) -> dict[str, Any]:
-    rtype = catalog.resource_types().get(spec.type)
+def _outputs(lookup: _Lookup, spec: DefinitionSpec, binding: dict[str, Any]) -> dict[str, Any]:
+    rtype = lookup.types.get(spec.type)
     if rtype is None:
         raise DriverError(f"resource type {spec.type} is unknown")
     return render_outputs(spec, rtype, _context(binding), orjson.loads(binding["params"]))

@@ -82,45 +82,66 @@ def _version(row: tuple[Any, ...]) -> VersionRow:
     return VersionRow(*values)
 
 
+_KEPT_TABLES = ("catalog_objects", "catalog_definitions", "catalog_versions", "catalog_owners")
+"""Written only through a ``Repository``, so a session's repository can keep what it read of them."""
+
+
 class Repository:
     """Reads and writes catalog rows on one connection (the caller holds the transaction).
 
     Versions are immutable: no statement here changes a version's content hash, and only ``redact_spec``
     (a value that became secret) touches a spec; otherwise only states and their times change."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, memo: bool = False) -> None:
         self.con = con
+        self._memo: dict[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] | None = {} if memo else None
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, params or []).fetchall()
 
+    def _kept(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """A read of the documents, definitions, versions or owners, answered from memory when the same read
+        was made earlier in this session and nothing it reads was written since (``memo``: a session's
+        repository, whose snapshot no other session changes)."""
+        if self._memo is None:
+            return self.rows(sql, params)
+        key = (sql, tuple(params or ()))
+        if key not in self._memo:
+            self._memo[key] = self.rows(sql, params)
+        return self._memo[key]
+
+    def _write(self, sql: str, params: list[Any]) -> None:
+        if self._memo and any(table in sql for table in _KEPT_TABLES):
+            self._memo.clear()
+        self.con.execute(sql, params)
+
     # objects: ResourceType, Policy, ApprovalRule, Pin
     def objects(self, kind: str) -> dict[str, dict[str, Any]]:
-        rows = self.rows("SELECT id, spec FROM catalog_objects WHERE kind = ? ORDER BY id", [kind])
+        rows = self._kept("SELECT id, spec FROM catalog_objects WHERE kind = ? ORDER BY id", [kind])
         return {object_id: orjson.loads(spec) for object_id, spec in rows}
 
     def object_meta(self, kind: str) -> dict[str, str | None]:
-        rows = self.rows("SELECT id, description FROM catalog_objects WHERE kind = ? ORDER BY id", [kind])
+        rows = self._kept("SELECT id, description FROM catalog_objects WHERE kind = ? ORDER BY id", [kind])
         return dict(rows)
 
     def put_object(
         self, kind: str, object_id: str, spec: dict[str, Any], description: str | None, at: datetime
     ) -> None:
-        self.con.execute(
+        self._write(
             "INSERT INTO catalog_objects VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET "
             "spec = excluded.spec, description = excluded.description, updated_at = excluded.updated_at",
             [kind, object_id, orjson.dumps(spec, default=str).decode(), description, at, at],
         )
 
     def delete_object(self, kind: str, object_id: str) -> None:
-        self.con.execute("DELETE FROM catalog_objects WHERE kind = ? AND id = ?", [kind, object_id])
+        self._write("DELETE FROM catalog_objects WHERE kind = ? AND id = ?", [kind, object_id])
 
     # definitions and versions
     def definition_ids(self) -> list[str]:
-        return [r[0] for r in self.rows("SELECT id FROM catalog_definitions ORDER BY id")]
+        return [r[0] for r in self._kept("SELECT id FROM catalog_definitions ORDER BY id")]
 
     def definition(self, definition_id: str) -> dict[str, Any] | None:
-        rows = self.rows(
+        rows = self._kept(
             "SELECT id, type, description, legacy, created_at FROM catalog_definitions WHERE id = ?", [definition_id]
         )
         if not rows:
@@ -131,12 +152,12 @@ class Repository:
     def add_definition(
         self, definition_id: str, type_: str, description: str | None, legacy: bool, at: datetime
     ) -> None:
-        self.con.execute(
+        self._write(
             "INSERT INTO catalog_definitions VALUES (?, ?, ?, ?, ?)", [definition_id, type_, description, legacy, at]
         )
 
     def update_definition(self, definition_id: str, description: str | None, legacy: bool) -> None:
-        self.con.execute(
+        self._write(
             "UPDATE catalog_definitions SET description = ?, legacy = ? WHERE id = ?",
             [description, legacy, definition_id],
         )
@@ -150,17 +171,17 @@ class Repository:
         if states:
             sql += f" AND state IN ({', '.join('?' for _ in states)})"
             params.extend(states)
-        return [_version(r) for r in self.rows(sql + " ORDER BY definition_id, version", params)]
+        return [_version(r) for r in self._kept(sql + " ORDER BY definition_id, version", params)]
 
     def version(self, definition_id: str, version: int) -> VersionRow | None:
-        rows = self.rows(
+        rows = self._kept(
             f"SELECT {_VERSION_COLUMNS} FROM catalog_versions WHERE definition_id = ? AND version = ?",
             [definition_id, version],
         )
         return _version(rows[0]) if rows else None
 
     def add_version(self, row: VersionRow) -> None:
-        self.con.execute(
+        self._write(
             f"INSERT INTO catalog_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 row.definition_id, row.version, row.content_hash, row.spec.model_dump_json(by_alias=True),
@@ -171,7 +192,7 @@ class Repository:
 
     def set_state(self, definition_id: str, version: int, state: str, **times: datetime | None) -> None:
         assignments = ", ".join(["state = ?", *(f"{name} = ?" for name in times)])
-        self.con.execute(
+        self._write(
             f"UPDATE catalog_versions SET {assignments} WHERE definition_id = ? AND version = ?",
             [state, *times.values(), definition_id, version],
         )
@@ -179,7 +200,7 @@ class Repository:
     def redact_spec(self, definition_id: str, version: int, spec: DefinitionSpec) -> None:
         """The one change a version's spec may take: a value that became secret, replaced by a marker
         (``redaction``); its content hash stays the hash of what was approved."""
-        self.con.execute(
+        self._write(
             "UPDATE catalog_versions SET spec = ? WHERE definition_id = ? AND version = ?",
             [spec.model_dump_json(by_alias=True), definition_id, version],
         )
@@ -193,7 +214,7 @@ class Repository:
             clear = [n for n in names if n in outputs and not str(outputs[n]).startswith("${secret:")]
             if clear:
                 outputs.update(dict.fromkeys(clear, marker))
-                self.con.execute(
+                self._write(
                     "UPDATE catalog_bindings SET outputs = ? WHERE rowid = ?", [orjson.dumps(outputs).decode(), rowid]
                 )
                 changed += 1
@@ -201,10 +222,10 @@ class Repository:
 
     # owners
     def owners(self) -> dict[tuple[str, str], str]:
-        return {(kind, oid): team for kind, oid, team in self.rows("SELECT kind, id, team FROM catalog_owners")}
+        return {(kind, oid): team for kind, oid, team in self._kept("SELECT kind, id, team FROM catalog_owners")}
 
     def set_owner(self, kind: str, object_id: str, team: str) -> None:
-        self.con.execute(
+        self._write(
             "INSERT INTO catalog_owners VALUES (?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET team = excluded.team",
             [kind, object_id, team],
         )
@@ -223,14 +244,14 @@ class Repository:
         return [_change(r) for r in rows]
 
     def add_change(self, row: ChangeRow) -> None:
-        self.con.execute(
+        self._write(
             f"INSERT INTO catalog_changes ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [row.kind, row.id, row.version, row.content_hash, orjson.dumps(row.spec).decode(), row.description,
              row.state, row.proposed_by, row.proposed_at, row.settled_at],
         )  # fmt: skip
 
     def settle_change(self, row: ChangeRow, state: str, at: datetime) -> None:
-        self.con.execute(
+        self._write(
             "UPDATE catalog_changes SET state = ?, settled_at = ? WHERE kind = ? AND id = ? AND version = ?",
             [state, at, row.kind, row.id, row.version],
         )
@@ -245,16 +266,16 @@ class Repository:
         return [r[0] for r in rows]
 
     def add_approval(self, definition_id: str, version: int, content_hash: str, approver: str, at: datetime) -> None:
-        self.con.execute(
+        self._write(
             "INSERT INTO catalog_approvals VALUES (?, ?, ?, ?, ?)", [definition_id, version, content_hash, approver, at]
         )
 
     # bindings and misses
     def add_binding(self, values: list[Any]) -> None:
-        self.con.execute("INSERT INTO catalog_bindings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        self._write("INSERT INTO catalog_bindings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def add_miss(self, values: list[Any]) -> None:
-        self.con.execute("INSERT INTO catalog_misses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        self._write("INSERT INTO catalog_misses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def latest_bindings(self) -> list[dict[str, Any]]:
         """The latest binding of every (app, env, workload, resource)."""

@@ -89,7 +89,7 @@ class Sessions:
             return
         with self._writer if writes else nullcontext():
             cursor = self._database.cursor()
-            session = _Session(cursor, Repository(cursor), writes)
+            session = _Session(cursor, Repository(cursor, memo=True), writes)
             self._local.session = session
             try:
                 cursor.execute("BEGIN TRANSACTION")

@@ -266,6 +266,8 @@ class Replay:
         if action.kind == "approve":
             assert action.approver is not None
             self.approve(action.approver)
+            for consumer in self._pinned.values():  # an approved pin takes effect now
+                self._cache.pop(consumer, None)
         elif action.kind == "pin-expiry":
             self.actors.expire_pins()
             if action.pin in self._pinned:
