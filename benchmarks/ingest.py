@@ -102,6 +102,58 @@ def point_attributes() -> list[list[Any]]:
     ]
 
 
+RECEIVER_METRICS = [
+    (f"k8s.{kind}.{name}", unit, "sum" if name.endswith(("time", "bytes_total", "errors")) else "gauge")
+    for kind in ("pod", "container")
+    for name, unit in (
+        ("cpu.time", "s"), ("cpu.usage", "{cpu}"), ("cpu.utilization", "1"), ("memory.usage", "By"),
+        ("memory.working_set", "By"), ("memory.rss", "By"), ("memory.page_faults", "{fault}"),
+        ("network.io.bytes_total", "By"), ("network.errors", "{error}"), ("filesystem.usage", "By"),
+    )
+]  # fmt: skip
+"""Twenty metrics per resource, as the OpenTelemetry Collector's kubeletstats and hostmetrics receivers
+send them: many metrics of a few points each."""
+
+
+def receiver_request(client: int, seq: int, points: int, per_metric: int) -> Any:
+    """One export shaped like a receiver's: resources of 20 metrics with ``per_metric`` points each (one
+    point per attribute set, such as a CPU state or a network direction), ``points`` points in all."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+
+    rnd = random.Random(client * 1_000_003 + seq)
+    attr_sets = point_attributes()
+    start = 1_700_000_000_000_000_000 + client * 1_000_000
+    now = start + (seq + 1) * 10_000_000_000 + rnd.randrange(1_000_000)
+    request = ExportMetricsServiceRequest()
+    left, r = points, 0
+    while left > 0:
+        rm = request.resource_metrics.add()
+        rm.resource.attributes.extend(resource_attributes(client, r))
+        sm = rm.scope_metrics.add()
+        sm.scope.name, sm.scope.version = "otelcol/kubeletstatsreceiver", "0.115.0"
+        for name, unit, kind in RECEIVER_METRICS:
+            if left <= 0:
+                break
+            metric = sm.metrics.add(name=name, unit=unit, description=f"{name} of the pod or container")
+            data: Any = metric.gauge if kind == "gauge" else metric.sum
+            if kind == "sum":
+                data.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+                data.is_monotonic = True
+            for i in range(min(per_metric, left)):
+                p = data.data_points.add(time_unix_nano=now)
+                if per_metric > 1:
+                    p.attributes.extend(attr_sets[i % len(attr_sets)][:1])
+                if kind == "sum":
+                    p.start_time_unix_nano = start
+                    p.as_int = (seq + 1) * 1000 + rnd.randrange(1000)
+                else:
+                    p.as_double = rnd.random()
+            left -= min(per_metric, left)
+        r += 1
+    return request
+
+
 def metrics_request(client: int, seq: int, resources: int, points: int) -> Any:
     """One export of ``points`` points over ``resources`` resources: two gauges and two cumulative sums each."""
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -199,14 +251,20 @@ TARGETS = {
 }
 
 
-def encode_pool(mode: str, client: int, size: int, resources: int, points: int) -> list[bytes]:
+def encode_pool(
+    mode: str, client: int, size: int, resources: int, points: int, points_per_metric: int = 0
+) -> list[bytes]:
     """Encode ``size`` distinct exports (different timestamps and values) before the clock starts."""
     from google.protobuf import json_format
 
-    build = logs_request if TARGETS[mode].signal == "logs" else metrics_request
     pool = []
     for seq in range(size):
-        message = build(client, seq, resources, points)
+        if TARGETS[mode].signal == "logs":
+            message = logs_request(client, seq, resources, points)
+        elif points_per_metric:
+            message = receiver_request(client, seq, points, points_per_metric)
+        else:
+            message = metrics_request(client, seq, resources, points)
         if TARGETS[mode].content_type == "application/json":
             # OTLP JSON: camelCase names, 64-bit integers as strings, enums as integers.
             as_dict = json_format.MessageToDict(message, use_integers_for_enums=True)
@@ -309,6 +367,7 @@ class ClientPlan:
     points: int
     inflight: int
     churn: bool = False
+    points_per_metric: int = 0
 
 
 CHURN_TAG = b"-7f9c"
@@ -323,7 +382,7 @@ def churned(body: bytes, generation: int) -> bytes:
 def client_main(plan: ClientPlan, counters: Any, ready: Any, go: Any, deadline: Any) -> None:
     """A client process: encode its pool, wait for the start, send until the deadline."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
-    pool = encode_pool(plan.mode, plan.index, plan.pool_size, plan.resources, plan.points)
+    pool = encode_pool(plan.mode, plan.index, plan.pool_size, plan.resources, plan.points, plan.points_per_metric)
     ready.wait()
     go.wait()
     base = plan.index * N_COUNTERS
@@ -521,6 +580,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--points", type=int, default=10_000, help="points (or log records) per request (default: 10000)")
     p.add_argument("--resources", type=int, default=50, help="resources per request (default: 50)")
+    p.add_argument(
+        "--points-per-metric",
+        type=int,
+        default=0,
+        help="send exports shaped like the OpenTelemetry Collector's receivers (kubeletstats, hostmetrics):\n"
+        "20 metrics per resource with this many points each, --points in all (--resources is ignored);\n"
+        "0 (the default) sends 4 metrics per resource with the points spread over them",
+    )
     p.add_argument("--pool", type=int, default=6, help="distinct pre-encoded requests per client (default: 6)")
     p.add_argument(
         "--overload",
@@ -600,7 +667,15 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
             target=client_main,
             args=(
                 ClientPlan(
-                    i, args.mode, ports(collector), args.pool, args.resources, args.points, args.inflight, args.churn
+                    i,
+                    args.mode,
+                    ports(collector),
+                    args.pool,
+                    args.resources,
+                    args.points,
+                    args.inflight,
+                    args.churn,
+                    args.points_per_metric,
                 ),
                 counters,
                 ready,
@@ -668,6 +743,7 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         "clients": args.clients,
         "inflight": args.inflight,
         "points_per_request": args.points,
+        "points_per_metric": args.points_per_metric or None,
         "measured_seconds": round(window_end[0] - start[0], 2),
         "points_per_s": round(rate),
         "acked_total": acked,

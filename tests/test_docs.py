@@ -3,8 +3,12 @@
 import re
 from pathlib import Path
 
+import httpx
+import pytest
+
 from trellis.collector.schema import PROJECTION_DDL, RESOURCES_SCHEMA, RESOURCES_TABLE, TABLES
 from trellis.settings import Settings
+from trellis.testing import RunningCollector
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -37,3 +41,17 @@ def test_every_column_of_every_table_is_documented() -> None:
         assert names, ddl
         for name in names:
             assert f"`{name}`" in sections[table], f"{table}.{name} is not documented"
+
+
+def _sql_examples() -> list[tuple[str, str]]:
+    found = []
+    for name in ("schema.md", "events.md"):
+        for block in re.findall(r"```sql\n(.*?)```", (DOCS / name).read_text(), flags=re.DOTALL):
+            found.append((name, block.strip().rstrip(";")))
+    return found
+
+
+@pytest.mark.parametrize(("doc", "sql"), _sql_examples(), ids=[f"{d}-{i}" for i, (d, _) in enumerate(_sql_examples())])
+def test_every_sql_example_runs_through_the_query_api(collector: RunningCollector, doc: str, sql: str) -> None:
+    response = httpx.post(f"{collector.api}/api/v1/query", json={"sql": sql}, timeout=30)
+    assert response.status_code == 200, f"{doc}: {response.text}\n{sql}"

@@ -68,6 +68,64 @@ def unique_metric(prefix: str) -> str:
 # --- /api/v1/query ---------------------------------------------------------------------------------
 
 
+TIME_COLUMNS = [
+    *((table, c.name) for table, columns in TABLES.items() for c in columns if c.sql == "TIMESTAMPTZ_NS"),
+    ("deployments", "finished_at"),
+    ("deployments", "first_commit_at"),
+    ("incidents", "opened_at"),
+    ("incidents", "resolved_at"),
+]
+
+
+@pytest.mark.parametrize(("table", "column"), TIME_COLUMNS, ids=[f"{t}.{c}" for t, c in TIME_COLUMNS])
+def test_natural_time_filters_work_on_every_time_column(collector: RunningCollector, table: str, column: str) -> None:
+    """The first queries people write: the last hour, and a range of dates."""
+    for where in (f"{column} > now() - INTERVAL 1 HOUR", f"{column} BETWEEN '2026-01-01' AND '2026-02-01'",
+                  f"{column} >= TIMESTAMP '2026-01-01 12:00:00'", f"{column} < current_date + 1"):  # fmt: skip
+        response = query(collector, {"sql": f"SELECT count(*) AS n FROM {table} WHERE {where}"})
+        assert response.status_code == 200, f"{where}: {response.text}"
+
+
+def test_natural_time_filters_work_on_every_time_column_of_every_table(make_collector: Any) -> None:
+    """Signal tables, deployments and incidents, the catalog's and the analytics' tables alike."""
+    running = make_collector("--analytics-interval-seconds", "0")
+    ingest(running, unique_metric("api.every"))
+    assert httpx.post(f"{running.api}/api/v1/analyze", json={}, timeout=120).status_code == 200
+    sql = (
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE internal = false "
+        "AND (data_type LIKE 'TIMESTAMP%' OR data_type = 'DATE') ORDER BY ALL"
+    )
+    listed = query(running, {"sql": sql})
+    columns = [tuple(row) for row in listed.json()["rows"]]
+    assert {t for t, _ in columns} >= {*TABLES, "deployments", "catalog_audit", "analytics_dora"}
+    for table, column in columns:
+        name = f'"{column}"'
+        for where in (f"{name} > now() - INTERVAL 1 HOUR", f"{name} BETWEEN '2026-01-01' AND '2026-02-01'"):
+            response = query(running, {"sql": f"SELECT count(*) AS n FROM {table} WHERE {where}"})
+            assert response.status_code == 200, f"{table}: {where}: {response.text}"
+
+
+def test_a_duration_between_two_times_is_explained_when_duckdb_refuses_it(collector: RunningCollector) -> None:
+    refused = query(collector, {"sql": "SELECT end_time - start_time FROM otel_traces"})
+    assert refused.status_code == 400
+    assert "use date_diff('millisecond', start, end)" in refused.json()["error"]
+    for duration in ("date_diff('millisecond', start_time, end_time)", "epoch_ns(end_time) - epoch_ns(start_time)",
+                     "end_time::TIMESTAMPTZ - start_time::TIMESTAMPTZ"):  # fmt: skip
+        assert query(collector, {"sql": f"SELECT {duration} FROM otel_traces"}).status_code == 200, duration
+
+
+def test_a_time_range_in_sql_counts_the_points_in_it(collector: RunningCollector) -> None:
+    metric = unique_metric("api.range")
+    ingest(collector, metric)  # three points at 2026-01-01 12:00:00 UTC and a few nanoseconds
+    counted = {
+        where: query(collector, {"sql": f"SELECT count(*) AS n FROM otel_metrics_gauge WHERE metric_name = "
+                                        f"'{metric}' AND {where}"}).json()["rows"][0][0]
+        for where in ("time BETWEEN '2026-01-01' AND '2026-01-02'", "time >= TIMESTAMPTZ '2026-01-01 13:00:00+01'",
+                      "time > TIMESTAMP '2026-01-01 12:00:00'", "time > now() - INTERVAL 1 HOUR")
+    }  # fmt: skip
+    assert list(counted.values()) == [3, 3, 2, 0]
+
+
 def test_query_answers_columns_rows_and_truncated(collector: RunningCollector) -> None:
     metric = unique_metric("api.json")
     ingest(collector, metric)
@@ -84,10 +142,10 @@ def test_query_answers_columns_rows_and_truncated(collector: RunningCollector) -
         "columns": [
             {"name": "metric_name", "type": "string"},
             {"name": "int_value", "type": "int64"},
-            {"name": "time", "type": "timestamp[ns]"},
+            {"name": "time", "type": "timestamp[ns, tz=UTC]"},
             {"name": "attributes", "type": "map<string, string>"},
         ],
-        "rows": [[metric, KEY_STRIDE + i, f"2026-01-01 12:00:00.00000000{i}", {"i": str(i)}] for i in range(3)],
+        "rows": [[metric, KEY_STRIDE + i, f"2026-01-01 12:00:00.00000000{i}Z", {"i": str(i)}] for i in range(3)],
         "truncated": False,
         "truncated_by": None,
     }
@@ -105,7 +163,7 @@ def test_query_answers_an_arrow_stream_when_asked(collector: RunningCollector) -
     assert response.headers["x-trellis-truncated"] == "false"
     with pa.ipc.open_stream(response.content) as reader:
         table = reader.read_all()
-    assert table.schema.field("time").type == pa.timestamp("ns")
+    assert table.schema.field("time").type == pa.timestamp("ns", tz="UTC")
     assert table.column("time").cast(pa.int64()).to_pylist() == [BASE_NS + i for i in range(3)]
     assert table.column("int_value").to_pylist() == [KEY_STRIDE + i for i in range(3)]
 

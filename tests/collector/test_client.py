@@ -46,7 +46,7 @@ def points_sql(metric: str) -> str:
 
 def assert_points(frame: pl.DataFrame, points: int = 3) -> None:
     assert isinstance(frame, pl.DataFrame)
-    assert frame.schema["time"] == pl.Datetime("ns")
+    assert frame.schema["time"] == pl.Datetime("ns", "UTC")
     assert frame["time"].cast(pl.Int64).to_list() == [BASE_NS + i for i in range(points)]
     assert frame["int_value"].to_list() == [KEY_STRIDE + i for i in range(points)]
 

@@ -415,7 +415,7 @@ def test_an_rfc3339_time_reads_back_as_utc(collector: RunningCollector) -> None:
     )
     send(collector, logs_export(record))
     found = rows(collector, f"SELECT first_commit_at FROM deployments WHERE deployment_id = '{dep}'")
-    assert found[0]["first_commit_at"] == datetime(2025, 12, 30, 16, 20, tzinfo=UTC).replace(tzinfo=None)
+    assert found[0]["first_commit_at"] == datetime(2025, 12, 30, 16, 20, tzinfo=UTC)
 
 
 def test_trellis_emit_to_an_address_where_nothing_listens_fails_at_once_in_one_line() -> None:

@@ -354,8 +354,8 @@ def test_spans_with_nanosecond_event_times_read_back_through_the_json_query_api(
 
     (row,) = query(collector.api, f"SELECT * FROM otel_traces WHERE service_name = '{service}'")
 
-    assert row["start_time"] == "2023-11-14 22:13:20.000000001"
-    assert row["events"] == [{"time": "2023-11-14 22:13:20.000000006", "name": "tick", "attributes": {"n": "1"}}]
+    assert row["start_time"] == "2023-11-14 22:13:20.000000001Z"
+    assert row["events"] == [{"time": "2023-11-14 22:13:20.000000006Z", "name": "tick", "attributes": {"n": "1"}}]
     assert row["links"] == [
         {"trace_id": "0c" * 16, "span_id": "0d" * 8, "trace_state": "k=v", "attributes": {}, "flags": 0}
     ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -89,11 +91,64 @@ def test_schema_2_moves_rows_of_a_version_1_database_and_stores_each_resource_on
     with duckdb.connect(str(path)) as con:
         assert migrate(con) == SCHEMA_VERSION
         after = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
-        assert after == before
+        assert after == {t: [_in_utc(row) for row in rows] for t, rows in before.items()}  # schema 3: times in UTC
         assert len(after["otel_logs"]) == 9
         # Three resources, each stored once although three tables and nine rows use each.
         assert con.execute("SELECT count(*), count(DISTINCT resource_id) FROM otel_resources").fetchall() == [(3, 3)]
         assert columns(con, "otel_metrics_gauge") == [c.name for c in TABLES["otel_metrics_gauge"]]
+
+
+def _in_utc(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row read from a database before schema 3, whose times were UTC without saying so."""
+    return tuple(v.replace(tzinfo=UTC) if isinstance(v, datetime) else v for v in row)
+
+
+TIME_COLUMNS = {
+    "otel_metrics_gauge_rows": ["start_time", "time"],
+    "otel_logs_rows": ["time", "observed_time"],
+    "otel_traces_rows": ["start_time", "end_time"],
+    "deployments": ["finished_at", "first_commit_at"],
+    "incidents": ["opened_at", "resolved_at"],
+}
+
+
+def test_schema_3_makes_every_time_an_instant_in_utc_whatever_the_session_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Times were TIMESTAMP_NS, which no filter on now() or a date could compare with; they become
+    TIMESTAMPTZ_NS holding the same instants, to the nanosecond."""
+    path = tmp_path / "v2.duckdb"
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+    at = 1_767_261_600_000_000_123  # 2026-01-01 10:00:00.000000123 UTC
+    with duckdb.connect(str(path)) as con:
+        assert migrate(con) == 2
+        for table, names in TIME_COLUMNS.items():
+            key = {"deployments": ["deployment_id", "status"], "incidents": ["incident_id"]}.get(table, [])
+            values = [*(["d-1", "succeeded"] if table == "deployments" else ["i-1"] if key else []),
+                      *(f"make_timestamp_ns({at})" for _ in names)]  # fmt: skip
+            quoted = [v if v.startswith("make_") else f"'{v}'" for v in values]
+            con.execute(f"INSERT INTO {table} ({', '.join(key + names)}) VALUES ({', '.join(quoted)})")
+        con.execute(
+            "UPDATE otel_traces_rows SET events = [{'time': make_timestamp_ns(?), 'name': 'retry', "
+            "'attributes': MAP {}}]", [at],
+        )  # fmt: skip
+    monkeypatch.undo()
+
+    with duckdb.connect(str(path)) as con:
+        con.execute("SET TimeZone = 'America/New_York'")
+        assert migrate(con) == SCHEMA_VERSION
+        assert con.execute("SELECT current_setting('TimeZone')").fetchall() == [("America/New_York",)]
+        types = con.execute(
+            "SELECT DISTINCT data_type FROM duckdb_columns() WHERE data_type LIKE '%TIMESTAMP%' AND table_name IN ?",
+            [[*TABLES, *TIME_COLUMNS]],
+        ).fetchall()
+        assert all("TIMESTAMPTZ_NS" in t and "TIMESTAMP_NS" not in t for (t,) in types), types
+        for table, names in TIME_COLUMNS.items():
+            stored = con.execute(f"SELECT {', '.join(f'epoch_ns({n})' for n in names)} FROM {table}").fetchall()
+            assert stored == [tuple(at for _ in names)], table
+            recent = con.execute(f"SELECT count(*) FROM {table} WHERE {names[0]} > DATE '2025-12-31'").fetchall()
+            assert recent == [(1,)], table
+        assert con.execute("SELECT epoch_ns(events[1].time) FROM otel_traces_rows").fetchall() == [(at,)]
 
 
 def test_a_later_migration_upgrades_an_existing_database_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,7 +120,13 @@ def _wait_ready(page: Any, path: str, timeout: float = 30_000) -> None:
     page.wait_for_function(READY, arg=list(PAGES[path]), timeout=timeout, polling=20)
 
 
+IDLE = (
+    "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
+)
+
+
 def _sign_in(page: Any, user: str) -> None:
+    page.wait_for_function(IDLE, timeout=30_000)  # not while the page still runs (after an approval, say)
     sidebar = page.locator('[data-testid="stSidebar"]')
     sign_out = sidebar.get_by_role("button", name="Sign out")
     if sign_out.count():
@@ -130,7 +136,7 @@ def _sign_in(page: Any, user: str) -> None:
     sidebar.get_by_role("button", name="Sign in").click()
     page.get_by_text(f"signed in as {user}").wait_for()
     kept = "() => document.querySelector('.st-key-f_range input')?.value === 'Last 30 days'"
-    page.wait_for_function(kept, timeout=10_000)  # signing in again keeps the filters
+    page.wait_for_function(kept, timeout=30_000)  # signing in again keeps the filters
 
 
 def _no_exception(page: Any, where: str) -> None:

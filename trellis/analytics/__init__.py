@@ -16,7 +16,7 @@ from trellis.analytics.report import Report, build_report, write_report
 from trellis.analytics.runner import JobResult, run_job, run_jobs
 from trellis.analytics.service import AnalyticsService, config_from_settings, period_from
 from trellis.analytics.settings import AnalyticsSettings
-from trellis.analytics.sources import Period, Sources
+from trellis.analytics.sources import Period, Sources, naive_utc
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -36,6 +36,7 @@ __all__ = [
     "config_from_settings",
     "install_routes",
     "load_price_table",
+    "naive_utc",
     "period_from",
     "register_commands",
     "run_job",

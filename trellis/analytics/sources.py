@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -21,6 +21,19 @@ class Period:
     def __post_init__(self) -> None:
         if self.end <= self.start:
             raise ValueError(f"the period ends ({self.end:%Y-%m-%d}) before it starts ({self.start:%Y-%m-%d})")
+
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def naive_utc(frame: Frame) -> Frame:
+    """Every time column as naive UTC, the form jobs compute in: the store's times are TIMESTAMPTZ_NS and
+    arrive in the session's zone (UTC on every connection Trellis opens)."""
+    schema = frame.collect_schema()
+    aware = [name for name, dtype in schema.items() if isinstance(dtype, pl.Datetime) and dtype.time_zone]
+    if not aware:
+        return frame
+    return frame.with_columns(pl.col(aware).dt.convert_time_zone("UTC").dt.replace_time_zone(None))
 
 
 def _quote(identifier: str) -> str:
@@ -69,9 +82,11 @@ class Sources:
         if derived:
             extra = ", ".join(f"{sql} AS {_quote(name)}" for name, sql in derived.items())
             relation = relation.project(f"*, {extra}")
-        return relation.pl(lazy=True)
+        return naive_utc(relation.pl(lazy=True))
 
     def sql(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run SQL in DuckDB and return the (already reduced) result as a DataFrame."""
         relation = self.con.sql(query, params=params) if params else self.con.sql(query)
-        return pl.from_arrow(relation.to_arrow_table())  # type: ignore[return-value]
+        frame = pl.from_arrow(relation.to_arrow_table())
+        assert isinstance(frame, pl.DataFrame)
+        return naive_utc(frame)

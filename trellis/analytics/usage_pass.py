@@ -41,8 +41,8 @@ from trellis.analytics.metrics import (
     counter_intervals,
     gauge_intervals,
 )
-from trellis.analytics.sources import Period, Sources
-from trellis.collector import RESOURCES_TABLE, stored_table
+from trellis.analytics.sources import Period, Sources, naive_utc
+from trellis.collector import RESOURCES_TABLE, instant_sql, stored_table
 
 CHUNK_POINTS = 2_000_000
 """Points turned into intervals at a time."""
@@ -82,7 +82,7 @@ def code_sql(names: tuple[str, ...]) -> str:
 def points_where(names: tuple[str, ...], low: int, high: int) -> str:
     """The points of these metrics with ``low <= time < high`` (ns), in SQL."""
     return (
-        f'"time" >= make_timestamp_ns({low}) AND "time" < make_timestamp_ns({high}) '
+        f'"time" >= {instant_sql(low)} AND "time" < {instant_sql(high)} '
         f"AND metric_name IN ({quoted(names)}) AND value IS NOT NULL"
     )
 
@@ -185,6 +185,7 @@ class _Subset:
                 reader.unregister(self._carried)
         points = pl.from_arrow(arrow)
         assert isinstance(points, pl.DataFrame)
+        points = naive_utc(points)
         self.carry = points.filter(pl.col("series_id").ne_missing(pl.col("series_id").shift(-1)))
         self._read_new_subjects(reader, self.carry["series_id"], bounds)
         return points

@@ -7,7 +7,6 @@ it has not deployed since, its latest binding.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,8 +43,7 @@ def consumers(catalog: Catalog, definition_id: str) -> list[dict[str, Any]]:
         for app, env, workload, resource, version, at in catalog.repo.rows(_DEPLOYED_SQL, [definition_id]):
             key = (app, env, workload, resource)
             since = found[key]["since"] if key in found else None
-            # deployment times are naive UTC; a binding's time is aware, in the session's time zone
-            if since is None or at >= since.astimezone(UTC).replace(tzinfo=None):
+            if since is None or at >= since:  # both instants (TIMESTAMPTZ), whatever the session's zone
                 found[key] = {"version": version, "since": at, "source": "deployment"}
     keys = ("app", "env", "workload", "resource")
     return [{**dict(zip(keys, key, strict=True)), **value} for key, value in sorted(found.items())]

@@ -18,7 +18,7 @@ from trellis.collector.client import (
 from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
 from trellis.collector.messages import first_line
 from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query
-from trellis.collector.schema import RESOURCES_TABLE, migrate, run_migrations, stored_table
+from trellis.collector.schema import RESOURCES_TABLE, instant_sql, migrate, run_migrations, stored_table
 from trellis.collector.settings import CollectorSettings
 from trellis.collector.sql_guard import open_read_only
 
@@ -66,6 +66,7 @@ __all__ = [
     "Scope",
     "TokensFileError",
     "first_line",
+    "instant_sql",
     "json_response",
     "migrate",
     "named_params",

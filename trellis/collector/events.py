@@ -26,7 +26,7 @@ INCIDENT_EVENT = "trellis.incident"
 DEPLOYMENT_STATUSES = ("succeeded", "failed")
 INCIDENT_STATUSES = ("opened", "resolved")
 
-_TS = pa.timestamp("ns")
+_TS = pa.timestamp("ns", tz="UTC")
 DEPLOYMENTS_SCHEMA = pa.schema(
     [
         ("deployment_id", pa.string()),

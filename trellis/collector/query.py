@@ -55,6 +55,17 @@ def _jsonable_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+DURATION_HINT = (
+    " (times are TIMESTAMPTZ_NS, which DuckDB does not subtract: use date_diff('millisecond', start, end), "
+    "epoch_ns(end) - epoch_ns(start), or end::TIMESTAMPTZ - start::TIMESTAMPTZ)"
+)
+
+
+def _with_hint(message: str) -> str:
+    """DuckDB's message, and how to get a duration when it refused to subtract two times."""
+    return message + DURATION_HINT if "TIMESTAMPTZ_NS, TIMESTAMPTZ_NS)" in message else message
+
+
 def run_query(
     cursor: duckdb.DuckDBPyConnection,
     sql: str,
@@ -77,7 +88,7 @@ def run_query(
     except duckdb.InterruptException:
         raise QueryFailed(too_long(timeout)) from None
     except duckdb.Error as exc:
-        raise QueryFailed(first_line(exc)) from None
+        raise QueryFailed(_with_hint(first_line(exc))) from None
     finally:
         timer.cancel()
     return QueryResult(table.slice(0, row_limit), cut_by is not None, cut_by)

@@ -11,18 +11,29 @@ resource's columns, and each distinct resource once in ``otel_resources``.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import orjson
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _ATTRS = pa.map_(pa.string(), pa.string())
-_TS = pa.timestamp("ns")
+_TS = pa.timestamp("ns", tz="UTC")
+"""Every time column: an instant in nanoseconds, TIMESTAMPTZ_NS, so that it compares with now(), dates and
+timestamps written in SQL."""
+
+
+def instant_sql(ns: int) -> str:
+    """An instant (ns since the epoch) as a TIMESTAMPTZ_NS literal, exact and whatever the session's zone:
+    what a time column compares with in generated SQL."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return f"TIMESTAMPTZ_NS '{datetime.fromtimestamp(seconds, UTC):%Y-%m-%d %H:%M:%S}.{rest:09d}+00'"
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,8 @@ METRIC_COLUMNS = [
     *RESOURCE_COLUMNS,
     *SCOPE_COLUMNS,
     _col("series_id", "UBIGINT", pa.uint64()),
-    _col("start_time", "TIMESTAMP_NS", _TS),
-    _col("time", "TIMESTAMP_NS", _TS),
+    _col("start_time", "TIMESTAMPTZ_NS", _TS),
+    _col("time", "TIMESTAMPTZ_NS", _TS),
     _col("attributes", "MAP(VARCHAR, VARCHAR)", _ATTRS),
     _col("flags", "UINTEGER", pa.uint32()),
     _col("exemplars", "JSON", pa.string()),
@@ -140,8 +151,8 @@ TABLES: dict[str, list[Column]] = {
     "otel_logs": [
         *RESOURCE_COLUMNS,
         *SCOPE_COLUMNS,
-        _col("time", "TIMESTAMP_NS", _TS),
-        _col("observed_time", "TIMESTAMP_NS", _TS),
+        _col("time", "TIMESTAMPTZ_NS", _TS),
+        _col("observed_time", "TIMESTAMPTZ_NS", _TS),
         _col("severity_number", "TINYINT", pa.int8()),
         _col("severity_text", "VARCHAR", pa.string()),
         _col("body", "VARCHAR", pa.string()),
@@ -162,15 +173,15 @@ TABLES: dict[str, list[Column]] = {
         _col("flags", "UINTEGER", pa.uint32()),
         _col("name", "VARCHAR", pa.string()),
         _col("kind", "TINYINT", pa.int8()),
-        _col("start_time", "TIMESTAMP_NS", _TS),
-        _col("end_time", "TIMESTAMP_NS", _TS),
+        _col("start_time", "TIMESTAMPTZ_NS", _TS),
+        _col("end_time", "TIMESTAMPTZ_NS", _TS),
         _col("duration_ns", "BIGINT", pa.int64()),
         _col("status_code", "TINYINT", pa.int8()),
         _col("status_message", "VARCHAR", pa.string()),
         _col("attributes", "MAP(VARCHAR, VARCHAR)", _ATTRS),
         _col(
             "events",
-            "STRUCT(time TIMESTAMP_NS, name VARCHAR, attributes MAP(VARCHAR, VARCHAR))[]",
+            "STRUCT(time TIMESTAMPTZ_NS, name VARCHAR, attributes MAP(VARCHAR, VARCHAR))[]",
             pa.list_(pa.struct([("time", _TS), ("name", pa.string()), ("attributes", _ATTRS)])),
         ),
         _col(
@@ -206,8 +217,8 @@ PROJECTION_DDL = {
             service_name VARCHAR,
             service_namespace VARCHAR,
             service_version VARCHAR,
-            finished_at TIMESTAMP_NS,
-            first_commit_at TIMESTAMP_NS,
+            finished_at TIMESTAMPTZ_NS,
+            first_commit_at TIMESTAMPTZ_NS,
             vcs_revision VARCHAR,
             vcs_repository VARCHAR,
             pipeline_name VARCHAR,
@@ -220,8 +231,8 @@ PROJECTION_DDL = {
             service_name VARCHAR,
             service_namespace VARCHAR,
             environment VARCHAR,
-            opened_at TIMESTAMP_NS,
-            resolved_at TIMESTAMP_NS,
+            opened_at TIMESTAMPTZ_NS,
+            resolved_at TIMESTAMPTZ_NS,
             caused_by_deployment_id VARCHAR
         )""",
 }
@@ -277,7 +288,7 @@ def _create_view(table: str) -> str:
     """The signal table as a view: its stored rows joined with their resource, in ``TABLES`` order."""
     select = ", ".join(f'{"r" if c.name in RESOURCE_NAMES else "d"}."{c.name}"' for c in TABLES[table])
     return (
-        f"CREATE VIEW {table} AS SELECT {select} FROM {stored_table(table)} AS d "
+        f"CREATE OR REPLACE VIEW {table} AS SELECT {select} FROM {stored_table(table)} AS d "
         f"JOIN {RESOURCES_TABLE} AS r ON d.resource_id = r.resource_id"
     )
 
@@ -295,7 +306,7 @@ def _store_resources_once(con: duckdb.DuckDBPyConnection) -> None:
             if key not in known:
                 known.add(key)
                 con.execute(f"INSERT INTO {RESOURCES_TABLE} VALUES ({marks})", [key, *row])
-        con.execute(_create_table(stored_table(table), stored_columns(table)))
+        con.execute(_as_first_created(_create_table(stored_table(table), stored_columns(table))))
         same = " AND ".join(f'old."{n}" IS NOT DISTINCT FROM r."{n}"' for n in RESOURCE_NAMES)
         select = ", ".join(f'{"r" if c.name == "resource_id" else "old"}."{c.name}"' for c in stored_columns(table))
         joined = f"{table} AS old JOIN {RESOURCES_TABLE} AS r ON {same}"
@@ -313,6 +324,31 @@ def _resource_values(row: tuple[Any, ...]) -> list[Any]:
     return values
 
 
+def _as_first_created(ddl: str) -> str:
+    """Schema 1's statements as they were: its time columns were TIMESTAMP_NS (schema 3 changes them)."""
+    return re.sub(r"\bTIMESTAMPTZ(_NS)?\b", "TIMESTAMP_NS", ddl)
+
+
+def _times_in_utc(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 3: every time column becomes TIMESTAMPTZ_NS, the same instants (stored values were UTC), so
+    that ``time > now() - INTERVAL 1 HOUR`` and date literals compare with them.
+
+    Plain casts (``migrate`` runs in UTC), no time zone function: a write-ahead log that holds this
+    migration is replayed when the database opens, before any extension (the time zone functions are
+    one) is loaded."""
+    tables = [stored_table(t) for t in TABLES] + list(PROJECTION_DDL)
+    found = con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE table_name IN ? "
+        "AND data_type LIKE '%TIMESTAMP_NS%' ORDER BY table_name, column_index",
+        [tables],
+    ).fetchall()
+    for table, column, data_type in found:
+        new_type = data_type.replace("TIMESTAMP_NS", "TIMESTAMPTZ_NS")
+        con.execute(f'ALTER TABLE {table} ALTER "{column}" TYPE {new_type}')
+    for table in TABLES:  # a view lists the column types it was made with
+        con.execute(_create_view(table))
+
+
 Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
 """A statement to run, or a function that migrates with the connection it is given."""
 
@@ -320,11 +356,12 @@ MIGRATIONS: list[tuple[int, list[Migration]]] = [
     (
         1,
         [
-            *(_create_table(n, cols) for n, cols in TABLES.items()),
-            *PROJECTION_DDL.values(),
+            *(_as_first_created(_create_table(n, cols)) for n, cols in TABLES.items()),
+            *(_as_first_created(ddl) for ddl in PROJECTION_DDL.values()),
         ],
     ),
     (2, [_store_resources_once]),
+    (3, [_times_in_utc]),
 ]
 """Each migration brings the database to its version; they run in order, once."""
 
@@ -358,5 +395,12 @@ def run_migrations(
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Create or upgrade the collector's tables; returns the schema version now in force."""
-    return run_migrations(con, "trellis_schema", MIGRATIONS)
+    """Create or upgrade the collector's tables; returns the schema version now in force.
+
+    Runs in UTC, the zone of every stored time, whatever the connection's zone was (it is restored)."""
+    zone = con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
+    con.execute("SET TimeZone='UTC'")
+    try:
+        return run_migrations(con, "trellis_schema", MIGRATIONS)
+    finally:
+        con.execute("SET TimeZone=?", [zone])

@@ -85,7 +85,13 @@ def open_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
     """A database file opened read-only for a reader: external access off, configuration locked.
 
     Raises ``duckdb.Error`` as DuckDB does (a missing file, a lock held by a collector)."""
-    return duckdb.connect(str(path), read_only=True, config=dict(READ_ONLY_CONFIG))
+    config: dict[str, Any] = {k: v for k, v in READ_ONLY_CONFIG.items() if k != "lock_configuration"}
+    con = duckdb.connect(str(path), read_only=True, config=config)
+    if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
+        return con  # the file is open in this process already, set up and locked by the first open
+    con.execute("SET GLOBAL TimeZone='UTC'")  # times shown and compared as UTC, whatever the host's zone
+    con.execute("SET lock_configuration=true")
+    return con
 
 
 def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:

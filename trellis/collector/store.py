@@ -90,6 +90,7 @@ def open_database(path: Path, snapshot_dir: Path, memory_limit: str | None = MEM
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
+    con.execute("SET GLOBAL TimeZone='UTC'")  # times read and written as UTC, whatever the host's zone
     migrate(con)
     con.execute(f"SET allowed_directories=['{snapshot_dir.resolve()}/']")
     con.execute("SET enable_external_access=false")

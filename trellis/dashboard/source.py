@@ -17,6 +17,7 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
+from trellis.analytics import naive_utc
 from trellis.catalog import READ_OPERATIONS, CatalogClient, CatalogError, open_read_only
 from trellis.collector.client import Client, ClientError, CollectorRunning, CollectorUnreachable
 
@@ -98,12 +99,13 @@ class Backend:
 
     # reading --------------------------------------------------------------
     def sql(self, query: str, limit: int | None = None, params: dict[str, Any] | None = None) -> pl.DataFrame:
-        """One read-only statement's rows, ``params`` bound to its placeholders."""
+        """One read-only statement's rows, ``params`` bound to its placeholders; times as naive UTC, as the
+        pages' filters and charts take them."""
         try:
             if self.source.mode == "api":
-                return _client(self.source.api, self.token).sql(query, limit, params)
+                return naive_utc(_client(self.source.api, self.token).sql(query, limit, params))
             with self._file() as client:
-                return client.sql(query, limit, params)
+                return naive_utc(client.sql(query, limit, params))
         except ClientError as exc:
             raise DashboardError(readable(exc)) from None
 

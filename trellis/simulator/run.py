@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from trellis.collector import instant_sql
 from trellis.collector.client import Client, ClientError, CollectorUnreachable
 from trellis.simulator.catalog import CI_ACTOR, Actors, Replay, ReplayStats
 from trellis.simulator.metric_history import metric_requests
@@ -114,7 +115,7 @@ class Stored:
 
 def stored_history(client: Client, plan: Plan) -> Stored:
     """The days of metrics, and how many spans and events of the plan, the collector stored already."""
-    end = f"make_timestamp_ns({plan.end})"
+    end = instant_sql(plan.end)
     days = client.sql(
         f"SELECT DISTINCT (epoch_ns(time) - 1) // {DAY} AS day FROM otel_metrics_gauge WHERE {_OURS} AND time <= {end}"
     )

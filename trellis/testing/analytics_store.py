@@ -81,8 +81,8 @@ def _metric_chunk_sql(table: str, metric: str, series: int, first: int, last: in
             '{metric}' AS metric_name,
             r.resource_id,
             CAST(w.w * 4 + {series} AS UBIGINT) AS series_id,
-            TIMESTAMP_NS '{START.isoformat()}' AS start_time,
-            TIMESTAMP_NS '{START.isoformat()}' + to_microseconds(i * {step_s} * 1000000) AS "time",
+            TIMESTAMPTZ_NS '{START.isoformat()}+00' AS start_time,
+            TIMESTAMPTZ_NS '{START.isoformat()}+00' + to_microseconds(i * {step_s} * 1000000) AS "time",
             {value} AS value
             {extra}
         FROM range({first}, {last}) p(i)
@@ -176,7 +176,7 @@ def _fill_metrics(con: Any, workloads: int, days: int, step_minutes: int, starte
 
 def _events(con: Any, workloads: int, days: int, deployments: int) -> None:
     span_us = days * 86_400 * 1_000_000
-    start = f"TIMESTAMP_NS '{START.isoformat()}'"
+    start = f"TIMESTAMPTZ_NS '{START.isoformat()}+00'"
     con.execute(f"""
         INSERT INTO deployments BY NAME
         SELECT
