@@ -1,4 +1,4 @@
-from trellis.cli import main
+if __name__ == "__main__":  # importing this module (as multiprocessing's workers do) loads and runs nothing
+    from trellis.cli import main
 
-if __name__ == "__main__":  # importing this module (as multiprocessing does) runs nothing
     main()

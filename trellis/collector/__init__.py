@@ -1,49 +1,67 @@
 """The collector: OTLP over gRPC and HTTP into DuckDB, and the API every other part reads through.
 
-Other packages use only what is listed here.
+Other packages use only what is listed here. Each name loads its module on first use, so that importing
+one part (a notebook's ``Client``, a decoding process) does not load the others.
 """
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from trellis.collector.api import ApiContext, ApiError, Caller, RouteInstaller, json_response, read_body, read_model
-from trellis.collector.auth import Scope, TokensFileError
-from trellis.collector.client import (
-    Client,
-    ClientError,
-    CollectorRunning,
-    CollectorUnreachable,
-    read_only_file,
-    running_collector,
-)
-from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
-from trellis.collector.messages import first_line
-from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query
-from trellis.collector.schema import RESOURCES_TABLE, instant_sql, migrate, run_migrations, stored_table
-from trellis.collector.settings import CollectorSettings
-from trellis.collector.sql_guard import open_read_only
-
 if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
+    from trellis.collector.api import (
+        ApiContext,
+        ApiError,
+        Caller,
+        RouteInstaller,
+        json_response,
+        read_body,
+        read_model,
+    )
+    from trellis.collector.auth import Scope, TokensFileError
     from trellis.collector.cli import register as register_commands
+    from trellis.collector.client import (
+        Client,
+        ClientError,
+        CollectorRunning,
+        CollectorUnreachable,
+        read_only_file,
+        running_collector,
+    )
     from trellis.collector.emit import EmitError
+    from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
+    from trellis.collector.messages import first_line
+    from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query
+    from trellis.collector.schema import RESOURCES_TABLE, instant_sql, migrate, run_migrations, stored_table
     from trellis.collector.server import ConfigError, serve
+    from trellis.collector.settings import CollectorSettings
+    from trellis.collector.sql_guard import open_read_only
+
+_MODULES = {
+    "api": ["ApiContext", "ApiError", "Caller", "RouteInstaller", "json_response", "read_body", "read_model"],
+    "auth": ["Scope", "TokensFileError"],
+    "client": ["Client", "ClientError", "CollectorRunning", "CollectorUnreachable", "read_only_file",
+               "running_collector"],
+    "emit": ["EmitError"],
+    "events": ["DEPLOYMENT_EVENT", "INCIDENT_EVENT"],
+    "messages": ["first_line"],
+    "query": ["QueryFailed", "QueryRefused", "named_params", "run_query"],
+    "schema": ["RESOURCES_TABLE", "instant_sql", "migrate", "run_migrations", "stored_table"],
+    "server": ["ConfigError", "serve"],
+    "settings": ["CollectorSettings"],
+    "sql_guard": ["open_read_only"],
+}  # fmt: skip
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    """The server, the commands and emitting load on first use: a notebook that wants ``Client`` does
-    not pay for uvicorn, grpc and typer."""
-    if name in ("serve", "ConfigError"):
-        from trellis.collector import server
-
-        return getattr(server, name)
     if name == "register_commands":
         from trellis.collector.cli import register
 
         return register
-    if name == "EmitError":
-        from trellis.collector.emit import EmitError
-
-        return EmitError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"trellis.collector.{module}"), name)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""What the HTTP and gRPC receivers share: decode, hand to the store, answer.
+"""What the HTTP and gRPC receivers share once an export is decoded (``decoding``): hand it to the store, answer.
 
 A receiver only speaks its transport; this module decides what an export
 means: which decoder reads it, what was rejected, and what the
@@ -18,9 +18,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from trellis.collector import otlp_json, otlp_proto
 from trellis.collector.batch import ExportBatch, Signal
-from trellis.collector.decode_errors import PayloadError
 from trellis.collector.messages import first_line
 from trellis.collector.store import Store
 
@@ -42,9 +40,6 @@ _REJECTED_JSON: dict[Signal, str] = {
     "traces": "rejectedSpans",
 }
 
-DECODERS = {"protobuf": otlp_proto.decode, "json": otlp_json.decode}
-"""One decoder per wire format: ``decode(signal, body) -> ExportBatch``."""
-
 DECODE_THREADS = min(os.cpu_count() or 2, 4)
 """How many exports a receiver decodes at once. Decoding is Python work that holds the GIL:
 more threads than cores only add decoded exports waiting in memory, and contention, not speed."""
@@ -61,14 +56,6 @@ CONTENT_ERRORS: tuple[type[Exception], ...] = (
 )
 """Why a store refuses an export because of what it holds: sending it again changes nothing, so the
 sender gets a final answer (400, gRPC INVALID_ARGUMENT), never a retryable one."""
-
-
-def decode(signal: Signal, wire_format: str, body: bytes) -> ExportBatch:
-    """Decode an export body; raises PayloadError when it cannot be read or its values cannot be stored."""
-    try:
-        return DECODERS[wire_format](signal, body)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise PayloadError(f"the export holds values that cannot be stored: {first_line(exc)}") from None
 
 
 def refused_for_content(exc: BaseException) -> str | None:

@@ -13,10 +13,11 @@ from typing import Any
 
 import grpc
 
-from trellis.collector import ingest, otlp_proto
+from trellis.collector import ingest
 from trellis.collector.auth import Authenticator, AuthError, Scope
 from trellis.collector.batch import Signal
 from trellis.collector.decode_errors import PayloadError
+from trellis.collector.decode_pool import DecodePool
 from trellis.collector.store import QueueFull, Store
 
 log = logging.getLogger("trellis.otlp_grpc")
@@ -53,8 +54,8 @@ def _refusal(code: grpc.StatusCode, message: str) -> Any:
 class _Exporter:
     """Shared body of the three Export methods."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, pool: DecodePool) -> None:
+        self.store, self.pool = store, pool
         self._decoding = threading.BoundedSemaphore(ingest.DECODE_THREADS)
 
     def export(self, signal: Signal, body: bytes, context: grpc.ServicerContext) -> Any:
@@ -64,7 +65,7 @@ class _Exporter:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"{self.store.health.failure}; retry later")
         try:
             with self._decoding:
-                batch = otlp_proto.decode(signal, body)
+                batch = self.pool.decode(signal, "protobuf", body)
             done = ingest.submit(self.store, batch)
         except PayloadError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -99,10 +100,10 @@ def _handler(exporter: _Exporter, signal: Signal) -> grpc.RpcMethodHandler:
 
 
 def start_grpc_server(
-    store: Store, auth: Authenticator, host: str, port: int, max_message_bytes: int
+    store: Store, auth: Authenticator, host: str, port: int, max_message_bytes: int, pool: DecodePool | None = None
 ) -> tuple[grpc.Server, int]:
     """Start the gRPC server; returns it and the port it bound."""
-    exporter = _Exporter(store)
+    exporter = _Exporter(store, pool or DecodePool(0))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="trellis-grpc"),
         interceptors=[TokenCheck(auth)],

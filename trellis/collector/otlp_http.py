@@ -25,6 +25,7 @@ from trellis.collector import ingest
 from trellis.collector.auth import Authenticator, AuthError, Scope
 from trellis.collector.batch import ExportBatch, Signal
 from trellis.collector.decode_errors import PayloadError
+from trellis.collector.decode_pool import DecodePool
 from trellis.collector.store import QueueFull, Store
 
 log = logging.getLogger("trellis.otlp_http")
@@ -135,8 +136,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 class OtlpHttpReceiver:
     """Starlette endpoints that decode exports and wait for their commit."""
 
-    def __init__(self, store: Store, auth: Authenticator, max_body_bytes: int, retry_after: int) -> None:
+    def __init__(
+        self, store: Store, auth: Authenticator, max_body_bytes: int, retry_after: int, pool: DecodePool | None = None
+    ) -> None:
         self.store, self.auth = store, auth
+        self.pool = pool or DecodePool(0)
         self.max_body_bytes, self.retry_after = max_body_bytes, retry_after
         decoders = ingest.DECODE_THREADS
         self._decoders = ThreadPoolExecutor(max_workers=decoders, thread_name_prefix="trellis-decode")
@@ -212,6 +216,10 @@ class OtlpHttpReceiver:
             raise HttpError(413, f"the body is larger than {self.max_body_bytes} bytes after decompression") from None
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._decoders, ingest.decode, signal, wire_format, body)
+            return await loop.run_in_executor(self._decoders, self.pool.decode, signal, wire_format, body)
         except PayloadError as exc:
             raise HttpError(400, str(exc)) from None
+
+    def close(self) -> None:
+        """Stop the decoding threads."""
+        self._decoders.shutdown(wait=False, cancel_futures=True)

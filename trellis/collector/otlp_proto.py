@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
@@ -206,6 +207,14 @@ class _MetricTables:
             "summary": r.metric_rows("otel_metrics_summary"),
         }
         self.rejected = r.Rejections()
+        self._context_json: dict[int, tuple[list[Any], bytes]] = {}
+
+    def series_key(self, context: list[Any], *metric: Any) -> bytes:
+        """``r.series_key(context, *metric)``, the context encoded once for all the metrics of a scope."""
+        known = self._context_json.get(id(context))
+        if known is None or known[0] is not context:
+            known = self._context_json[id(context)] = (context, orjson.dumps(context))
+        return b"[" + known[1] + b"," + orjson.dumps(metric)[1:]
 
 
 def _metrics(request: Any) -> ExportBatch:
@@ -213,9 +222,9 @@ def _metrics(request: Any) -> ExportBatch:
     for rm in request.resource_metrics:
         resource = _resource(rm)
         for sm in rm.scope_metrics:
-            scope = _scope(sm)
+            context = resource + _scope(sm)  # one list for all the scope's metrics: encoded once
             for metric in sm.metrics:
-                _metric(tables, resource + scope, metric)
+                _metric(tables, context, metric)
     return ExportBatch.from_rows("metrics", list(tables.by_type.values()), tables.rejected)
 
 
@@ -224,21 +233,27 @@ def _metric(tables: _MetricTables, context: list[Any], metric: Any) -> None:
     if kind is None:
         tables.rejected.add(f"metric {metric.name!r} has no data")
         return
-    data = getattr(metric, kind)
+    name, unit = metric.name, metric.unit
+    if kind == "gauge":
+        data, temporality, monotonic = metric.gauge, 0, False
+    elif kind == "sum":
+        data = metric.sum
+        temporality, monotonic = data.aggregation_temporality, data.is_monotonic
+    else:
+        data = getattr(metric, kind)
+        temporality, monotonic = getattr(data, "aggregation_temporality", 0), False
     rows = tables.by_type[kind]
-    temporality = getattr(data, "aggregation_temporality", 0)
-    monotonic = getattr(data, "is_monotonic", False)
-    ctx = rows.add_context([metric.name, metric.description or None, metric.unit or None, *context])
-    series = r.SeriesIds(rows, r.series_key(context, metric.name, metric.unit, kind, temporality, monotonic))
+    ctx = rows.add_context([name, metric.description or None, unit or None, *context])
+    series = r.SeriesIds(rows, tables.series_key(context, name, unit, kind, temporality, monotonic))
     if kind in ("gauge", "sum"):
-        _number_points(tables, rows, ctx, series, data, temporality, monotonic, metric.name)
+        _number_points(tables, rows, ctx, series, data, temporality, monotonic, name)
         return
     add_point = _POINT_WRITERS[kind]
     for point in data.data_points:
         attrs = _attribute_index(rows, point)
         problem = add_point(rows.columns, point, temporality, monotonic)
         if problem:
-            tables.rejected.add(f"metric {metric.name!r}: {problem}")
+            tables.rejected.add(f"metric {name!r}: {problem}")
             continue
         _common_point(rows, ctx, series, point, attrs)
 
@@ -270,11 +285,8 @@ def _number_points(
     export: the appends are bound once, and the columns that are the same
     for all points of the metric are filled once at the end.
     """
-    c = rows.columns
     series_of, attribute_index = series.of, rows.interned["attributes"].index_raw
-    add_value, add_int, add_series = c["value"].append, c["int_value"].append, c["series_id"].append
-    add_start, add_time, add_attrs = c["start_time"].append, c["time"].append, c["attributes"].append
-    add_flags, add_exemplars = c["flags"].append, c["exemplars"].append
+    add_value, add_int, add_series, add_start, add_time, add_attrs, add_flags, add_exemplars = rows.number_appends()
     count = 0
     for point in data.data_points:
         attrs = attribute_index(tuple(point.attributes), _raw_attribute_key)
@@ -301,6 +313,7 @@ def _number_points(
         add_exemplars(_exemplars(point) if point.exemplars else None)
         count += 1
     rows.context_of_row.extend([ctx] * count)
+    c = rows.columns
     if "is_monotonic" in c:
         c["aggregation_temporality"].extend([temporality] * count)
         c["is_monotonic"].extend([monotonic] * count)

@@ -11,11 +11,14 @@ that hand the store whole rows, and writes both parts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import duckdb
+
 
 from trellis.collector.schema import (
     RESOURCE_NAMES,

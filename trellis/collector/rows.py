@@ -298,6 +298,10 @@ class SeriesIds:
         return index, self.of(index)
 
 
+_MAP_CONTEXT = {"resource_attributes", "scope_attributes"}
+"""Context columns that hold maps, whose keys must be made unique; the others hold plain values."""
+
+
 @dataclass
 class TableRows:
     """The rows of one signal table built from one request.
@@ -314,11 +318,20 @@ class TableRows:
     interned: dict[str, AttributeSets] = field(default_factory=dict)
     duplicate_keys: int = 0
     """Attribute pairs ``to_arrow`` dropped because their key came again later in the same map."""
+    _appends: tuple[Callable[[Any], None], ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         names = [c.name for c in TABLES[self.table]]
         self.columns = {n: [] for n in names if n not in self.context_names}
         self.interned = {n: AttributeSets() for n in INTERNED_COLUMNS if n in self.columns}
+
+    def number_appends(self) -> tuple[Callable[[Any], None], ...]:
+        """The ``append`` of the columns every gauge and sum point fills, bound once per request: value,
+        int_value, series_id, start_time, time, attributes, flags, exemplars."""
+        if self._appends is None:
+            names = ("value", "int_value", "series_id", "start_time", "time", "attributes", "flags", "exemplars")
+            self._appends = tuple(self.columns[n].append for n in names)
+        return self._appends
 
     def add_context(self, values: list[Any]) -> int:
         self.contexts.append(values)
@@ -332,22 +345,33 @@ class TableRows:
         return len(self.context_of_row)
 
     def to_arrow(self) -> tuple[pa.Table, dict[int, list[Any]]]:
-        """The rows in the stored layout, and the resources they refer to, by ``resource_id``."""
+        """The rows in the stored layout, and the resources they refer to, by ``resource_id``.
+
+        Contexts share their values: the metrics of one resource carry the same resource and scope objects,
+        so each distinct one is deduplicated and hashed once (by identity), not once per metric."""
         schema = stored_schema(self.table)
         rows = pa.array(self.context_of_row, type=pa.int32())
         first = self.context_names.index(RESOURCE_NAMES[0])
         resource_part = slice(first, first + len(RESOURCE_NAMES))
         resources: dict[int, list[Any]] = {}
+        seen: dict[tuple[int, ...], int] = {}
         ids = []
         for ctx in self.contexts:
-            values = self._unique(ctx[resource_part])
-            ids.append(key := resource_id(values))
-            resources.setdefault(key, values)
+            part = ctx[resource_part]
+            same = tuple(map(id, part))
+            key = seen.get(same)
+            if key is None:
+                values = self._unique(part)
+                key = seen[same] = resource_id(values)
+                resources.setdefault(key, values)
+            ids.append(key)
         arrays = {"resource_id": pa.DictionaryArray.from_arrays(rows, pa.array(ids, type=pa.uint64()))}
         for i, name in enumerate(self.context_names):
             if name not in arrays and not resource_part.start <= i < resource_part.stop:
-                values = pa.array(self._unique([ctx[i] for ctx in self.contexts]), type=schema.field(name).type)
-                arrays[name] = pa.DictionaryArray.from_arrays(rows, values)
+                column = [ctx[i] for ctx in self.contexts]
+                if name in _MAP_CONTEXT:
+                    column = self._unique_once(column)
+                arrays[name] = pa.DictionaryArray.from_arrays(rows, pa.array(column, type=schema.field(name).type))
         for name, values in self.columns.items():
             if name in self.interned:
                 distinct = pa.array(self._unique(self.interned[name].values), type=schema.field(name).type)
@@ -364,6 +388,17 @@ class TableRows:
         for value in values:
             kept, dropped = dedupe(value)
             self.duplicate_keys += dropped
+            out.append(kept)
+        return out
+
+    def _unique_once(self, maps: list[Any]) -> list[Any]:
+        """``_unique`` of a context column whose rows share map objects: each distinct object once."""
+        done: dict[int, Any] = {}
+        out = []
+        for value in maps:
+            kept = done.get(id(value), done)
+            if kept is done:
+                kept = done[id(value)] = self._unique([value])[0]
             out.append(kept)
         return out
 

@@ -15,11 +15,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import duckdb
 import orjson
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import duckdb
+
 
 SCHEMA_VERSION = 3
 
@@ -349,7 +352,7 @@ def _times_in_utc(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(_create_view(table))
 
 
-Migration = str | Callable[[duckdb.DuckDBPyConnection], None]
+Migration: TypeAlias = "str | Callable[[duckdb.DuckDBPyConnection], None]"
 """A statement to run, or a function that migrates with the connection it is given."""
 
 MIGRATIONS: list[tuple[int, list[Migration]]] = [

@@ -16,6 +16,7 @@ import uvicorn
 
 from trellis.collector.api import ApiContext, RouteInstaller, build_api
 from trellis.collector.auth import Authenticator, read_tokens
+from trellis.collector.decode_pool import DecodePool
 from trellis.collector.messages import first_line
 from trellis.collector.otlp_grpc import start_grpc_server
 from trellis.collector.otlp_http import OtlpHttpReceiver
@@ -114,8 +115,9 @@ class Collector:
         except Exception:
             self.store.close()
             raise
-        grpc_server, _ = start_grpc_server(self.store, self.auth, s.host, s.otlp_grpc_port, s.max_body_bytes)
-        receiver = OtlpHttpReceiver(self.store, self.auth, s.max_body_bytes, s.retry_after_seconds)
+        pool = DecodePool(s.decode_processes)
+        grpc_server, _ = start_grpc_server(self.store, self.auth, s.host, s.otlp_grpc_port, s.max_body_bytes, pool)
+        receiver = OtlpHttpReceiver(self.store, self.auth, s.max_body_bytes, s.retry_after_seconds, pool)
         servers = [
             _uvicorn(receiver.app(), s.host, s.otlp_http_port, s.log_level),
             _uvicorn(api, s.host, s.api_port, s.log_level),
@@ -143,6 +145,8 @@ class Collector:
             await asyncio.to_thread(api_loop.join)
             watcher.cancel()
             grpc_server.stop(grace=5).wait()
+            receiver.close()
+            pool.close()
             for stop_extension in context.on_shutdown:
                 stop_extension()
             self.store.close()

@@ -51,6 +51,12 @@ class CollectorSettings(BaseSettings):
     max_queue_bytes: int = Field(
         256 * 1024 * 1024, description="Bytes of decoded rows waiting to be written before new exports get 503."
     )
+    decode_processes: int = Field(
+        2,
+        ge=0,
+        description="Worker processes that decode large exports (bodies of 128 KiB to 8 MiB) beside the "
+        "collector's own threads, about 100 MiB each; 0 decodes every export in the collector's own process.",
+    )
     max_snapshots: int = Field(2, description="Snapshots taken or downloaded at once; more get 503.")
     duckdb_memory_limit: str = Field(
         "512MB",
