@@ -610,6 +610,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="threads sending small dashboard-like queries through /api/v1/query while ingest runs, each about\n"
         "ten a second; the report gives their p50/p95/p99 latency (default: 0)",
     )
+    p.add_argument(
+        "--heavy-readers",
+        type=int,
+        default=0,
+        help="threads sending queries whose answers would be a gigabyte each (HEAVY_QUERIES) while ingest\n"
+        "runs: the answers must be cut at --query-byte-limit and memory stay bounded (default: 0)",
+    )
     p.add_argument("--progress", type=float, default=2.0, help="seconds between progress lines (default: 2)")
     p.add_argument("--workdir", type=Path, default=None, help="where the temp dir goes (default: the system's)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (database and collector log)")
@@ -696,6 +703,8 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
     sampler.start()
     reads = ReadLoad(collector, args.readers)
     reads.start()
+    heavy = ReadLoad(collector, args.heavy_readers, HEAVY_QUERIES)
+    heavy.start()
     cpu0 = _cpu_seconds(collector.process.pid)
     t0 = time.time()
     deadline.value = t0 + args.warmup + args.seconds
@@ -711,7 +720,7 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         acked, requests, retries, errors, _ = _totals(counters, args.clients)
         if window_start is None and now - t0 >= args.warmup:
             window_start, cpu_start = (now, acked), _cpu_seconds(collector.process.pid)
-            reads.measuring = True
+            reads.measuring = heavy.measuring = True
         window_end = (now, acked)
         queue = _write_queue(collector)
         print(
@@ -723,8 +732,9 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         last_t, last_acked = now, acked
     cpu_end = _cpu_seconds(collector.process.pid)
     cpu_total = cpu_end - cpu0
-    reads.measuring = False
+    reads.measuring = heavy.measuring = False
     reads.stop()
+    heavy.stop()
 
     for c in clients:  # in-flight requests finish (and count) after the deadline
         c.join(timeout=180)
@@ -761,6 +771,7 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         "lost": max(0, acked - stored),
         "cores": os.cpu_count(),
         "reads": reads.summary(),
+        "heavy_reads": heavy.summary(),
     }
     return result
 
@@ -774,12 +785,19 @@ READ_QUERIES = [
 ]
 """Small queries like the dashboard's tiles: what a person waits for while ingest runs flat out."""
 
+HEAVY_QUERIES = [
+    "SELECT repeat('x', 1000000) AS s FROM range(1000)",
+    "SELECT i, repeat('y', 10000) AS s FROM range(1000000) t(i)",
+]
+"""Queries whose answers are far larger than memory should allow (a gigabyte of text each): the byte limit
+must cut them while ingest goes on, and the collector stay under 1 GiB."""
+
 
 class ReadLoad:
-    """Readers that send ``READ_QUERIES`` in turn through /api/v1/query and time each answer."""
+    """Readers that send ``queries`` in turn through /api/v1/query and time each answer."""
 
-    def __init__(self, collector: RunningCollector, readers: int) -> None:
-        self.collector, self.readers = collector, readers
+    def __init__(self, collector: RunningCollector, readers: int, queries: list[str] = READ_QUERIES) -> None:
+        self.collector, self.readers, self.queries = collector, readers, queries
         self.latencies: list[float] = []
         self.by_query: dict[str, list[float]] = {}
         self.errors = 0
@@ -799,7 +817,7 @@ class ReadLoad:
     def _run(self, reader: int) -> None:
         turn = reader
         while not self._stop.is_set():
-            sql = READ_QUERIES[turn % len(READ_QUERIES)]
+            sql = self.queries[turn % len(self.queries)]
             turn += 1
             started = time.perf_counter()
             try:
@@ -852,6 +870,12 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
         f"CPU per point collector {result['collector_cpu_us_per_point']} us, clients "
         f"{result['client_cpu_us_per_point']} us; load average at the end {result['load_average']}"
     )
+    if args.heavy_readers:
+        heavy = result["heavy_reads"]
+        print(
+            f"heavy reads   {heavy['queries']:,} answers cut at the byte limit by {args.heavy_readers} readers while "
+            f"ingesting: p50 {heavy.get('p50_ms')} ms, max {heavy.get('max_ms')} ms, {heavy['errors']} errors"
+        )
     if args.readers:
         reads = result["reads"]
         print(

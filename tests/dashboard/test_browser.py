@@ -221,6 +221,17 @@ def _governance_needs_two(demo: Demo) -> None:
     assert "is applied" in approved["result"], approved
 
 
+def _own_browser(browser: Any, demo: Demo, user: str) -> Any:
+    """``user`` opens the Approvals page in a browser of their own and signs in."""
+    page = browser.new_context(viewport={"width": 1440, "height": 1100}).new_page()
+    page.goto(f"{demo.url}/approvals")
+    page.wait_for_selector('[data-testid="stSidebar"] input[type="password"]', timeout=60_000)
+    _click_sign_in(page, user)
+    page.get_by_text(f"signed in as {user}").wait_for(timeout=30_000)
+    _wait_ready(page, "approvals")
+    return page
+
+
 def _open_approvals(page: Any, user: str) -> Any:
     _sign_in(page, user)
     page.reload()  # signing out forgot the one before: the reload finds this one
@@ -291,7 +302,9 @@ def test_a_team_admin_changes_a_production_definition_and_two_platform_admins_ap
         page.get_by_text("pg-prod version 2: version 2 awaits approval").wait_for(timeout=30_000)
         _no_exception(page, "first approval")
 
-        approve = _open_approvals(page, "dave")
+        page = _own_browser(browser, demo, "dave")  # another person, at another desk
+        approve = page.locator(".st-key-approve_pg-prod_2 button")
+        approve.wait_for()
         assert "Approve as dave" in approve.inner_text()
         approve.click()
         page.get_by_text("pg-prod version 2: version 2 is active").wait_for(timeout=30_000)
