@@ -801,6 +801,8 @@ class ReadLoad:
         self.latencies: list[float] = []
         self.by_query: dict[str, list[float]] = {}
         self.errors = 0
+        self.cut = 0
+        """Answers that said they were cut (``truncated``)."""
         self.measuring = False
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(readers)]
@@ -821,11 +823,12 @@ class ReadLoad:
             turn += 1
             started = time.perf_counter()
             try:
-                api_call(self.collector, "POST", "/api/v1/query", {"sql": sql}, timeout=60)
+                answer = api_call(self.collector, "POST", "/api/v1/query", {"sql": sql}, timeout=60)
             except (OSError, RuntimeError):
                 self.errors += 1
                 continue
             if self.measuring:
+                self.cut += bool(answer.get("truncated"))
                 self.latencies.append(time.perf_counter() - started)
                 self.by_query.setdefault(sql, []).append(time.perf_counter() - started)
             self._stop.wait(0.1)
@@ -833,13 +836,13 @@ class ReadLoad:
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
         if not ordered:
-            return {"queries": 0, "errors": self.errors}
+            return {"queries": 0, "errors": self.errors, "cut": self.cut}
 
         def pct(q: float) -> float:
             return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
-        return {"queries": len(ordered), "errors": self.errors, "p50_ms": pct(0.5), "p95_ms": pct(0.95),
-                "p99_ms": pct(0.99), "max_ms": round(1000 * ordered[-1], 1)}  # fmt: skip
+        return {"queries": len(ordered), "errors": self.errors, "cut": self.cut, "p50_ms": pct(0.5),
+                "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": round(1000 * ordered[-1], 1)}  # fmt: skip
 
 
 def _write_queue(collector: RunningCollector) -> str:
@@ -873,8 +876,9 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
     if args.heavy_readers:
         heavy = result["heavy_reads"]
         print(
-            f"heavy reads   {heavy['queries']:,} answers cut at the byte limit by {args.heavy_readers} readers while "
-            f"ingesting: p50 {heavy.get('p50_ms')} ms, max {heavy.get('max_ms')} ms, {heavy['errors']} errors"
+            f"heavy reads   {heavy['queries']:,} answers ({heavy['cut']:,} cut at a limit) by {args.heavy_readers} "
+            f"readers while ingesting: p50 {heavy.get('p50_ms')} ms, max {heavy.get('max_ms')} ms, "
+            f"{heavy['errors']} errors"
         )
     if args.readers:
         reads = result["reads"]

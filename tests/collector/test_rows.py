@@ -99,3 +99,13 @@ def test_rows_with_neither_a_resource_id_nor_the_resource_columns_are_refused_na
         ValueError, match="rows for otel_logs have neither resource_id nor the resource columns service_name"
     ):
         resources.split("otel_logs", pa.table({"body": ["x"]}))
+
+
+def test_series_keys_encode_each_context_once_and_give_series_key_exactly() -> None:
+    """Series ids must not depend on which decoder (or shortcut) computed them."""
+    keys = rows.SeriesKeys()
+    context: list[object] = ["checkout", None, [("k8s.pod.name", "p-1"), ("n", "1.5")], None, "scope", None, [], None]
+    other = [*context[:-1], "https://opentelemetry.io/schemas/1.27.0"]
+    for ctx in (context, other, context):
+        for metric in (("cpu", "s", "sum", 2, True), ("memory", "By", "gauge", 0, False)):
+            assert keys.key(ctx, *metric) == rows.series_key(ctx, *metric)

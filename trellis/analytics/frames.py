@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from trellis.analytics.sources import Period
+from trellis.analytics.sources import Period, naive_utc
 
 TS = pl.Datetime("us")
 """Every timestamp a job writes: microseconds, UTC, no time zone."""
@@ -36,16 +36,8 @@ def shaped(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
 
 
 def utc_naive(frame: pl.LazyFrame, columns: Iterable[str]) -> pl.LazyFrame:
-    """Timestamps as naive UTC: TIMESTAMPTZ columns arrive in the session's time zone."""
-    schema = frame.collect_schema()
-    exprs = []
-    for name in columns:
-        dtype = schema[name]
-        expr = pl.col(name)
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-            expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        exprs.append(expr.cast(pl.Datetime("ns")).alias(name))
-    return frame.with_columns(exprs)
+    """``columns`` as naive UTC nanoseconds (``naive_utc``, then cast)."""
+    return naive_utc(frame).with_columns(pl.col(list(columns)).cast(pl.Datetime("ns")))
 
 
 def in_environments(column: str, prefixes: Iterable[str]) -> pl.Expr:

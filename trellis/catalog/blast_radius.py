@@ -89,10 +89,11 @@ def summary(
     consumers: list[dict[str, Any]], pending: list[dict[str, Any]], owners: dict[str, str] | None = None
 ) -> dict[str, int]:
     """The counts; ``teams`` counts the teams that own the consumers' apps (``owners``: app to team)."""
+    owners = owners or {}
     return {
         "consumers": len(consumers),
         "apps": len({c["app"] for c in consumers}),
-        "teams": len({(owners or {})[c["app"]] for c in consumers if c["app"] in (owners or {})}),
+        "teams": len({owners[c["app"]] for c in consumers if c["app"] in owners}),
         "environments": len({c["env"] for c in consumers}),
         "moves": sum(1 for c in consumers if c["change"] in ("moves", "unmatched")),
         "pending": len(pending),

@@ -70,16 +70,17 @@ class DecodePool:
         """``decoding.decode``: in a free worker process when the body is large, else in this thread; blocks
         until it is done. A worker that dies is replaced, and that export decoded here."""
         if self._take_worker(body):
+            executor = self._started()
             try:
-                return self.executor().submit(decode_here, signal, wire_format, body).result()
+                return executor.submit(decoding.decode, signal, wire_format, body).result()
             except BrokenProcessPool as exc:
-                self.broken(exc)
+                self._replace(executor, exc)
             finally:
                 with self._lock:
                     self._busy -= 1
         return decoding.decode(signal, wire_format, body)
 
-    def executor(self) -> Executor:
+    def _started(self) -> Executor:
         with self._lock:
             if self._executor is None:
                 context = multiprocessing.get_context("spawn")  # no inherited threads, sockets or DuckDB
@@ -88,13 +89,15 @@ class DecodePool:
                 )
             return self._executor
 
-    def broken(self, exc: BrokenProcessPool) -> None:
-        """A worker died (killed, out of memory): the next large body starts new workers."""
-        log.warning("a decoding process stopped (%s); starting new ones", exc)
+    def _replace(self, broken: Executor, exc: BrokenProcessPool) -> None:
+        """A worker of ``broken`` died (killed, out of memory): the next large body starts new workers. Of
+        several threads that saw it break, the first replaces it; new workers started since are kept."""
         with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            if self._executor is not broken:
+                return
+            self._executor = None
+        log.warning("a decoding process stopped (%s); starting new ones", exc)
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         with self._lock:
@@ -103,9 +106,4 @@ class DecodePool:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def decode_here(signal: Signal, wire_format: str, body: bytes) -> ExportBatch:
-    """``decoding.decode`` in this process (what a worker runs, and the fallback)."""
-    return decoding.decode(signal, wire_format, body)
-
-
-__all__ = ["PROCESS_BYTES", "PROCESS_MAX_BYTES", "DecodePool", "decode_here"]
+__all__ = ["PROCESS_BYTES", "PROCESS_MAX_BYTES", "DecodePool"]

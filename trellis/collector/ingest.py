@@ -1,7 +1,7 @@
-"""What the HTTP and gRPC receivers share once an export is decoded (``decoding``): hand it to the store, answer.
+"""What the HTTP and gRPC receivers share once an export is decoded (``decoding``, ``decode_pool``).
 
-A receiver only speaks its transport; this module decides what an export
-means: which decoder reads it, what was rejected, and what the
+A receiver only speaks its transport; this module decides what a decoded
+export means: what was rejected, how it reaches the store, and what the
 ``Export*ServiceResponse`` says.
 """
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
@@ -207,14 +206,7 @@ class _MetricTables:
             "summary": r.metric_rows("otel_metrics_summary"),
         }
         self.rejected = r.Rejections()
-        self._context_json: dict[int, tuple[list[Any], bytes]] = {}
-
-    def series_key(self, context: list[Any], *metric: Any) -> bytes:
-        """``r.series_key(context, *metric)``, the context encoded once for all the metrics of a scope."""
-        known = self._context_json.get(id(context))
-        if known is None or known[0] is not context:
-            known = self._context_json[id(context)] = (context, orjson.dumps(context))
-        return b"[" + known[1] + b"," + orjson.dumps(metric)[1:]
+        self.series_keys = r.SeriesKeys()
 
 
 def _metrics(request: Any) -> ExportBatch:
@@ -244,7 +236,7 @@ def _metric(tables: _MetricTables, context: list[Any], metric: Any) -> None:
         temporality, monotonic = getattr(data, "aggregation_temporality", 0), False
     rows = tables.by_type[kind]
     ctx = rows.add_context([name, metric.description or None, unit or None, *context])
-    series = r.SeriesIds(rows, tables.series_key(context, name, unit, kind, temporality, monotonic))
+    series = r.SeriesIds(rows, tables.series_keys.key(context, name, unit, kind, temporality, monotonic))
     if kind in ("gauge", "sum"):
         _number_points(tables, rows, ctx, series, data, temporality, monotonic, name)
         return

@@ -16,10 +16,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-if TYPE_CHECKING:
-    import duckdb
-
-
 from trellis.collector.schema import (
     RESOURCE_NAMES,
     RESOURCES_SCHEMA,
@@ -29,6 +25,9 @@ from trellis.collector.schema import (
     stored_schema,
     stored_table,
 )
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 def is_stored_layout(rows: pa.Table) -> bool:

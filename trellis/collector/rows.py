@@ -171,6 +171,20 @@ def series_key(*parts: Any) -> bytes:
     return orjson.dumps(parts)
 
 
+class SeriesKeys:
+    """``series_key(context, *metric)`` for the metrics of one request, each context list (a scope's
+    resource and scope values, shared by its metrics) encoded once rather than once per metric."""
+
+    def __init__(self) -> None:
+        self._encoded: dict[int, tuple[list[Any], bytes]] = {}
+
+    def key(self, context: list[Any], *metric: Any) -> bytes:
+        known = self._encoded.get(id(context))
+        if known is None or known[0] is not context:
+            known = self._encoded[id(context)] = (context, orjson.dumps(context))
+        return b"[" + known[1] + b"," + orjson.dumps(metric)[1:]  # what orjson.dumps((context, *metric)) gives
+
+
 def series_id(key: bytes, attributes: Attributes | AttributeKey) -> int:
     """64-bit series id: the hash of the metric's identity and the point's attributes."""
     digest = hashlib.blake2b(key, digest_size=8)

@@ -32,6 +32,12 @@ _TS = pa.timestamp("ns", tz="UTC")
 timestamps written in SQL."""
 
 
+def use_utc(con: duckdb.DuckDBPyConnection) -> None:
+    """Show and compare times in UTC on this database's connections, whatever the host's zone (before the
+    configuration is locked)."""
+    con.execute("SET GLOBAL TimeZone='UTC'")
+
+
 def instant_sql(ns: int) -> str:
     """An instant (ns since the epoch) as a TIMESTAMPTZ_NS literal, exact and whatever the session's zone:
     what a time column compares with in generated SQL."""

@@ -25,6 +25,7 @@ import duckdb
 import orjson
 
 from trellis.collector.messages import first_line
+from trellis.collector.schema import use_utc
 
 TABLE_FUNCTIONS = frozenset(
     {
@@ -89,7 +90,7 @@ def open_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=True, config=config)
     if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
         return con  # the file is open in this process already, set up and locked by the first open
-    con.execute("SET GLOBAL TimeZone='UTC'")  # times shown and compared as UTC, whatever the host's zone
+    use_utc(con)
     con.execute("SET lock_configuration=true")
     return con
 

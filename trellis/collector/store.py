@@ -27,7 +27,7 @@ from trellis.collector.batch import ExportBatch
 from trellis.collector.events import UPSERT_SQL
 from trellis.collector.health import StoreHealth
 from trellis.collector.messages import first_line
-from trellis.collector.schema import TABLES, migrate
+from trellis.collector.schema import TABLES, migrate, use_utc
 from trellis.collector.settings import MEMORY_LIMIT_PATTERN
 
 log = logging.getLogger("trellis.store")
@@ -90,7 +90,7 @@ def open_database(path: Path, snapshot_dir: Path, memory_limit: str | None = MEM
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    con.execute("SET GLOBAL TimeZone='UTC'")  # times read and written as UTC, whatever the host's zone
+    use_utc(con)
     migrate(con)
     con.execute(f"SET allowed_directories=['{snapshot_dir.resolve()}/']")
     con.execute("SET enable_external_access=false")

@@ -23,7 +23,6 @@ TOKEN_KEY = "trellis_token"
 SIGNED_OUT_KEY = "trellis_signed_out"
 REMEMBER_KEY = "trellis_remember"
 FORGET_KEY = "trellis_forget"
-ALL_SCOPES = frozenset({"ingest", "read", "admin", "approve"})
 
 
 @dataclass(frozen=True)
