@@ -788,9 +788,11 @@ READ_QUERIES = [
 HEAVY_QUERIES = [
     "SELECT repeat('x', 1000000) AS s FROM range(1000)",
     "SELECT i, repeat('y', 10000) AS s FROM range(1000000) t(i)",
+    "SELECT i, repeat('w', 16000) AS s FROM range(400000) t(i)",
 ]
-"""Queries whose answers are far larger than memory should allow (a gigabyte of text each): the byte limit
-must cut them while ingest goes on, and the collector stay under 1 GiB."""
+"""Queries whose answers are far larger than memory should allow (gigabytes of text each): the guard refuses
+the first (one vector of it is a gigabyte), the byte limit cuts the other two; ingest goes on, and the
+collector stays under 1 GiB."""
 
 
 class ReadLoad:

@@ -20,6 +20,7 @@ from trellis.analytics import JOBS, run_job, run_jobs, usage_pass, usage_sql, ut
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.run_sources import RunSources
 from trellis.analytics.sources import Period, Sources
+from trellis.collector.store import memory_limit_bytes
 from trellis.testing.analytics_store import build_analytics_store
 
 START = D(2026, 1, 5, 9, 55)
@@ -71,7 +72,7 @@ def test_percentiles_are_computed_in_batches_that_fit_duckdbs_memory_limit() -> 
         duckdb.connect(config={"memory_limit": "512MB"}) as small,
         duckdb.connect(config={"memory_limit": "3GB"}) as big,
     ):
-        assert usage_sql._memory_limit(small) == int(488.2 * 2**20)
+        assert memory_limit_bytes(small) == int(488.2 * 2**20)
         assert 3_000_000 < usage_sql.samples_per_batch(small) < usage_sql.samples_per_batch(big) < 70_000_000
 
 

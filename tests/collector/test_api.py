@@ -523,7 +523,7 @@ def byte_limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCo
 @pytest.mark.parametrize("accept", ["json", "arrow"])
 def test_an_answer_is_cut_at_the_byte_limit_and_says_so(byte_limited: RunningCollector, accept: str) -> None:
     """A few rows of huge values: cut at about 1 MiB of data, not held whole (it once took 4 GiB)."""
-    sql = "SELECT i, repeat('x', 100000) AS s FROM range(2000) t(i)"
+    sql = "SELECT i, repeat('x', 16000) AS s FROM range(8000) t(i)"
     headers = {"Accept": "application/vnd.apache.arrow.stream"} if accept == "arrow" else {}
 
     response = httpx.post(f"{byte_limited.api}/api/v1/query", json={"sql": sql}, headers=headers, timeout=60)
@@ -535,7 +535,7 @@ def test_an_answer_is_cut_at_the_byte_limit_and_says_so(byte_limited: RunningCol
     if accept == "json":
         answer = response.json()
         assert (answer["truncated"], answer["truncated_by"]) == (True, "bytes")
-        assert 0 < len(answer["rows"]) <= 10
+        assert 0 < len(answer["rows"]) <= 80
         assert [row[0] for row in answer["rows"]] == list(range(len(answer["rows"])))
 
 

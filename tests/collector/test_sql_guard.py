@@ -63,6 +63,10 @@ def test_every_hostile_statement_is_refused_with_its_reason(con: duckdb.DuckDBPy
         "SELECT * FROM duckdb_columns() WHERE table_name = 't'",
         "SELECT date_trunc('hour', now()), epoch_ns(now()::TIMESTAMP_NS), strftime(now(), '%Y')",
         "SELECT json_extract('{\"a\": 1}', '$.a'), regexp_matches('x', 'x'), coalesce(NULL, 1)",
+        "SELECT lpad(a::VARCHAR, 8, '0'), rpad('x', 20, ' '), repeat('ab', 100), repeat(a::VARCHAR, 3) FROM t",
+        "SELECT bar(a, 0, 10), bar(a, 0, 10, 20) FROM t",
+        "SELECT range(5), generate_series(1, 10, 2), list_resize([1], 4), printf('%08.2f|%-10s', 1.5, 'x')",
+        "SELECT format('{} {:>12}', 1, 'x'), len(range(0, 16000))",
     ],
 )
 def test_ordinary_analysis_passes(con: duckdb.DuckDBPyConnection, sql: str) -> None:

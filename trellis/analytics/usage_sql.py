@@ -25,6 +25,7 @@ from trellis.analytics.metrics import _KIND_OF, _RESOURCE_OF, SUBJECT, _prefer
 from trellis.analytics.run_sources import RunSources, holds, shared
 from trellis.analytics.sources import Period, Sources
 from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass, code_sql, ns, points_where
+from trellis.collector.store import memory_limit_bytes
 
 USAGE = "usage"
 """The kind of shared work (``Job.shares``) this module's pass is: jobs that name it share one pass per run."""
@@ -37,28 +38,12 @@ list of fractions keeps one state per group (two quantiles kept two, and 100 byt
 3 GB); batches of 52 million samples kept the benchmark's process under 3.3 GiB with a 3 GB limit."""
 SAMPLES_PER_BATCH: int | None = None
 """Usage samples whose percentiles DuckDB computes at a time; None: as many as its memory limit allows."""
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
-
-
-def _memory_limit(con: object) -> int | None:
-    """DuckDB's memory_limit in bytes (None when it cannot be read)."""
-    try:
-        text = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])  # type: ignore[attr-defined]
-    except Exception:  # an old DuckDB or an unusual connection: no limit known
-        return None
-    number = text.upper().rstrip("BI KMGT")
-    unit = text.upper()[len(number) :].replace(" ", "")
-    try:
-        return int(float(number) * _UNITS[unit])
-    except (KeyError, ValueError):
-        return None
 
 
 def samples_per_batch(con: object) -> int:
     if SAMPLES_PER_BATCH is not None:
         return SAMPLES_PER_BATCH
-    limit = _memory_limit(con)
+    limit = memory_limit_bytes(con)  # type: ignore[arg-type]
     return max(1_000_000, (limit or 3 * 2**30) * 3 // 4 // SAMPLE_BYTES)
 
 

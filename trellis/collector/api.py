@@ -7,6 +7,7 @@ scope it needs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -181,9 +182,11 @@ def _answer_query(ctx: ApiContext, body: QueryRequest, arrow: bool) -> tuple[byt
     settings = ctx.settings
     deadline = time.monotonic() + settings.query_timeout_seconds
     limit = min(body.limit or settings.query_row_limit, settings.query_row_limit)
-    result = run_query(
-        ctx.store.cursor(), body.sql, limit, settings.query_timeout_seconds, body.params, settings.query_byte_limit
-    )
+    cursor = ctx.store.cursor()
+    with contextlib.closing(cursor):
+        result = run_query(
+            cursor, body.sql, limit, settings.query_timeout_seconds, body.params, settings.query_byte_limit
+        )
     if arrow:
         content = _ipc(result.table)
     else:

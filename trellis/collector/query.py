@@ -76,10 +76,11 @@ def run_query(
 ) -> QueryResult:
     """Check and run ``sql`` with ``params`` bound to its placeholders, returning at most ``row_limit``
     rows and about ``byte_limit`` bytes of Arrow data; interrupted after ``timeout`` s."""
-    check_query(cursor, sql)
     timer = threading.Timer(timeout, cursor.interrupt)
     timer.start()
+    reader: pa.RecordBatchReader | None = None
     try:
+        check_query(cursor, sql)
         reader = cursor.sql(sql, params=params).to_arrow_reader(min(row_limit + 1, BATCH_ROWS))
         if reader is None:
             raise QueryFailed("the statement returned no result")
@@ -91,7 +92,18 @@ def run_query(
         raise QueryFailed(_with_hint(first_line(exc))) from None
     finally:
         timer.cancel()
+        _release(reader)
     return QueryResult(table.slice(0, row_limit), cut_by is not None, cut_by)
+
+
+def _release(reader: pa.RecordBatchReader | None) -> None:
+    """End DuckDB's part of a stopped or cut answer here, in the thread that ran it.
+
+    Left to Python's garbage collector (a failed query's traceback holds the reader in a cycle), it
+    would be ended by whichever thread collects, inside the collection, and the collector crashed
+    in native code when that happened during a decode."""
+    if reader is not None:
+        reader.close()
 
 
 def too_long(timeout: float) -> str:

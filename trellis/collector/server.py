@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import ipaddress
 import logging
 import signal
@@ -190,6 +191,7 @@ class Collector:
 def serve(settings: CollectorSettings, installers: Sequence[RouteInstaller] = ()) -> None:
     """Run the collector, with the routes of ``installers`` on its API, until SIGINT or SIGTERM."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.enable()  # a crash in native code leaves every thread's Python stack in the log
     auth = check_settings(settings)
     check_ports(settings)
     try:

@@ -66,7 +66,7 @@ class CollectorSettings(BaseSettings):
     retry_after_seconds: int = Field(1, description="Retry-After sent to clients while the write queue is full.")
     query_row_limit: int = Field(100_000, description="Most rows one /api/v1/query answer returns.")
     query_byte_limit: int = Field(
-        64 * 1024 * 1024, description="Most bytes of data one /api/v1/query answer returns; a longer one is cut."
+        16 * 1024 * 1024, description="Most bytes of data one /api/v1/query answer returns; a longer one is cut."
     )
     query_timeout_seconds: float = Field(
         30.0, description="Longest a query may run, answer included, before it is interrupted."

@@ -1,12 +1,16 @@
 """Which SQL Trellis runs for a reader: one read-only statement over the store's own tables.
 
-The guard is an allow-list, checked in two steps on DuckDB's own parse of the statement:
+The guard is an allow-list, checked in three steps on DuckDB's own parse of the statement:
 
 1. the statement kind: SELECT (which DESCRIBE, SHOW and SUMMARIZE are);
-2. every function it calls: a table function only from ``TABLE_FUNCTIONS`` (they are the doors to
-   files, other databases and text run as SQL); a scalar, aggregate or window function only when it
-   is one of DuckDB's built-ins and not in ``REFUSED_FUNCTIONS`` (those that run text as SQL or reveal
-   settings, paths and variables). A table named like a path (``FROM 'x.csv'``) is refused too.
+2. every function it calls (in any clause, in subqueries, in table functions' arguments): a table
+   function only from ``TABLE_FUNCTIONS`` (they are the doors to files, other databases and text
+   run as SQL); a scalar, aggregate or window function only when it is one of DuckDB's built-ins
+   and not in ``REFUSED_FUNCTIONS`` (those that run text as SQL or reveal settings, paths and
+   variables). A table named like a path (``FROM 'x.csv'``) is refused too.
+3. calls that build a value as wide as an argument says (``repeat``, ``lpad``...) only with sizes
+   written in the query, up to ``sql_width.MAX_VALUE_WIDTH``: DuckDB would hold 2,048 such values at
+   once before a row of the answer could be counted.
 
 Every connection Trellis opens for a reader also has DuckDB's external access switched off and its
 configuration locked (``open_read_only``, and the collector's own store), so a statement that got
@@ -26,6 +30,7 @@ import orjson
 
 from trellis.collector.messages import first_line
 from trellis.collector.schema import use_utc
+from trellis.collector.sql_width import WidthRefused, check_widths
 
 TABLE_FUNCTIONS = frozenset(
     {
@@ -107,8 +112,13 @@ def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     if statement_type != duckdb.StatementType.SELECT:
         name = "INSTALL/LOAD" if statement_type == duckdb.StatementType.LOAD else statement_type.name
         raise QueryRefused(f"{name} statements are not allowed; only read-only {_ALLOWED_KINDS}")
-    for kind, name in _references(con, sql):
+    tree = _parse(con, sql)
+    for kind, name in _walk(tree):
         _check_reference(kind, name)
+    try:
+        check_widths(tree)
+    except WidthRefused as exc:
+        raise QueryRefused(str(exc)) from None
 
 
 def _check_reference(kind: str, name: str) -> None:
@@ -138,12 +148,13 @@ def expression_functions() -> frozenset[str]:
     return frozenset(name for (name,) in rows) | {"unnest"}
 
 
-def _references(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[tuple[str, str]]:
+def _parse(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """DuckDB's parse of ``sql`` as a JSON tree."""
     row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0]
     tree = orjson.loads(row[0]) if row else {}
     if tree.get("error"):
         raise QueryRefused(f"the SQL cannot be checked: {tree.get('error_message')}")
-    yield from _walk(tree)
+    return tree
 
 
 def _walk(node: Any) -> Iterator[tuple[str, str]]:
@@ -157,7 +168,7 @@ def _walk(node: Any) -> Iterator[tuple[str, str]]:
     if node.get("type") == "TABLE_FUNCTION" and isinstance(node.get("function"), dict):
         function = node["function"]
         yield "table function", str(function.get("function_name", ""))
-        yield from _walk(function.get("children", []))
+        yield from _walk(function.get("arguments", []))
         yield from _walk({k: v for k, v in node.items() if k != "function"})
         return
     if node.get("class") in ("FUNCTION", "WINDOW") and isinstance(node.get("function_name"), str):

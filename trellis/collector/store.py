@@ -241,7 +241,7 @@ class Store:
             self._finish([job], None)
 
     def _write_jobs(self, cur: duckdb.DuckDBPyConnection, jobs: list[_Job]) -> None:
-        cur.execute("BEGIN TRANSACTION")
+        _begin(cur)
         try:
             resources.insert_resources(cur, _combined_resources(jobs))
             for table, data in _combined_tables(jobs):
@@ -268,6 +268,24 @@ class Store:
                 job.done.set_exception(error)
 
 
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int | None:
+    """DuckDB's memory_limit in bytes (None when it cannot be read)."""
+    try:
+        text = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+    except duckdb.Error:
+        return None
+    number = text.upper().rstrip("BI KMGT")
+    unit = text.upper()[len(number) :].replace(" ", "")
+    try:
+        return int(float(number) * _UNITS[unit])
+    except (KeyError, ValueError):
+        return None
+
+
 def _checkpoint(cur: duckdb.DuckDBPyConnection) -> duckdb.Error | None:
     """Checkpoint now; the error when it fails (a snapshot being copied only delays it; a full disk
     invalidates the database, which the store's health then reports)."""
@@ -284,6 +302,15 @@ def _checkpoint(cur: duckdb.DuckDBPyConnection) -> duckdb.Error | None:
 
 STORAGE_ERRORS = (duckdb.IOException, duckdb.FatalException, OSError)
 """Failures of the disk under the database rather than of the rows: logged as one line."""
+
+
+def _begin(cur: duckdb.DuckDBPyConnection) -> None:
+    """Begin a transaction, first ending one that a failed rollback left open (DuckDB's memory was full)."""
+    try:
+        cur.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException:
+        cur.execute("ROLLBACK")
+        cur.execute("BEGIN TRANSACTION")
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
