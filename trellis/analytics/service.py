@@ -15,6 +15,7 @@ from trellis.analytics.registry import select_jobs
 from trellis.analytics.runner import JobResult, run_jobs
 from trellis.analytics.settings import AnalyticsSettings
 from trellis.analytics.sources import Period
+from trellis.collector.schedule import Every
 
 log = logging.getLogger("trellis.analytics")
 
@@ -64,8 +65,7 @@ class AnalyticsService:
     def __init__(self, cursor: duckdb.DuckDBPyConnection, config: AnalyticsConfig, window_days: int = 30) -> None:
         self.cursor, self.config, self.window_days = cursor, config, window_days
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._schedule: Every | None = None
         self.last_run: list[JobResult] = []
 
     def run(
@@ -82,20 +82,16 @@ class AnalyticsService:
 
     def start(self, interval: float) -> None:
         """Run every job every ``interval`` seconds over the default window, first one interval from now."""
-        if interval <= 0:
-            return
-        self._thread = threading.Thread(target=self._loop, args=(interval,), name="trellis-analytics", daemon=True)
-        self._thread.start()
+        self._schedule = Every("trellis-analytics", interval, lambda: self._scheduled(interval))
+        self._schedule.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
+        if self._schedule is not None:
+            self._schedule.stop()
 
-    def _loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            try:
-                results = self.run(default_period(self.window_days))
-                log.info("analytics: %s", ", ".join(f"{r.job} {r.rows} rows in {r.seconds:.2f} s" for r in results))
-            except Exception:
-                log.exception("the scheduled analytics run failed; it runs again in %g s", interval)
+    def _scheduled(self, interval: float) -> None:
+        try:
+            results = self.run(default_period(self.window_days))
+            log.info("analytics: %s", ", ".join(f"{r.job} {r.rows} rows in {r.seconds:.2f} s" for r in results))
+        except Exception:
+            log.exception("the scheduled analytics run failed; it runs again in %g s", interval)

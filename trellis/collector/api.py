@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from trellis.collector.auth import Authenticator, AuthError, Scope, grants
 from trellis.collector.query import QueryFailed, QueryRefused, QueryResult, run_query, to_json_ready, too_long
+from trellis.collector.retention_api import install_retention
 from trellis.collector.schema import SCHEMA_VERSION, TABLES, stored_table
 from trellis.collector.settings import DEFAULT_MAX_API_BODY_BYTES, CollectorSettings
 from trellis.collector.snapshots import SnapshotRefused, Snapshots
@@ -274,6 +275,7 @@ def add_core_routes(ctx: ApiContext) -> None:
     ctx.add("/api/v1/stats", stats, Scope.READ, ["GET"])
     ctx.add("/api/v1/query", query, Scope.READ, ["POST"])
     ctx.add("/api/v1/snapshot", snapshot, Scope.READ, ["POST"])
+    install_retention(ctx)
 
 
 def _ipc(table: pa.Table) -> bytes:

@@ -1,4 +1,4 @@
-"""The collector's commands: ``trellis query``, ``status``, ``snapshot`` and ``emit``."""
+"""The collector's commands: ``trellis query``, ``status``, ``retention``, ``snapshot`` and ``emit``."""
 
 from __future__ import annotations
 
@@ -146,10 +146,35 @@ def _check_choice(flag: str, value: str, allowed: tuple[str, ...]) -> None:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=flag)
 
 
+def retention(
+    api: str = ApiOpt,
+    token: str = TokenOpt,
+    sweep: bool = typer.Option(False, "--sweep", help="Remove the expired rows now (needs the admin scope)."),
+) -> None:
+    """Show how long each signal is kept and what a sweep would remove; --sweep removes it."""
+    with _client(api, token) as client:
+        if sweep:
+            removed = client.sweep_retention()["removed"]
+            typer.echo("removed " + (", ".join(f"{n:,} rows of {t}" for t, n in removed.items() if n) or "nothing"))
+        answer = client.retention()
+    typer.echo(_retention_table(answer))
+
+
+def _retention_table(answer: dict[str, Any]) -> str:
+    lines = [f"{'table':<36} {'kept':>9} {'rows':>14} {'oldest':<21} {'a sweep removes':>15}"]
+    for t in answer["tables"]:
+        kept = f"{t['keep_days']} days" if t["keep_days"] else "for ever"
+        oldest = (t["oldest"] or "-")[:19]
+        lines.append(f"{t['table']:<36} {kept:>9} {t['rows']:>14,} {oldest:<21} {t['expired']:>15,}")
+    lines.append("kept for ever: " + ", ".join(answer["kept"]))
+    return "\n".join(lines)
+
+
 def register(app: typer.Typer) -> None:
     """Add the collector's commands to the ``trellis`` command."""
     app.command()(query)
     app.command()(status)
+    app.command()(retention)
     app.command()(snapshot)
     app.add_typer(emit_app, name="emit")
 

@@ -101,6 +101,14 @@ class Client:
     def stats(self) -> dict[str, Any]:
         return self._json("GET", "/api/v1/stats")
 
+    def retention(self) -> dict[str, Any]:
+        """What each signal table keeps, and what a sweep now would remove."""
+        return self._json("GET", "/api/v1/retention")
+
+    def sweep_retention(self) -> dict[str, Any]:
+        """Remove expired rows now (admin scope); rows removed per table."""
+        return self._json("POST", "/api/v1/retention/sweep")
+
     def snapshot(self, out: str | Path) -> Path:
         """Write a consistent copy of the collector's database to ``out``."""
         target = Path(out)

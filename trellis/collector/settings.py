@@ -71,6 +71,12 @@ class CollectorSettings(BaseSettings):
     query_timeout_seconds: float = Field(
         30.0, description="Longest a query may run, answer included, before it is interrupted."
     )
+    retention_metrics_days: int = Field(0, ge=0, description="Days raw metric points are kept; 0 keeps them.")
+    retention_logs_days: int = Field(0, ge=0, description="Days log records are kept; 0 keeps them.")
+    retention_traces_days: int = Field(0, ge=0, description="Days spans are kept; 0 keeps them.")
+    retention_interval_seconds: float = Field(
+        3600.0, description="Seconds between retention sweeps (when any signal has a retention); 0: none."
+    )
     log_level: str = Field("info", description="Log level of the collector: debug, info, warning or error.")
     api: str = Field(DEFAULT_API, description="URL of a running collector's API, for commands.")
     endpoint: str = Field(

@@ -1,0 +1,181 @@
+"""How long the collector keeps raw signals, and the sweeps that remove what is older.
+
+Each signal has its own number of days (``--retention-metrics-days``, ``--retention-logs-days``,
+``--retention-traces-days``; 0 keeps everything). A row's age is its time: a metric point's ``time``
+(else its ``start_time``), a log record's ``time`` (else ``observed_time``), a span's ``end_time``
+(else ``start_time``); a row with none is kept. Deployments, incidents and the catalog are kept: they
+are small and they are the history DORA and the audit need.
+
+A sweep removes a table's expired rows a day at a time, oldest first, each day in a transaction of its
+own, beside ingest (appends and deletes of old rows do not conflict). DuckDB reuses the space of removed
+rows after its next checkpoint, so the file stops growing once retention applies; it does not shrink.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field
+
+from trellis.collector.messages import first_line
+from trellis.collector.schedule import Every
+from trellis.collector.schema import stored_table
+
+log = logging.getLogger("trellis.retention")
+
+METRIC_TABLES = (
+    "otel_metrics_gauge",
+    "otel_metrics_sum",
+    "otel_metrics_histogram",
+    "otel_metrics_exponential_histogram",
+    "otel_metrics_summary",
+)
+AGE = {
+    **dict.fromkeys(METRIC_TABLES, "coalesce(time, start_time)"),
+    "otel_logs": "coalesce(time, observed_time)",
+    "otel_traces": "coalesce(end_time, start_time)",
+}
+"""Each signal table and the expression that dates its rows."""
+
+SIGNAL_OF = {**dict.fromkeys(METRIC_TABLES, "metrics"), "otel_logs": "logs", "otel_traces": "traces"}
+
+SLICE = timedelta(days=1)
+"""How much of a table's history one delete removes (one transaction)."""
+
+
+class RetentionPolicy(BaseModel):
+    """Days each signal is kept; 0 keeps it for ever."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: int = Field(0, ge=0, description="Days of raw metric points.")
+    logs: int = Field(0, ge=0, description="Days of log records.")
+    traces: int = Field(0, ge=0, description="Days of spans.")
+
+    def days(self, table: str) -> int:
+        return int(getattr(self, SIGNAL_OF[table]))
+
+
+@dataclass
+class TableRetention:
+    """What one table holds, and what a sweep at ``cutoff`` would remove."""
+
+    table: str
+    keep_days: int
+    cutoff: datetime | None
+    rows: int
+    oldest: datetime | None
+    expired: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "signal": SIGNAL_OF[self.table],
+            "keep_days": self.keep_days,
+            "cutoff": _iso(self.cutoff),
+            "rows": self.rows,
+            "oldest": _iso(self.oldest),
+            "expired": self.expired,
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def report(cur: duckdb.DuckDBPyConnection, policy: RetentionPolicy, now: datetime) -> list[TableRetention]:
+    """Every signal table: rows, oldest row, and how many rows a sweep now would remove."""
+    tables = []
+    for table, age in AGE.items():
+        days = policy.days(table)
+        cutoff = now - timedelta(days=days) if days else None
+        expired = f"count(*) FILTER (WHERE {age} < $cutoff)" if cutoff else "0"
+        sql = f"SELECT count(*), min({age}), {expired} FROM {stored_table(table)}"
+        rows, oldest, removable = cur.execute(sql, {"cutoff": cutoff} if cutoff else None).fetchall()[0]
+        tables.append(TableRetention(table, days, cutoff, int(rows), oldest, int(removable or 0)))
+    return tables
+
+
+def sweep(cur: duckdb.DuckDBPyConnection, policy: RetentionPolicy, now: datetime) -> dict[str, int]:
+    """Remove every expired row, a day of each table at a time; rows removed per table."""
+    removed: dict[str, int] = {}
+    for table, age in AGE.items():
+        days = policy.days(table)
+        if days:
+            removed[table] = _sweep_table(cur, stored_table(table), age, now - timedelta(days=days))
+    return removed
+
+
+def _sweep_table(cur: duckdb.DuckDBPyConnection, table: str, age: str, cutoff: datetime) -> int:
+    removed = 0
+    while True:
+        oldest = cur.execute(f"SELECT min({age}) FROM {table} WHERE {age} < ?", [cutoff]).fetchall()[0][0]
+        if oldest is None:
+            return removed
+        upto = min(oldest + SLICE, cutoff)
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            count = cur.execute(f"DELETE FROM {table} WHERE {age} < ?", [upto]).fetchall()[0][0]
+            cur.execute("COMMIT")
+        except duckdb.Error:
+            cur.execute("ROLLBACK")
+            raise
+        removed += int(count)
+
+
+class RetentionService:
+    """Sweeps on a schedule, on a cursor of its own; one sweep at a time."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, policy: RetentionPolicy) -> None:
+        self.cursor, self.policy = cursor, policy
+        self._lock = threading.Lock()
+        self._schedule: Every | None = None
+        self.last_sweep: dict[str, Any] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return any(self.policy.days(table) for table in AGE)
+
+    def report(self, now: datetime | None = None) -> list[TableRetention]:
+        with self._lock:
+            return report(self.cursor, self.policy, now or datetime.now(UTC))
+
+    def sweep(self, now: datetime | None = None) -> dict[str, Any]:
+        """Sweep now; what was removed, also kept as ``last_sweep``."""
+        moment = now or datetime.now(UTC)
+        started = time.perf_counter()
+        with self._lock:
+            removed = sweep(self.cursor, self.policy, moment)
+        self.last_sweep = {
+            "at": _iso(moment),
+            "removed": removed,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        return self.last_sweep
+
+    def start(self, interval: float) -> None:
+        """Sweep every ``interval`` seconds, the first one interval after the start (when any signal expires)."""
+        if self.enabled:
+            self._schedule = Every("trellis-retention", interval, lambda: self._scheduled(interval))
+            self._schedule.start()
+
+    def stop(self) -> None:
+        if self._schedule is not None:
+            self._schedule.stop()
+
+    def _scheduled(self, interval: float) -> None:
+        try:
+            result = self.sweep()
+            if any(result["removed"].values()):
+                log.info("retention removed %s in %.1f s", result["removed"], result["seconds"])
+        except duckdb.Error as exc:
+            log.error("the retention sweep failed (%s); it runs again in %g s", first_line(exc), interval)
+
+
+__all__ = ["AGE", "RetentionPolicy", "RetentionService", "TableRetention", "report", "sweep"]
