@@ -9,12 +9,16 @@ from datetime import timedelta
 
 import duckdb
 import pytest
+from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import insert
 from tests.analytics.reference import assert_same_as_reference
 from tests.analytics.scenarios import HOUR, cumulative, point
-from trellis.analytics import usage_pass
+from trellis.analytics import cost, usage_pass, utilization
+from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.sources import Period, Sources
+from trellis.catalog.tables import migrate_catalog
+from trellis.collector.schema import migrate
 
 
 def test_points_stored_out_of_time_order_give_the_same_tables(
@@ -57,3 +61,27 @@ def test_no_points_in_the_period_make_no_pass(con: duckdb.DuckDBPyConnection) ->
     finally:
         built.drop()
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [(0,)]
+
+
+def test_points_stored_twice_by_a_retried_export_count_once(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exporter retries an export the collector had stored: the same series and time twice. Utilization
+    and cost, in the chunked pass and in the reference, come out as with every point once."""
+    counter = cumulative("api", 1)
+    gauge = [point("container.memory.working_set", 2, D(2026, 1, 5, 10) + timedelta(minutes=m), m % 7 + 1.0, "api")
+             for m in range(61)]  # fmt: skip
+    once = duckdb.connect()
+    migrate(once)
+    migrate_catalog(once)
+    for table, rows in [("otel_metrics_sum", counter), ("otel_metrics_gauge", gauge)]:
+        insert(once, table, rows)
+        insert(con, table, rows)
+    insert(con, "otel_metrics_sum", counter[1:4])
+    insert(con, "otel_metrics_gauge", gauge[10:40])
+    monkeypatch.setattr(usage_pass, "CHUNK_POINTS", 25)
+
+    config = AnalyticsConfig()
+    assert_frame_equal(utilization.run(Sources(con), HOUR, config), utilization.run(Sources(once), HOUR, config))
+    assert_frame_equal(cost.run(Sources(con), HOUR, config), cost.run(Sources(once), HOUR, config))
+    assert_same_as_reference(con, HOUR)

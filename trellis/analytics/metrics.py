@@ -110,7 +110,14 @@ def _read(sources: Sources, table: str, names: tuple[str, ...], period: Period, 
         container=pl.col("k8s_container_name"),
         resource=pl.col("metric_name").replace_strict(_RESOURCE_OF, return_dtype=pl.String),
         kind=pl.col("metric_name").replace_strict(_KIND_OF, return_dtype=pl.String),
-    ).sort("series_id", "time")
+    ).pipe(distinct_points)
+
+
+def distinct_points(points: pl.DataFrame) -> pl.DataFrame:
+    """Points sorted by series and time, each (series, time) once: an exporter that retries an export the
+    collector had stored already stores its points twice, and a point counts once (of two that differ, the
+    lower value)."""
+    return points.sort("series_id", "time", "value").unique(["series_id", "time"], keep="first", maintain_order=True)
 
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)

@@ -176,9 +176,13 @@ class _Subset:
             reader.register(self._carried, self.carry.to_arrow())
             carried = f"SELECT * FROM {self._carried} UNION ALL "
         try:
+            # Each (series, time) once (``metrics.distinct_points``): a retried export stores its points twice.
             arrow = reader.sql(f"""
-                {carried}SELECT series_id, {code_sql(self.names)} AS code, "time", value{counter}
-                FROM {self.points} WHERE {points_where(self.names, *bounds)}
+                {carried}SELECT * FROM (
+                    SELECT DISTINCT ON (series_id, "time") series_id, {code_sql(self.names)} AS code, "time",
+                        value{counter}
+                    FROM {self.points} WHERE {points_where(self.names, *bounds)}
+                    ORDER BY series_id, "time", value)
                 ORDER BY series_id, "time" """).to_arrow_table()
         finally:
             if carried:
