@@ -94,6 +94,7 @@ def serve(
     housekeeping_seconds: float = _opt("housekeeping_seconds"),
     deprecation_days: int = _opt("deprecation_days"),
     analytics_interval_seconds: float = _opt("analytics_interval_seconds"),
+    rollup_interval_seconds: float = _opt("rollup_interval_seconds"),
     analytics_window_days: int = _opt("analytics_window_days"),
     production_environments: str = _opt("production_environments"),
     price_table: Path = _opt("price_table"),

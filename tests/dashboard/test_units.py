@@ -173,3 +173,40 @@ def test_the_command_is_registered_and_checks_its_files(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "--port" in result.output and "--db" in result.output
     result = runner.invoke(app, ["dashboard", "--db", str(tmp_path / "missing.duckdb")])
     assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def test_explore_draws_a_counter_reset_as_the_increase_it_was_not_a_drop_or_a_leap() -> None:
+    """A cumulative counter that restarts (a new start time, or a lower value): the chart's increase per
+    bucket is what was counted, not max - min (which read a restart from 1,000 to 5 as 995 in one bucket)."""
+    import duckdb
+
+    from tests.analytics.conftest import insert
+    from trellis.collector import named_params
+    from trellis.collector.schema import migrate
+    from trellis.dashboard.views.explore import metric_query
+
+    def point(hour: int, minute: int, value: float, start: int, series: int = 1) -> dict[str, object]:
+        return {"metric_name": "requests", "series_id": series, "service_name": "api",
+                "time": datetime(2026, 1, 5, hour, minute), "start_time": datetime(2026, 1, 5, start),
+                "value": value, "aggregation_temporality": 2, "is_monotonic": True}  # fmt: skip
+
+    with duckdb.connect() as con:
+        migrate(con)
+        con.execute("SET TimeZone = 'UTC'")
+        insert(con, "otel_metrics_sum", [
+            point(10, 0, 900.0, 0), point(10, 30, 1000.0, 0),  # +100
+            point(11, 0, 1000.0, 0), point(11, 10, 5.0, 11), point(11, 40, 30.0, 11),  # +0, restart: +5, +25
+            point(12, 0, 20.0, 11), point(12, 30, 50.0, 11),  # a drop with the same start: +20, then +30
+            point(12, 30, 50.0, 11),  # the same point again (a retry)
+            point(11, 0, 7.0, 0, series=2), point(12, 0, 9.0, 0, series=2),  # +2 in the 12:00 bucket
+        ])  # fmt: skip
+        filters = Filters(date(2026, 1, 5), date(2026, 1, 5))
+        query = metric_query("otel_metrics_sum", "service_name", filters, cumulative=True)
+        rows = con.execute(query, named_params(query, {**filters.params(), "metric": "requests",
+                                                       "group": "service_name"})).fetchall()  # fmt: skip
+
+    assert [(bucket.hour, grp, value) for bucket, grp, value in rows] == [
+        (10, "api", 100.0),
+        (11, "api", 30.0),
+        (12, "api", 52.0),
+    ]

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from trellis.analytics.registry import JOBS, UnknownJob
+from trellis.analytics.rollups import RollupService
 from trellis.analytics.service import AnalyticsService, config_from_settings, period_from
 from trellis.analytics.settings import AnalyticsSettings
 from trellis.collector.api import ApiContext, ApiError, Caller, json_response, read_model
@@ -36,6 +37,10 @@ def install(ctx: ApiContext, settings: AnalyticsSettings) -> None:
     service = AnalyticsService(ctx.store.cursor(), config_from_settings(settings), settings.analytics_window_days)
     service.start(settings.analytics_interval_seconds)
     ctx.on_shutdown.append(service.stop)
+    rollups = RollupService(ctx.store)
+    rollups.start(settings.rollup_interval_seconds)
+    ctx.on_shutdown.append(rollups.stop)
+    ctx.extensions["rollups"] = rollups
     ctx.extensions["analytics"] = service
 
     async def analyze(request: Request, caller: Caller) -> Response:

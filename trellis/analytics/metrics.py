@@ -92,11 +92,13 @@ INTERVAL_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _read(sources: Sources, table: str, names: tuple[str, ...], period: Period, extra: list[str]) -> pl.DataFrame:
+def _read(
+    sources: Sources, table: str, names: tuple[str, ...], period: Period, extra: list[str], lookahead: timedelta
+) -> pl.DataFrame:
     if not sources.has(table):
         return pl.DataFrame()
     frame = (
-        sources.scan(table, window=("time", period.start - LOOKBACK, period.end + END_SLACK), derived=_DERIVED)
+        sources.scan(table, window=("time", period.start - LOOKBACK, period.end + lookahead), derived=_DERIVED)
         .filter(any_equal("metric_name", names) & pl.col("value").is_not_null())
         .select(*_POINT, *extra, *_IDENTITY)
         .collect()
@@ -184,11 +186,15 @@ def _clip(frame: Frame, period: Period) -> Frame:
     return clipped.with_columns(seconds=to_seconds(pl.col("end") - pl.col("start")).clip(0.0))
 
 
-def read_intervals(sources: Sources, period: Period) -> pl.DataFrame:
-    """Every usage and request interval of the period, one row each (see INTERVAL_SCHEMA)."""
+def read_intervals(sources: Sources, period: Period, lookahead: timedelta = END_SLACK) -> pl.DataFrame:
+    """Every usage and request interval of the period, one row each (see INTERVAL_SCHEMA).
+
+    ``lookahead``: points read after the period's end, whose intervals start inside it (their part inside
+    the period counts, and they are not samples of it); by default only a point at the very end."""
     sums = _read(sources, "otel_metrics_sum", CPU_TIME + CPU_REQUEST + MEMORY_REQUEST + MEMORY_USAGE, period,
-                 ["aggregation_temporality", "is_monotonic"])  # fmt: skip
-    gauges = _read(sources, "otel_metrics_gauge", CPU_USAGE + CPU_REQUEST + MEMORY_REQUEST + MEMORY_USAGE, period, [])
+                 ["aggregation_temporality", "is_monotonic"], lookahead)  # fmt: skip
+    gauges = _read(sources, "otel_metrics_gauge", CPU_USAGE + CPU_REQUEST + MEMORY_REQUEST + MEMORY_USAGE, period, [],
+                   lookahead)  # fmt: skip
     parts = []
     if not sums.is_empty():
         parts.append(counter_intervals(sums.filter(any_equal("metric_name", CPU_TIME))))

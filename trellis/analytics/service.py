@@ -15,7 +15,7 @@ from trellis.analytics.registry import select_jobs
 from trellis.analytics.runner import JobResult, run_jobs
 from trellis.analytics.settings import AnalyticsSettings
 from trellis.analytics.sources import Period
-from trellis.collector.schedule import Every
+from trellis.collector import Every
 
 log = logging.getLogger("trellis.analytics")
 

@@ -16,6 +16,9 @@ class AnalyticsSettings(BaseSettings):
     analytics_interval_seconds: float = Field(
         3600.0, description="How often the collector runs every analytics job over its window; 0 turns it off."
     )
+    rollup_interval_seconds: float = Field(
+        60.0, description="How often the collector rolls up the hours of usage that ended; 0 turns it off."
+    )
     analytics_window_days: int = Field(
         30, description="Days an analytics run covers when no period is given (scheduled runs, trellis analyze)."
     )

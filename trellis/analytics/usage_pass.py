@@ -95,9 +95,10 @@ def _previous_row(column: str) -> pl.Expr:
 class Pass:
     """Fills ``raw`` (and ``samples``) for the period and reads each series' subject (``idents``)."""
 
-    def __init__(self, sources: Sources, period: Period, with_samples: bool) -> None:
+    def __init__(self, sources: Sources, period: Period, with_samples: bool, lookahead: timedelta = END_SLACK) -> None:
+        """``lookahead``: as ``metrics.read_intervals`` takes it."""
         self.sources, self.con, self.period = sources, sources.con, period
-        self.low, self.high = ns(period.start - LOOKBACK), ns(period.end + END_SLACK)
+        self.low, self.high = ns(period.start - LOOKBACK), ns(period.end + lookahead)
         self.with_samples = with_samples
         tag = uuid.uuid4().hex
         self.raw, self.samples, self._staged = f"trellis_raw_{tag}", f"trellis_samples_{tag}", f"trellis_staged_{tag}"

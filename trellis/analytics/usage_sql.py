@@ -25,7 +25,7 @@ from trellis.analytics.metrics import _KIND_OF, _RESOURCE_OF, SUBJECT, _prefer
 from trellis.analytics.run_sources import RunSources, holds, shared
 from trellis.analytics.sources import Period, Sources
 from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass, code_sql, ns, points_where
-from trellis.collector.store import memory_limit_bytes
+from trellis.collector import memory_limit_bytes
 
 USAGE = "usage"
 """The kind of shared work (``Job.shares``) this module's pass is: jobs that name it share one pass per run."""

@@ -31,10 +31,19 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
     from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
     from trellis.collector.messages import first_line
     from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query
-    from trellis.collector.schema import RESOURCES_TABLE, instant_sql, migrate, run_migrations, stored_table
+    from trellis.collector.schedule import Every
+    from trellis.collector.schema import (
+        LATE_HOURS_TABLE,
+        RESOURCES_TABLE,
+        instant_sql,
+        migrate,
+        run_migrations,
+        stored_table,
+    )
     from trellis.collector.server import ConfigError, serve
     from trellis.collector.settings import CollectorSettings
     from trellis.collector.sql_guard import open_read_only
+    from trellis.collector.store import Store, memory_limit_bytes
 
 _MODULES = {
     "api": ["ApiContext", "ApiError", "Caller", "RouteInstaller", "json_response", "read_body", "read_model"],
@@ -45,7 +54,9 @@ _MODULES = {
     "events": ["DEPLOYMENT_EVENT", "INCIDENT_EVENT"],
     "messages": ["first_line"],
     "query": ["QueryFailed", "QueryRefused", "named_params", "run_query"],
-    "schema": ["RESOURCES_TABLE", "instant_sql", "migrate", "run_migrations", "stored_table"],
+    "schedule": ["Every"],
+    "schema": ["LATE_HOURS_TABLE", "RESOURCES_TABLE", "instant_sql", "migrate", "run_migrations", "stored_table"],
+    "store": ["Store", "memory_limit_bytes"],
     "server": ["ConfigError", "serve"],
     "settings": ["CollectorSettings"],
     "sql_guard": ["open_read_only"],
@@ -67,6 +78,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEPLOYMENT_EVENT",
     "INCIDENT_EVENT",
+    "LATE_HOURS_TABLE",
     "RESOURCES_TABLE",
     "ApiContext",
     "ApiError",
@@ -78,14 +90,17 @@ __all__ = [
     "CollectorUnreachable",
     "ConfigError",
     "EmitError",
+    "Every",
     "QueryFailed",
     "QueryRefused",
     "RouteInstaller",
     "Scope",
+    "Store",
     "TokensFileError",
     "first_line",
     "instant_sql",
     "json_response",
+    "memory_limit_bytes",
     "migrate",
     "named_params",
     "open_read_only",

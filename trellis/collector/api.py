@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from trellis.collector.auth import Authenticator, AuthError, Scope, grants
 from trellis.collector.query import QueryFailed, QueryRefused, QueryResult, run_query, to_json_ready, too_long
-from trellis.collector.retention_api import install_retention
+from trellis.collector.retention import RetentionPolicy, RetentionService
 from trellis.collector.schema import SCHEMA_VERSION, TABLES, stored_table
 from trellis.collector.settings import DEFAULT_MAX_API_BODY_BYTES, CollectorSettings
 from trellis.collector.snapshots import SnapshotRefused, Snapshots
@@ -275,7 +275,37 @@ def add_core_routes(ctx: ApiContext) -> None:
     ctx.add("/api/v1/stats", stats, Scope.READ, ["GET"])
     ctx.add("/api/v1/query", query, Scope.READ, ["POST"])
     ctx.add("/api/v1/snapshot", snapshot, Scope.READ, ["POST"])
-    install_retention(ctx)
+    _add_retention_routes(ctx)
+
+
+def _add_retention_routes(ctx: ApiContext) -> None:
+    """Start the scheduled retention sweeps; ``GET /api/v1/retention`` (what is kept, what a sweep would
+    remove) and ``POST /api/v1/retention/sweep`` (sweep now; admin)."""
+    s = ctx.settings
+    policy = RetentionPolicy(
+        metrics=s.retention_metrics_days, logs=s.retention_logs_days, traces=s.retention_traces_days
+    )
+    service = RetentionService(ctx.store.cursor(), policy)
+    service.start(s.retention_interval_seconds)
+    ctx.on_shutdown.append(service.stop)
+
+    async def show(request: Request, caller: Caller) -> Response:
+        tables = await run_in_threadpool(service.report)
+        return json_response(
+            {
+                "policy": policy.model_dump(),
+                "interval_seconds": s.retention_interval_seconds if service.enabled else 0,
+                "kept": ["deployments", "incidents", "the catalog"],
+                "tables": [t.as_json() for t in tables],
+                "last_sweep": service.last_sweep,
+            }
+        )
+
+    async def sweep_now(request: Request, caller: Caller) -> Response:
+        return json_response(await run_in_threadpool(service.sweep))
+
+    ctx.add("/api/v1/retention", show, Scope.READ, ["GET"])
+    ctx.add("/api/v1/retention/sweep", sweep_now, Scope.ADMIN, ["POST"])
 
 
 def _ipc(table: pa.Table) -> bytes:

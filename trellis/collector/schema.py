@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import duckdb
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _ATTRS = pa.map_(pa.string(), pa.string())
 _TS = pa.timestamp("ns", tz="UTC")
@@ -358,6 +358,15 @@ def _times_in_utc(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(_create_view(table))
 
 
+LATE_HOURS_TABLE = "late_metric_hours"
+LATE_HOURS_DDL = f"""
+    CREATE TABLE IF NOT EXISTS {LATE_HOURS_TABLE} (
+        hour TIMESTAMPTZ_NS NOT NULL,
+        marked_at TIMESTAMPTZ_NS NOT NULL
+    )"""
+"""Schema 4: hours of metric points that arrived after the hourly rollups had covered their hour; the writer
+marks them in the commit that stores the points, the rollups recompute those hours and remove the marks."""
+
 Migration: TypeAlias = "str | Callable[[duckdb.DuckDBPyConnection], None]"
 """A statement to run, or a function that migrates with the connection it is given."""
 
@@ -371,6 +380,7 @@ MIGRATIONS: list[tuple[int, list[Migration]]] = [
     ),
     (2, [_store_resources_once]),
     (3, [_times_in_utc]),
+    (4, [LATE_HOURS_DDL]),
 ]
 """Each migration brings the database to its version; they run in order, once."""
 

@@ -26,6 +26,7 @@ from trellis.collector import resources
 from trellis.collector.batch import ExportBatch
 from trellis.collector.events import UPSERT_SQL
 from trellis.collector.health import StoreHealth
+from trellis.collector.late_points import LateHours
 from trellis.collector.messages import first_line
 from trellis.collector.schema import TABLES, migrate, use_utc
 from trellis.collector.settings import MEMORY_LIMIT_PATTERN
@@ -118,6 +119,8 @@ class Store:
         self.snapshot_dir = path.parent / f".{path.name}.snapshots"
         self.con = open_database(path, self.snapshot_dir, memory_limit)
         self.health = StoreHealth(path)
+        self.late_hours = LateHours()
+        """Set by the rollups: the writer marks the hours of metric points older than what they cover."""
         self.max_queue_points = max_queue_points
         self.max_queue_bytes = max_queue_bytes
         self._queued_bytes = 0
@@ -246,6 +249,7 @@ class Store:
             resources.insert_resources(cur, _combined_resources(jobs))
             for table, data in _combined_tables(jobs):
                 resources.insert(cur, table, data)
+                self.late_hours.mark(cur, table, data)
             for job in jobs:  # upserts in arrival order: a later event wins
                 _upsert_projections(cur, job.batch)
             cur.execute("COMMIT")

@@ -39,11 +39,21 @@ def metric_query(table: str, group: str, filters: Filters, cumulative: bool) -> 
         return f"""SELECT {bucket} AS bucket, coalesce(CAST({column} AS VARCHAR), '(none)') AS grp, avg(value) AS value
                    FROM {table} WHERE {where} GROUP BY ALL ORDER BY bucket"""
     if cumulative:
-        return f"""WITH per_series AS (
-                       SELECT {bucket} AS bucket, coalesce(CAST({column} AS VARCHAR), '(none)') AS grp, series_id,
-                              max(value) - min(value) AS value
-                       FROM {table} WHERE {where} GROUP BY ALL)
-                   SELECT bucket, grp, sum(value) AS value FROM per_series GROUP BY ALL ORDER BY bucket"""
+        # A point's increase is over its series' previous point; after a reset (a new start time or a lower
+        # value) the counter restarted from zero, so the increase is the value itself. Each increase
+        # counts in the bucket of the point that ends it; a series' first point only starts it.
+        return f"""WITH points AS (
+                       SELECT {bucket} AS bucket, coalesce(CAST({column} AS VARCHAR), '(none)') AS grp, value,
+                              start_time, lag(value) OVER w AS previous, lag(start_time) OVER w AS previous_start
+                       FROM {table} WHERE {where}
+                       WINDOW w AS (PARTITION BY series_id ORDER BY time, value)),
+                   increases AS (
+                       SELECT bucket, grp, CASE
+                           WHEN previous IS NULL THEN 0
+                           WHEN value < previous OR start_time IS DISTINCT FROM previous_start THEN value
+                           ELSE value - previous END AS value
+                       FROM points)
+                   SELECT bucket, grp, sum(value) AS value FROM increases GROUP BY ALL ORDER BY bucket"""
     return f"""SELECT {bucket} AS bucket, coalesce(CAST({column} AS VARCHAR), '(none)') AS grp, sum(value) AS value
                FROM {table} WHERE {where} GROUP BY ALL ORDER BY bucket"""
 

@@ -1,0 +1,187 @@
+"""trellis/analytics/rollups.py: hourly usage rollups kept as points are committed equal what the reference
+computes from the raw points (each point once), however the points came: out of order, late (after their
+hour was rolled up), twice, with counter resets and gaps."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from trellis.analytics import rollups
+from trellis.analytics.metrics import LOOKBACK, read_intervals
+from trellis.analytics.sources import Period, Sources
+from trellis.collector import Client, otlp_json
+from trellis.collector.store import Store
+from trellis.testing import RunningCollector, metrics_request
+
+START = datetime(2026, 3, 2, 6, tzinfo=UTC)
+HOURS = 5
+END = START + timedelta(hours=HOURS)
+NOW = END + timedelta(hours=2)
+"""Every hour of the history has ended: the rollups roll all of them up."""
+
+
+def _ns(moment: datetime) -> str:
+    return str(int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000)
+
+
+def _times(rng: random.Random) -> list[datetime]:
+    """Points every 20 s to 9 min (gaps longer than a gauge holds its value, shorter than the lookback)."""
+    times, moment = [], START - timedelta(minutes=rng.randint(0, 9))
+    while moment < END + timedelta(minutes=3):
+        times.append(moment)
+        moment += timedelta(seconds=rng.choice([20, 30, 60, 60, 120, 400, 540]))
+    return times
+
+
+def _counter(rng: random.Random, workload: str) -> list[dict[str, Any]]:
+    """A cumulative CPU counter with resets: a new start time, or a value that drops with the same one."""
+    points, value, started = [], 50.0, START - timedelta(days=1)
+    for moment in _times(rng):
+        roll = rng.random()
+        if roll < 0.04:
+            started, value = moment - timedelta(seconds=rng.randint(1, 15)), rng.uniform(0, 5)
+        elif roll < 0.07:
+            value = rng.uniform(0, value / 2)
+        else:
+            value += rng.uniform(0, 2.0)
+        points.append({"asDouble": value, "timeUnixNano": _ns(moment), "startTimeUnixNano": _ns(started)})
+    return points
+
+
+def _gauge(rng: random.Random) -> list[dict[str, Any]]:
+    return [{"asDouble": rng.uniform(1e8, 4e9), "timeUnixNano": _ns(moment)} for moment in _times(rng)]
+
+
+def _exports(rng: random.Random) -> list[bytes]:
+    """Exports of a few points each, in random order, some of them sent twice (an exporter's retry)."""
+    exports = []
+    for workload in ("api", "worker"):
+        counter = _counter(rng, workload)
+        gauge = _gauge(rng)
+        for points, kind, name, extra in (
+            (counter, "sum", "container.cpu.time", {"aggregationTemporality": 2, "isMonotonic": True}),
+            (gauge, "gauge", "container.memory.working_set", {}),
+        ):
+            for i in range(0, len(points), 7):
+                body = metrics_request(points[i : i + 7], name=name, kind=kind, service_name=workload, extra=extra)
+                exports.append(orjson.dumps(body))
+    rng.shuffle(exports)
+    return exports + rng.sample(exports, len(exports) // 5)
+
+
+def _store(tmp_path: Path, exports: list[bytes], rolls_between: int) -> Store:
+    """A store that took the exports, the rollups taking turns in between, so that some points come late."""
+    store = Store(tmp_path / "trellis.duckdb")
+    service = rollups.RollupService(store)
+    step = max(1, len(exports) // (rolls_between + 1))
+    for i in range(0, len(exports), step):
+        for body in exports[i : i + step]:
+            store.submit(otlp_json.decode("metrics", body)).result(30)
+        service.turn(now=NOW)
+    while service.turn(now=NOW):
+        pass
+    return store
+
+
+def _from_rollups(store: Store, start: datetime = START, end: datetime = END) -> pl.DataFrame:
+    """The rollups' sums over the hours from ``start`` to ``end``."""
+    frame = pl.from_arrow(
+        store.cursor()
+        .sql(
+            f"""SELECT workload, metric_name, sum(weighted) AS weighted, sum(seconds) AS seconds,
+                       sum(samples) AS samples
+                FROM {rollups.HOURLY} WHERE hour >= $start AND hour < $end GROUP BY ALL ORDER BY ALL""",
+            params={"start": start, "end": end},
+        )
+        .to_arrow_table()
+    )
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _reference(store: Store) -> pl.DataFrame:
+    """The same sums from every interval the raw points make over the whole history at once."""
+    period = Period(START.replace(tzinfo=None), END.replace(tzinfo=None))
+    intervals = read_intervals(Sources(store.cursor()), period, lookahead=LOOKBACK)
+    metric = (
+        pl.when(pl.col("resource") == "cpu")
+        .then(pl.lit("container.cpu.time"))
+        .otherwise(pl.lit("container.memory.working_set"))
+    )
+    return (
+        intervals.with_columns(metric_name=metric)
+        .group_by("workload", "metric_name")
+        .agg(
+            weighted=(pl.col("value") * pl.col("seconds")).sum(),
+            seconds=pl.col("seconds").sum(),
+            samples=pl.col("sample").sum().cast(pl.Int64),
+        )
+        .sort("workload", "metric_name")
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rollups_equal_the_raw_points_whatever_order_lateness_and_repeats(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    store = _store(tmp_path, _exports(rng), rolls_between=rng.randint(1, 4))
+    try:
+        hours = store.cursor().execute(f"SELECT count(*) FROM {rollups.HOURS}").fetchall()[0][0]
+        marks = store.cursor().execute("SELECT count(*) FROM late_metric_hours").fetchall()[0][0]
+        rolled = _from_rollups(store)
+        reference = _reference(store)
+    finally:
+        store.close()
+
+    assert marks == 0
+    assert hours >= HOURS
+    assert rolled.height == reference.height == 4
+    assert_frame_equal(rolled, reference, rel_tol=1e-9, abs_tol=1e-6, check_dtypes=False)
+
+
+def test_a_point_for_an_hour_rolled_up_already_marks_it_and_the_next_turn_recomputes_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "trellis.duckdb")
+    service = rollups.RollupService(store)
+    try:
+        first = [{"asDouble": 1e9, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in range(0, 60, 2)]
+        late = [{"asDouble": 3e9, "timeUnixNano": _ns(START + timedelta(minutes=31))}]
+        name = "container.memory.working_set"
+        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(first, name=name)))).result(30)
+        assert START in service.turn(now=START + timedelta(hours=2))
+        before = _from_rollups(store)["weighted"].to_list()
+
+        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(late, name=name)))).result(30)
+        marked = store.cursor().execute("SELECT DISTINCT hour FROM late_metric_hours").fetchall()
+        assert [h for (h,) in marked] == [START]
+        assert service.turn(now=START + timedelta(hours=2)) == [START]
+        after = _from_rollups(store)["weighted"].to_list()
+    finally:
+        store.close()
+
+    assert after[0] == pytest.approx(before[0] + 2e9 * 60)  # a minute at 3 GB instead of 1 GB
+
+
+def test_the_collector_keeps_the_rollups_as_points_arrive(make_collector: Callable[..., RunningCollector]) -> None:
+    running = make_collector("--rollup-interval-seconds", "0.5")
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    points = [{"asDouble": 2e9, "timeUnixNano": _ns(hour + timedelta(minutes=m))} for m in range(0, 61, 5)]
+    body = metrics_request(points, name="container.memory.working_set", service_name="checkout")
+    assert httpx.post(f"{running.otlp_http}/v1/metrics", json=body, timeout=30).status_code == 200
+
+    sql = f"SELECT workload, weighted / seconds AS bytes FROM {rollups.HOURLY} WHERE hour = $hour"
+    deadline, rows = time.monotonic() + 30, []
+    with Client(running.api) as client:
+        while not rows and time.monotonic() < deadline:
+            time.sleep(0.3)
+            rows = client.sql(sql, params={"hour": hour.isoformat()}).to_dicts()
+    assert rows == [{"workload": "checkout", "bytes": pytest.approx(2e9)}]

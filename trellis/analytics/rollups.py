@@ -1,0 +1,169 @@
+"""Usage rollups kept as data arrives: per series, metric and hour, the sums utilization and cost are made of.
+
+The collector runs ``RollupService``: every ``--rollup-interval-seconds`` it rolls up each hour that ended
+``LATENESS`` ago and is not rolled up yet, oldest first (from the first metric point stored), and
+recomputes the hours that late points changed. An hour is computed by the same pass the jobs run
+(``usage_pass.Pass`` over that hour: counters with resets, gauges held between samples, each (series,
+time) once), reading the points up to ``LOOKBACK`` after the hour too, so that an interval that crosses
+the hour counts its part in each hour. Its rows are replaced in one transaction. Before rolling up an
+hour the service tells the store (``late_points.LateHours``), so that a point for it committed later
+marks the hour, which the next turn recomputes: the rollups equal what the pass computes from the raw
+points, whatever order and however late they came. A point's predecessor is looked for at most
+``LOOKBACK`` back, as at the start of any period the jobs compute.
+
+``rollup_usage_hourly`` holds, per series (with its subject), metric and hour: ``weighted`` (value x
+seconds: core-seconds or byte-seconds), ``seconds`` and ``samples``. ``rollup_usage_hours`` lists the
+hours rolled up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from trellis.analytics.metrics import LOOKBACK, SUBJECT
+from trellis.analytics.sources import Period, Sources
+from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass
+from trellis.collector import LATE_HOURS_TABLE, Every, Store, first_line, stored_table
+
+log = logging.getLogger("trellis.analytics")
+
+HOURLY = "rollup_usage_hourly"
+HOURS = "rollup_usage_hours"
+HOUR = timedelta(hours=1)
+LATENESS = timedelta(minutes=2)
+"""An hour is rolled up once it ended this long ago: points sent on time have arrived by then."""
+TURN_SECONDS = 20.0
+"""A turn stops rolling up new hours after this long (the next turn goes on), so that a long backfill
+leaves room for the rest."""
+
+DDL = [
+    f"""CREATE TABLE IF NOT EXISTS {HOURLY} (
+        hour TIMESTAMPTZ NOT NULL, series_id UBIGINT NOT NULL, metric_name VARCHAR NOT NULL, counter BOOLEAN,
+        {", ".join(f"{c} VARCHAR" for c in SUBJECT)},
+        weighted DOUBLE, seconds DOUBLE, samples BIGINT)""",
+    f"CREATE TABLE IF NOT EXISTS {HOURS} (hour TIMESTAMPTZ PRIMARY KEY, rolled_at TIMESTAMPTZ NOT NULL)",
+]
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for ddl in DDL:
+        con.execute(ddl)
+
+
+def roll_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> int:
+    """Replace the rollups of ``hour`` (UTC) with what the pass computes from the raw points; rows written."""
+    start = hour.astimezone(UTC).replace(tzinfo=None)
+    built = Pass(Sources(con), Period(start, start + HOUR), with_samples=False, lookahead=LOOKBACK)
+    try:
+        found = built.run()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM {HOURLY} WHERE hour = ?", [hour])
+            rows = _insert(con, built, hour) if found else 0
+            con.execute(f"DELETE FROM {LATE_HOURS_TABLE} WHERE hour = ?", [hour])
+            con.execute(f"INSERT OR REPLACE INTO {HOURS} VALUES (?, now())", [hour])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        built.drop()
+    return rows
+
+
+def _insert(con: duckdb.DuckDBPyConnection, built: Pass, hour: datetime) -> int:
+    import polars as pl
+
+    idents = pl.concat(built.idents, how="vertical_relaxed").unique(["subset", "series_id"], keep="first")
+    names = ", ".join(f"({code}, '{name}')" for code, name in enumerate(NAMES))
+    con.register("rollup_idents", idents.to_arrow())
+    try:
+        return int(
+            con.execute(
+                f"""INSERT INTO {HOURLY}
+                SELECT $hour, r.series_id, n.name, r.counter, {", ".join(f"i.{c}" for c in SUBJECT)},
+                       sum(r.weighted), sum(r.seconds), sum(r.samples)
+                FROM {built.raw} r JOIN (VALUES {names}) n(code, name) ON r.code = n.code
+                LEFT JOIN rollup_idents i ON i.subset = r.subset AND i.series_id = r.series_id
+                GROUP BY ALL""",
+                {"hour": hour},
+            ).fetchall()[0][0]
+        )
+    finally:
+        con.unregister("rollup_idents")
+
+
+def due_hours(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[list[datetime], list[datetime]]:
+    """Hours to recompute (marked by late points) and hours to roll up for the first time, oldest first:
+    the closed hours after the last one rolled up that have points, or points in the ``LOOKBACK`` after."""
+    late = [h for (h,) in con.execute(f"SELECT DISTINCT hour FROM {LATE_HOURS_TABLE} ORDER BY hour").fetchall()]
+    last = con.execute(f"SELECT max(hour) FROM {HOURS}").fetchall()[0][0]
+    params: dict[str, datetime] = {"closed": now - HOUR - LATENESS}
+    newer = ""
+    if last is not None:
+        params["after"], newer = last + HOUR, "AND time >= $after"
+    reach = f"INTERVAL {int(LOOKBACK.total_seconds())} SECOND"
+    touched = " UNION ".join(
+        f"""SELECT unnest([date_trunc('hour', time), date_trunc('hour', time - {reach})]) AS hour
+            FROM {stored_table(table)} WHERE time < $closed + INTERVAL 1 HOUR + {reach} {newer}"""
+        for table in sorted({table for _, table, _ in SUBSETS})
+    )
+    found = con.execute(
+        f"SELECT DISTINCT hour FROM ({touched}) WHERE hour <= $closed {newer.replace('time', 'hour')} ORDER BY hour",
+        params,
+    ).fetchall()
+    return late, [h for (h,) in found]
+
+
+class RollupService:
+    """Keeps the rollups of the store on a schedule, on a cursor of its own."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.cursor = store.cursor()
+        ensure_tables(self.cursor)
+        self._schedule: Every | None = None
+        self._watch_after_last()
+
+    def _watch_after_last(self) -> None:
+        """Late points for an hour rolled up already mark it, from now on (also after a restart)."""
+        last = self.cursor.execute(f"SELECT max(hour) FROM {HOURS}").fetchall()[0][0]
+        if last is not None:
+            self.store.late_hours.watch(last + HOUR, LOOKBACK)
+
+    def start(self, interval: float) -> None:
+        self._schedule = Every("trellis-rollups", interval, self._scheduled)
+        self._schedule.start()
+
+    def stop(self) -> None:
+        if self._schedule is not None:
+            self._schedule.stop()
+
+    def turn(self, now: datetime | None = None) -> list[datetime]:
+        """Recompute the hours late points marked, then roll up new closed hours for up to TURN_SECONDS."""
+        late, new = due_hours(self.cursor, now or datetime.now(UTC))
+        for hour in late:
+            roll_hour(self.cursor, hour)
+        started, rolled = time.monotonic(), list(late)
+        for hour in new:
+            if time.monotonic() - started > TURN_SECONDS:
+                break
+            self.store.late_hours.watch(hour + HOUR, LOOKBACK)
+            roll_hour(self.cursor, hour)
+            rolled.append(hour)
+        return rolled
+
+    def _scheduled(self) -> None:
+        try:
+            rolled = self.turn()
+            if rolled:
+                log.info("rollups: %d hours, up to %s", len(rolled), max(rolled).isoformat())
+        except duckdb.Error as exc:
+            log.error("rolling up usage failed (%s); it is tried again at the next turn", first_line(exc))
+
+
+__all__ = ["HOURLY", "HOURS", "LATENESS", "RollupService", "due_hours", "ensure_tables", "roll_hour"]

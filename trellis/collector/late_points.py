@@ -1,0 +1,55 @@
+"""Marking the hours of metric points that arrive after the hourly rollups had covered them.
+
+Whoever keeps rollups (``trellis.analytics.rollups``) tells the store up to when it has rolled hours up
+(``LateHours.watch``). From then on, the writer marks, in the same transaction that stores the points,
+the hour of every metric point older than that, and the hour ``reach`` later (a point is the
+predecessor of the next one, whose interval it starts), in ``late_metric_hours``; the rollups
+recompute those hours and remove the marks. Marks are made as points are committed, so none is lost
+to a crash.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trellis.collector.schema import LATE_HOURS_TABLE
+
+
+class LateHours:
+    """Up to when rollups cover the metric tables, and the marking of points older than that."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: datetime | None = None
+        self._reach = timedelta(0)
+
+    def watch(self, until: datetime, reach: timedelta) -> None:
+        """Rollups now cover every hour before ``until``; a point also affects the hour ``reach`` later."""
+        with self._lock:
+            self._until, self._reach = until, reach
+
+    def mark(self, cur: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
+        """Mark the hours of ``data``'s points older than the rollups' cover (inside the caller's transaction)."""
+        with self._lock:
+            until, reach = self._until, self._reach
+        if until is None or not table.startswith("otel_metrics_") or "time" not in data.column_names:
+            return
+        times = data.column("time")
+        earliest = pc.min(times).as_py()
+        if earliest is None or earliest >= until:
+            return
+        late = pc.filter(times, pc.less(times, pa.scalar(until, type=times.type)))
+        hours = set(pc.unique(pc.floor_temporal(late, unit="hour")).to_pylist())
+        hours |= set(pc.unique(pc.floor_temporal(pc.add(late, pa.scalar(reach)), unit="hour")).to_pylist())
+        hours.discard(None)
+        cur.execute(
+            f"INSERT INTO {LATE_HOURS_TABLE} SELECT unnest($hours::TIMESTAMPTZ[]), now()", {"hours": sorted(hours)}
+        )
+
+
+__all__ = ["LateHours"]
