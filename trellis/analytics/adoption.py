@@ -162,4 +162,9 @@ def run(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFra
     )
 
 
-JOB = Job("adoption", "Consumers per definition version over time, laggards behind the active version, pins", run)
+JOB = Job(
+    "adoption",
+    "Consumers per definition version over time, laggards behind the active version, pins",
+    run,
+    reads_catalog=True,
+)

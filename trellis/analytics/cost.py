@@ -174,4 +174,5 @@ JOB = Job(
     "OpenCost-style cost per workload, team, environment and resource definition, with idle cost",
     run,
     shares=(USAGE,),
+    reads_catalog=True,
 )

@@ -89,4 +89,9 @@ def run(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFra
     )
 
 
-JOB = Job("demand", "Requested resource types and classes per team, misses and fallbacks to the default class", run)
+JOB = Job(
+    "demand",
+    "Requested resource types and classes per team, misses and fallbacks to the default class",
+    run,
+    reads_catalog=True,
+)

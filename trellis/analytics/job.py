@@ -42,6 +42,8 @@ class Job:
     shares: tuple[str, ...] = ()
     """The kinds of work the job shares with other jobs of a run (``run_sources.shared``, such as
     ``usage_sql.USAGE``); a run keeps each until the last job that names it is done."""
+    reads_catalog: bool = False
+    """Whether the job reads the catalog's tables, which an answer for some teams does not narrow (``slices``)."""
 
     @property
     def table(self) -> str:

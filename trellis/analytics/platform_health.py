@@ -181,5 +181,8 @@ def _types(defs: pl.DataFrame, at_end: pl.DataFrame, sources: Sources, period: P
 
 
 JOB = Job(
-    "platform_health", "Legacy against managed resources over time, dead inventory, most and least used types", run
+    "platform_health",
+    "Legacy against managed resources over time, dead inventory, most and least used types",
+    run,
+    reads_catalog=True,
 )

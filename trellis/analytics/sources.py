@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -43,9 +43,21 @@ def _quote(identifier: str) -> str:
 class Sources:
     """Lazy frames over one DuckDB connection; only what a job collects leaves the database."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ) -> None:
+        """``prepare``: what a new connection of these sources needs first (``slices`` shadows tables on it)."""
+        self.con, self._prepare = con, prepare
         self._tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """Another connection to the same database that reads what these sources read, for another thread."""
+        cursor = self.con.cursor()
+        if self._prepare is not None:
+            self._prepare(cursor)
+        return cursor
 
     def has(self, table: str) -> bool:
         return table in self._tables

@@ -144,7 +144,7 @@ class _Subset:
         ranges = self._ranges()
         if not ranges:
             return
-        reader = self.owner.con.cursor()
+        reader = self.owner.sources.cursor()
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 upcoming = pool.submit(self._fetch, reader, ranges[0])

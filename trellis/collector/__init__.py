@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
     from trellis.collector.emit import EmitError
     from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
     from trellis.collector.messages import first_line
-    from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query
+    from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query, to_json_ready
     from trellis.collector.schedule import Every
     from trellis.collector.schema import (
         LATE_HOURS_TABLE,
@@ -53,7 +53,7 @@ _MODULES = {
     "emit": ["EmitError"],
     "events": ["DEPLOYMENT_EVENT", "INCIDENT_EVENT"],
     "messages": ["first_line"],
-    "query": ["QueryFailed", "QueryRefused", "named_params", "run_query"],
+    "query": ["QueryFailed", "QueryRefused", "named_params", "run_query", "to_json_ready"],
     "schedule": ["Every"],
     "schema": ["LATE_HOURS_TABLE", "RESOURCES_TABLE", "instant_sql", "migrate", "run_migrations", "stored_table"],
     "store": ["Store", "memory_limit_bytes"],
@@ -113,4 +113,5 @@ __all__ = [
     "running_collector",
     "serve",
     "stored_table",
+    "to_json_ready",
 ]
