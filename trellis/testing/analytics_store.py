@@ -155,6 +155,21 @@ def build_analytics_store(
     progress(f"store ready: {path} ({path.stat().st_size / 2**30:.2f} GiB, {time.perf_counter() - started:.0f} s)")
 
 
+def add_resources(con: Any, workloads: int) -> None:
+    """The workloads' resources (see ``build_analytics_store``), for ``add_metric_days``."""
+    _resources(con, workloads)
+
+
+def add_metric_days(con: Any, workloads: int, first_day: int, last_day: int, step_minutes: int = 5) -> int:
+    """The four metrics of every workload from day ``first_day`` to ``last_day`` (not included) after
+    START, one statement per metric; the points written."""
+    per_day = 24 * 60 // step_minutes
+    for table, metric, series, value, is_sum in _metrics(workloads, last_day, step_minutes):
+        con.execute(_metric_chunk_sql(table, metric, series, first_day * per_day, last_day * per_day,
+                                      step_minutes * 60, workloads, value, is_sum))  # fmt: skip
+    return 4 * workloads * per_day * (last_day - first_day)
+
+
 def _fill_metrics(con: Any, workloads: int, days: int, step_minutes: int, started: float, progress: Progress) -> None:
     """The four metrics of every workload, five days at a time (one statement per metric and chunk)."""
     per_day = 24 * 60 // step_minutes
@@ -163,10 +178,7 @@ def _fill_metrics(con: Any, workloads: int, days: int, step_minutes: int, starte
     chunk_days = 5
     for first_day in range(0, days, chunk_days):
         last_day = min(days, first_day + chunk_days)
-        for table, metric, series, value, is_sum in _metrics(workloads, days, step_minutes):
-            con.execute(_metric_chunk_sql(table, metric, series, first_day * per_day, last_day * per_day,
-                                          step_minutes * 60, workloads, value, is_sum))  # fmt: skip
-            done += workloads * per_day * (last_day - first_day)
+        done += add_metric_days(con, workloads, first_day, last_day, step_minutes)
         elapsed = time.perf_counter() - started
         progress(
             f"metrics: day {last_day:>3}/{days}  {done / 1e6:7.1f}M of {total_points / 1e6:.1f}M points  "
@@ -290,6 +302,8 @@ __all__ = [
     "SMALL_STORE_PERIOD",
     "START",
     "TEAMS",
+    "add_metric_days",
+    "add_resources",
     "build_analytics_store",
     "make_small_analytics_store",
 ]
