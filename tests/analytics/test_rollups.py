@@ -171,6 +171,33 @@ def test_a_point_for_an_hour_rolled_up_already_marks_it_and_the_next_turn_recomp
     assert after[0] == pytest.approx(before[0] + 2e9 * 60)  # a minute at 3 GB instead of 1 GB
 
 
+def test_a_late_point_near_the_end_of_an_hour_leaves_the_next_hour_to_be_rolled_up_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    """Its mark reaches into the next hour, which has not ended: that hour is not rolled up early (it would
+    then miss the points still to come), but when it ends, with every point."""
+    store = Store(tmp_path / "trellis.duckdb")
+    service = rollups.RollupService(store)
+    name = "container.memory.working_set"
+
+    def send(minutes: list[int]) -> None:
+        points = [{"asDouble": 1e9, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in minutes]
+        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
+
+    try:
+        send(list(range(0, 50, 5)))
+        assert START in service.turn(now=START + timedelta(hours=1, minutes=3))
+        send([55])  # late for START; its interval's reach is in the next hour
+        assert service.turn(now=START + timedelta(hours=1, minutes=3)) == [START]
+        send([65, 70])
+        assert service.turn(now=START + timedelta(hours=2, minutes=3)) == [START + timedelta(hours=1)]
+        next_hour = _from_rollups(store, START + timedelta(hours=1), START + timedelta(hours=2))
+    finally:
+        store.close()
+
+    assert next_hour["samples"].to_list() == [2]
+
+
 def test_the_collector_keeps_the_rollups_as_points_arrive(make_collector: Callable[..., RunningCollector]) -> None:
     running = make_collector("--rollup-interval-seconds", "0.5")
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)

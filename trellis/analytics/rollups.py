@@ -100,8 +100,14 @@ def _insert(con: duckdb.DuckDBPyConnection, built: Pass, hour: datetime) -> int:
 def due_hours(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[list[datetime], list[datetime]]:
     """Hours to recompute (marked by late points) and hours to roll up for the first time, oldest first:
     the closed hours after the last one rolled up that have points, or points in the ``LOOKBACK`` after."""
-    late = [h for (h,) in con.execute(f"SELECT DISTINCT hour FROM {LATE_HOURS_TABLE} ORDER BY hour").fetchall()]
     last = con.execute(f"SELECT max(hour) FROM {HOURS}").fetchall()[0][0]
+    # A mark for an hour not rolled up yet (a late point's reach) waits: that hour is rolled up when it ends.
+    late = [
+        h
+        for (h,) in con.execute(
+            f"SELECT DISTINCT hour FROM {LATE_HOURS_TABLE} WHERE hour <= $last ORDER BY hour", {"last": last}
+        ).fetchall()
+    ]
     params: dict[str, datetime] = {"closed": now - HOUR - LATENESS}
     newer = ""
     if last is not None:
