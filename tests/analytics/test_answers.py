@@ -16,6 +16,7 @@ from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import deployment, incident, insert
 from tests.analytics.scenarios import HOUR, steady
+from trellis.analytics import answers as answers_module
 from trellis.analytics import dora, utilization
 from trellis.analytics.answers import Answers
 from trellis.analytics.job import AnalyticsConfig
@@ -136,3 +137,14 @@ def test_the_api_answers_for_the_slice_and_writes_nothing(make_collector: Callab
     )
     code, out, err = finish(trellis("answer", "nope", "--api", running.api))
     assert code == 1 and err.startswith("error: ") and "unknown job 'nope'" in err
+
+
+def test_an_answer_waits_for_a_turn_and_then_says_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(answers_module, "WAIT_SECONDS", 0.1)
+    answers = Answers(_store([("shop", "production")]), AnalyticsConfig())
+    for _ in range(answers_module.RUNNING):
+        assert answers._slots.acquire(blocking=False)  # every slot taken by answers still running
+    with pytest.raises(answers_module.Busy, match="2 answers are being computed; retry in a moment"):
+        answers.answer("dora", PERIOD, Slice())
+    answers._slots.release()
+    assert answers.answer("dora", PERIOD, Slice()).frame.height > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -38,21 +37,10 @@ def test_periods_from_dates_moments_and_defaults() -> None:
         period_from("2026-02-01", "2026-01-01", 30)
 
 
-def test_the_schedule_runs_every_job_until_stopped() -> None:
+def test_a_scheduled_run_runs_every_job_over_the_window() -> None:
     con = duckdb.connect()
     service = AnalyticsService(con.cursor(), AnalyticsConfig(), window_days=7)
-    service.start(0.05)
-    deadline = time.monotonic() + 20
-    while not service.last_run and time.monotonic() < deadline:
-        time.sleep(0.05)
-    service.stop()
+    service.scheduled_run()
     assert [r.job for r in service.last_run] == ["dora", "adoption", "demand", "utilization", "cost", "platform_health"]
     tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert "analytics_dora" in tables
-
-
-def test_no_schedule_when_the_interval_is_zero() -> None:
-    service = AnalyticsService(duckdb.connect(), AnalyticsConfig())
-    service.start(0)
-    service.stop()
-    assert service.last_run == []

@@ -47,11 +47,9 @@ class AnswerRequest(BaseModel):
 def install(ctx: ApiContext, settings: AnalyticsSettings) -> None:
     """Start the scheduled runs and register ``POST /api/v1/analyze``."""
     service = AnalyticsService(ctx.store.cursor(), config_from_settings(settings), settings.analytics_window_days)
-    service.start(settings.analytics_interval_seconds)
-    ctx.on_shutdown.append(service.stop)
+    ctx.every("trellis-analytics", settings.analytics_interval_seconds, service.scheduled_run)
     rollups = RollupService(ctx.store)
-    rollups.start(settings.rollup_interval_seconds)
-    ctx.on_shutdown.append(rollups.stop)
+    ctx.every("trellis-rollups", settings.rollup_interval_seconds, rollups.scheduled_turn)
     ctx.extensions["rollups"] = rollups
     ctx.extensions["analytics"] = service
 

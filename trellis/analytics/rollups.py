@@ -27,7 +27,7 @@ import duckdb
 from trellis.analytics.metrics import LOOKBACK, SUBJECT
 from trellis.analytics.sources import Period, Sources
 from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass
-from trellis.collector import LATE_HOURS_TABLE, Every, Store, first_line, stored_table
+from trellis.collector import LATE_HOURS_TABLE, Store, stored_table
 
 log = logging.getLogger("trellis.analytics")
 
@@ -126,13 +126,12 @@ def due_hours(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[list[datet
 
 
 class RollupService:
-    """Keeps the rollups of the store on a schedule, on a cursor of its own."""
+    """Keeps the rollups of the store, a turn at a time, on a cursor of its own."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.cursor = store.cursor()
         ensure_tables(self.cursor)
-        self._schedule: Every | None = None
         self._watch_after_last()
 
     def _watch_after_last(self) -> None:
@@ -140,14 +139,6 @@ class RollupService:
         last = self.cursor.execute(f"SELECT max(hour) FROM {HOURS}").fetchall()[0][0]
         if last is not None:
             self.store.late_hours.watch(last + HOUR, LOOKBACK)
-
-    def start(self, interval: float) -> None:
-        self._schedule = Every("trellis-rollups", interval, self._scheduled)
-        self._schedule.start()
-
-    def stop(self) -> None:
-        if self._schedule is not None:
-            self._schedule.stop()
 
     def turn(self, now: datetime | None = None) -> list[datetime]:
         """Recompute the hours late points marked, then roll up new closed hours for up to TURN_SECONDS."""
@@ -163,13 +154,11 @@ class RollupService:
             rolled.append(hour)
         return rolled
 
-    def _scheduled(self) -> None:
-        try:
-            rolled = self.turn()
-            if rolled:
-                log.info("rollups: %d hours, up to %s", len(rolled), max(rolled).isoformat())
-        except duckdb.Error as exc:
-            log.error("rolling up usage failed (%s); it is tried again at the next turn", first_line(exc))
+    def scheduled_turn(self) -> None:
+        """One scheduled turn (``Every`` calls it), logged when it rolled anything up."""
+        rolled = self.turn()
+        if rolled:
+            log.info("rollups: %d hours, up to %s", len(rolled), max(rolled).isoformat())
 
 
 __all__ = ["HOURLY", "HOURS", "LATENESS", "RollupService", "due_hours", "ensure_tables", "roll_hour"]

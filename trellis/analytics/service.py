@@ -15,7 +15,6 @@ from trellis.analytics.registry import select_jobs
 from trellis.analytics.runner import JobResult, run_jobs
 from trellis.analytics.settings import AnalyticsSettings
 from trellis.analytics.sources import Period
-from trellis.collector import Every
 
 log = logging.getLogger("trellis.analytics")
 
@@ -65,7 +64,6 @@ class AnalyticsService:
     def __init__(self, cursor: duckdb.DuckDBPyConnection, config: AnalyticsConfig, window_days: int = 30) -> None:
         self.cursor, self.config, self.window_days = cursor, config, window_days
         self._lock = threading.Lock()
-        self._schedule: Every | None = None
         self.last_run: list[JobResult] = []
 
     def run(
@@ -80,18 +78,7 @@ class AnalyticsService:
         self.last_run = results
         return results
 
-    def start(self, interval: float) -> None:
-        """Run every job every ``interval`` seconds over the default window, first one interval from now."""
-        self._schedule = Every("trellis-analytics", interval, lambda: self._scheduled(interval))
-        self._schedule.start()
-
-    def stop(self) -> None:
-        if self._schedule is not None:
-            self._schedule.stop()
-
-    def _scheduled(self, interval: float) -> None:
-        try:
-            results = self.run(default_period(self.window_days))
-            log.info("analytics: %s", ", ".join(f"{r.job} {r.rows} rows in {r.seconds:.2f} s" for r in results))
-        except Exception:
-            log.exception("the scheduled analytics run failed; it runs again in %g s", interval)
+    def scheduled_run(self) -> None:
+        """One scheduled run: every job over the default window (``Every`` calls it)."""
+        results = self.run(default_period(self.window_days))
+        log.info("analytics: %s", ", ".join(f"{r.job} {r.rows} rows in {r.seconds:.2f} s" for r in results))

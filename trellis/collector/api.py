@@ -27,6 +27,7 @@ from starlette.routing import Route
 from trellis.collector.auth import Authenticator, AuthError, Scope, grants
 from trellis.collector.query import QueryFailed, QueryRefused, QueryResult, run_query, to_json_ready, too_long
 from trellis.collector.retention import RetentionPolicy, RetentionService
+from trellis.collector.schedule import Every
 from trellis.collector.schema import SCHEMA_VERSION, TABLES, stored_table
 from trellis.collector.settings import DEFAULT_MAX_API_BODY_BYTES, CollectorSettings
 from trellis.collector.snapshots import SnapshotRefused, Snapshots
@@ -63,6 +64,12 @@ class ApiContext:
     routes: list[Route] = field(default_factory=list)
     extensions: dict[str, Any] = field(default_factory=dict)
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+
+    def every(self, name: str, interval: float, work: Callable[[], None]) -> None:
+        """Call ``work`` every ``interval`` seconds in the background (0: never) until the collector stops."""
+        schedule = Every(name, interval, work)
+        schedule.start()
+        self.on_shutdown.append(schedule.stop)
 
     def add(self, path: str, handler: Handler, scope: Scope, methods: list[str]) -> None:
         """Register an endpoint that needs ``scope``."""
@@ -286,8 +293,8 @@ def _add_retention_routes(ctx: ApiContext) -> None:
         metrics=s.retention_metrics_days, logs=s.retention_logs_days, traces=s.retention_traces_days
     )
     service = RetentionService(ctx.store.cursor(), policy)
-    service.start(s.retention_interval_seconds)
-    ctx.on_shutdown.append(service.stop)
+    if service.enabled:
+        ctx.every("trellis-retention", s.retention_interval_seconds, service.scheduled_sweep)
 
     async def show(request: Request, caller: Caller) -> Response:
         tables = await run_in_threadpool(service.report)

@@ -23,8 +23,6 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
-from trellis.collector.messages import first_line
-from trellis.collector.schedule import Every
 from trellis.collector.schema import stored_table
 
 log = logging.getLogger("trellis.retention")
@@ -130,12 +128,11 @@ def _sweep_table(cur: duckdb.DuckDBPyConnection, table: str, age: str, cutoff: d
 
 
 class RetentionService:
-    """Sweeps on a schedule, on a cursor of its own; one sweep at a time."""
+    """Sweeps on a cursor of its own, on request and on a schedule; one sweep at a time."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection, policy: RetentionPolicy) -> None:
         self.cursor, self.policy = cursor, policy
         self._lock = threading.Lock()
-        self._schedule: Every | None = None
         self.last_sweep: dict[str, Any] | None = None
 
     @property
@@ -159,23 +156,11 @@ class RetentionService:
         }
         return self.last_sweep
 
-    def start(self, interval: float) -> None:
-        """Sweep every ``interval`` seconds, the first one interval after the start (when any signal expires)."""
-        if self.enabled:
-            self._schedule = Every("trellis-retention", interval, lambda: self._scheduled(interval))
-            self._schedule.start()
-
-    def stop(self) -> None:
-        if self._schedule is not None:
-            self._schedule.stop()
-
-    def _scheduled(self, interval: float) -> None:
-        try:
-            result = self.sweep()
-            if any(result["removed"].values()):
-                log.info("retention removed %s in %.1f s", result["removed"], result["seconds"])
-        except duckdb.Error as exc:
-            log.error("the retention sweep failed (%s); it runs again in %g s", first_line(exc), interval)
+    def scheduled_sweep(self) -> None:
+        """One scheduled sweep (``Every`` calls it), logged when it removed anything."""
+        result = self.sweep()
+        if any(result["removed"].values()):
+            log.info("retention removed %s in %.1f s", result["removed"], result["seconds"])
 
 
 __all__ = ["AGE", "RetentionPolicy", "RetentionService", "TableRetention", "report", "sweep"]
