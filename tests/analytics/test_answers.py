@@ -4,13 +4,14 @@ writes nothing others read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime as D
 from typing import Any
 
 import duckdb
 import httpx
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -23,8 +24,10 @@ from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.slices import Slice
 from trellis.analytics.sources import Period, Sources
 from trellis.catalog.tables import migrate_catalog
+from trellis.collector import read_only_file
 from trellis.collector.schema import migrate
 from trellis.testing import RunningCollector, finish, trellis
+from trellis.testing.analytics_store import SMALL_STORE_PERIOD, make_small_analytics_store
 
 PERIOD = Period(D(2026, 1, 5), D(2026, 1, 19))
 TEAMS = ("shop", "billing", "o'brien")
@@ -148,3 +151,25 @@ def test_an_answer_waits_for_a_turn_and_then_says_busy(monkeypatch: pytest.Monke
         answers.answer("dora", PERIOD, Slice())
     answers._slots.release()
     assert answers.answer("dora", PERIOD, Slice()).frame.height > 0
+
+
+@pytest.fixture(scope="module")
+def organisation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    store = make_small_analytics_store(tmp_path_factory.mktemp("answers") / "store.duckdb", analyze=False)
+    con = read_only_file(store)
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize(("job", "level", "team_column"), [("cost", "team", "team"), ("demand", "team", "app")])
+def test_a_teams_answer_counts_its_catalog_resources_as_the_platform_answer_does(
+    organisation: duckdb.DuckDBPyConnection, job: str, level: str, team_column: str
+) -> None:
+    """Bindings and misses keep to the team asked about: its own figures, not zero and not everyone's."""
+    answers = Answers(organisation, AnalyticsConfig())
+    everyone = answers.answer(job, SMALL_STORE_PERIOD, Slice()).frame
+    team = answers.answer(job, SMALL_STORE_PERIOD, Slice(("team-02",), ())).frame
+    expected = everyone.filter(pl.col("level") == level, pl.col(team_column) == "team-02")
+    got = team.filter(pl.col("level") == level)
+    assert expected.height > 0 and set(got[team_column]) == {"team-02"}
+    assert_frame_equal(got.sort(got.columns), expected.sort(expected.columns))

@@ -180,17 +180,23 @@ def test_telemetry_from_the_sdk_gives_the_same_answers_through_the_api(
     assert counter["usage_avg"] == pytest.approx(0.5, rel=0.05)
 
 
-def test_analyze_needs_the_read_scope_and_names_unknown_jobs(
+def test_analyze_needs_the_admin_scope_and_names_unknown_jobs(
     make_collector: Callable[..., RunningCollector], tokens_file: Any
 ) -> None:
+    """Analyzing replaces the tables everyone reads: a reader may not, and the tables stay as they were."""
     collector = make_collector("--tokens-file", str(tokens_file), headers=bearer("reader"))
     assert analyze(collector, {"jobs": ["dora"]}).status_code == 401
     assert analyze(collector, {"jobs": ["dora"]}, bearer("ingester")).status_code == 403
-    answer = analyze(collector, {"jobs": ["nope"]}, bearer("reader"))
+    refused = analyze(collector, {"jobs": ["dora"]}, bearer("reader"))
+    assert refused.status_code == 403 and "admin" in refused.json()["error"]
+    tables = httpx.post(f"{collector.api}/api/v1/query", json={"sql": "FROM duckdb_tables()"}, headers=bearer("reader"))
+    names = [column["name"] for column in tables.json()["columns"]]
+    assert "analytics_dora" not in {dict(zip(names, row, strict=True))["table_name"] for row in tables.json()["rows"]}
+    answer = analyze(collector, {"jobs": ["nope"]}, bearer("admin"))
     assert answer.status_code == 400 and "unknown job 'nope'" in answer.json()["error"]
-    answer = analyze(collector, {"from": "2026-02-01", "to": "2026-01-01"}, bearer("reader"))
+    answer = analyze(collector, {"from": "2026-02-01", "to": "2026-01-01"}, bearer("admin"))
     assert answer.status_code == 400 and "before it starts" in answer.json()["error"]
-    answer = analyze(collector, {}, bearer("reader"))
+    answer = analyze(collector, {}, bearer("admin"))
     assert answer.status_code == 200, answer.text
     assert [r["job"] for r in answer.json()["results"]] == [
         "dora", "adoption", "demand", "utilization", "cost", "platform_health",

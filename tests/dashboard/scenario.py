@@ -325,5 +325,5 @@ def populate(collector: RunningCollector, days: int = 90, workloads: int = 60, s
     finally:
         sender.close()
     fill_catalog(collector, names)
-    call(collector, "analyze", "/api/v1/analyze", {"from": f"{start:%Y-%m-%d}", "to": f"{end:%Y-%m-%d}"}, user="reader")
+    call(collector, "analyze", "/api/v1/analyze", {"from": f"{start:%Y-%m-%d}", "to": f"{end:%Y-%m-%d}"}, user="admin")
     return scenario

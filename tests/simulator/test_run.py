@@ -147,7 +147,7 @@ def test_the_same_seed_gives_the_same_history(tmp_path: Path) -> None:
 
 def _analyze(collector: RunningCollector, start: int, end: int, jobs: list[str]) -> None:
     body = {"from": _iso(start), "to": _iso(end), "jobs": jobs}
-    response = httpx.post(f"{collector.api}/api/v1/analyze", json=body, headers=_bearer("viewer"), timeout=300)
+    response = httpx.post(f"{collector.api}/api/v1/analyze", json=body, headers=_bearer("platform-admin"), timeout=300)
     assert response.status_code == 200, response.text
 
 

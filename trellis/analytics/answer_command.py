@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
-from trellis.analytics.cli import FromOpt, ToOpt
-from trellis.collector.options import ApiOpt, TokenOpt, collector_settings
+from trellis.analytics.cli import FromOpt, ToOpt, analytics_settings
+from trellis.collector.options import ApiOpt, TokenOpt
 
 
 def answer(
@@ -23,21 +21,24 @@ def answer(
     """Compute one job for the period, teams and environments given, and print it (nothing is stored)."""
     import polars as pl
 
+    from trellis.analytics.remote_answers import fetch_answer
+    from trellis.analytics.service import period_from
+    from trellis.analytics.slices import Slice
     from trellis.collector.client import Client
 
-    settings = collector_settings(api=api, token=token)
-    body: dict[str, Any] = {k: v for k, v in (("from", start), ("to", end)) if v is not None}
-    body |= {"teams": team or [], "environments": env or []}
+    settings = analytics_settings(api, token, None, None)
+    try:
+        period = period_from(start, end, settings.analytics_window_days)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--from/--to") from None
     with Client(url=settings.api, token=settings.token, timeout=3600) as client:
-        found = client.request("POST", f"/api/v1/analytics/{job}", json=body)
-    names = [c["name"] for c in found["columns"]]
-    frame = pl.DataFrame(found["rows"], schema=names, orient="row", infer_schema_length=None)
+        found = fetch_answer(client, job, period, Slice(tuple(team or ()), tuple(env or ())))
     if csv:
-        typer.echo(frame.write_csv(), nl=False)
+        typer.echo(found.frame.write_csv(), nl=False)
         return
-    typer.echo(f"{job}: {found['covers']}")
+    typer.echo(f"{job}: {found.covers}")
     with pl.Config(tbl_rows=50, tbl_cols=12, fmt_str_lengths=40):
-        typer.echo(str(frame))
+        typer.echo(str(found.frame))
 
 
 __all__ = ["answer"]

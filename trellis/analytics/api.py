@@ -18,13 +18,24 @@ from trellis.analytics.rollups import RollupService
 from trellis.analytics.service import AnalyticsService, config_from_settings, period_from
 from trellis.analytics.settings import AnalyticsSettings
 from trellis.analytics.slices import Slice
-from trellis.collector import ApiContext, ApiError, Caller, Scope, json_response, read_model, to_json_ready
+from trellis.collector import (
+    ARROW_STREAM,
+    ApiContext,
+    ApiError,
+    Caller,
+    Scope,
+    arrow_ipc,
+    json_response,
+    read_model,
+    to_json_ready,
+)
 
 log = logging.getLogger("trellis.analytics")
 
-SCOPE = Scope.READ
-"""Analyzing reads the store and replaces only the derived ``analytics_*`` tables, which any rerun rebuilds the
-same; like a snapshot it costs time, not data. Runs are serialized, so a burst of requests queues."""
+SCOPE = Scope.ADMIN
+"""Analyzing replaces the ``analytics_*`` tables every notebook reads, for the period asked: what one
+caller asks would change what everyone sees, so it takes admin. Anyone who reads asks for an answer
+instead (``POST /api/v1/analytics/{job}``), computed for the request and written nowhere."""
 
 
 class AnalyzeRequest(BaseModel):
@@ -89,6 +100,8 @@ def install(ctx: ApiContext, settings: AnalyticsSettings) -> None:
             raise ApiError(400, str(exc)) from None
         except Busy as exc:
             raise ApiError(503, str(exc)) from None
+        if ARROW_STREAM in request.headers.get("accept", ""):
+            return Response(arrow_ipc(found.frame.to_arrow()), media_type=ARROW_STREAM)
         return json_response(
             {
                 "job": found.job,

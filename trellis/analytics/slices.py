@@ -7,8 +7,10 @@ level included (a DORA platform row is then the platform of those teams). Tempor
 connection: requests asking about different teams at once do not see each other's.
 
 A team is the resource's ``service.namespace`` (else ``k8s.namespace.name``, for metrics), as the jobs
-name it; an environment is ``deployment.environment.name``. The catalog's tables are not sliced: what
-a job reads from them covers the whole platform, and an answer says so (``UNSLICED``).
+name it; an environment is ``deployment.environment.name``. The catalog's bindings and misses are sliced by
+their ``app`` and ``env`` (a workload's team and environment); its definitions, versions and pins are the
+platform's own, so what a job reads from them covers the whole platform, and an answer says so
+(``UNSLICED``).
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ SIGNAL_TABLES = (
 )
 EVENT_TABLES = ("deployments", "incidents")
 ROLLUP_TABLES = ("rollup_usage_hourly",)
-SLICED = (*EVENT_TABLES, *SIGNAL_TABLES, *ROLLUP_TABLES)
+CATALOG_TABLES = ("catalog_bindings", "catalog_misses")
+SLICED = (*EVENT_TABLES, *SIGNAL_TABLES, *ROLLUP_TABLES, *CATALOG_TABLES)
 """Tables whose rows a slice keeps to its teams and environments."""
-UNSLICED = "the catalog (definitions, versions, pins, bindings, misses) covers the whole platform"
+UNSLICED = "the catalog's definitions, versions and pins are the whole platform's"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ def narrow(cursor: duckdb.DuckDBPyConnection, slice_: Slice) -> None:
         shadow(stored_table(name), f"resource_id IN ({kept})")
     for name in ROLLUP_TABLES:
         shadow(name, slice_.condition("team", "environment"))
+    for name in CATALOG_TABLES:
+        shadow(name, slice_.condition("app", "env"))
 
 
 def _inline(where: str, slice_: Slice) -> str:

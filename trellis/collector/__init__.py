@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
     from trellis.collector.auth import Scope, TokensFileError
     from trellis.collector.cli import register as register_commands
     from trellis.collector.client import (
+        ARROW_STREAM,
         Client,
         ClientError,
         CollectorRunning,
@@ -30,7 +31,14 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
     from trellis.collector.emit import EmitError
     from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
     from trellis.collector.messages import first_line
-    from trellis.collector.query import QueryFailed, QueryRefused, named_params, run_query, to_json_ready
+    from trellis.collector.query import (
+        QueryFailed,
+        QueryRefused,
+        arrow_ipc,
+        named_params,
+        run_query,
+        to_json_ready,
+    )
     from trellis.collector.schedule import Every
     from trellis.collector.schema import (
         LATE_HOURS_TABLE,
@@ -48,12 +56,12 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
 _MODULES = {
     "api": ["ApiContext", "ApiError", "Caller", "RouteInstaller", "json_response", "read_body", "read_model"],
     "auth": ["Scope", "TokensFileError"],
-    "client": ["Client", "ClientError", "CollectorRunning", "CollectorUnreachable", "read_only_file",
+    "client": ["ARROW_STREAM", "Client", "ClientError", "CollectorRunning", "CollectorUnreachable", "read_only_file",
                "running_collector"],
     "emit": ["EmitError"],
     "events": ["DEPLOYMENT_EVENT", "INCIDENT_EVENT"],
     "messages": ["first_line"],
-    "query": ["QueryFailed", "QueryRefused", "named_params", "run_query", "to_json_ready"],
+    "query": ["QueryFailed", "QueryRefused", "arrow_ipc", "named_params", "run_query", "to_json_ready"],
     "schedule": ["Every"],
     "schema": ["LATE_HOURS_TABLE", "RESOURCES_TABLE", "instant_sql", "migrate", "run_migrations", "stored_table"],
     "store": ["Store", "memory_limit_bytes"],
@@ -76,6 +84,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ARROW_STREAM",
     "DEPLOYMENT_EVENT",
     "INCIDENT_EVENT",
     "LATE_HOURS_TABLE",
@@ -97,6 +106,7 @@ __all__ = [
     "Scope",
     "Store",
     "TokensFileError",
+    "arrow_ipc",
     "first_line",
     "instant_sql",
     "json_response",

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +24,15 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from trellis.collector.auth import Authenticator, AuthError, Scope, grants
-from trellis.collector.query import QueryFailed, QueryRefused, QueryResult, run_query, to_json_ready, too_long
+from trellis.collector.query import (
+    QueryFailed,
+    QueryRefused,
+    QueryResult,
+    arrow_ipc,
+    run_query,
+    to_json_ready,
+    too_long,
+)
 from trellis.collector.retention import RetentionPolicy, RetentionService
 from trellis.collector.schedule import Every
 from trellis.collector.schema import SCHEMA_VERSION, TABLES, stored_table
@@ -196,7 +203,7 @@ def _answer_query(ctx: ApiContext, body: QueryRequest, arrow: bool) -> tuple[byt
             cursor, body.sql, limit, settings.query_timeout_seconds, body.params, settings.query_byte_limit
         )
     if arrow:
-        content = _ipc(result.table)
+        content = arrow_ipc(result.table)
     else:
         answer = {**to_json_ready(result.table), "truncated": result.truncated, "truncated_by": result.cut_by}
         content = orjson.dumps(answer, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -313,13 +320,6 @@ def _add_retention_routes(ctx: ApiContext) -> None:
 
     ctx.add("/api/v1/retention", show, Scope.READ, ["GET"])
     ctx.add("/api/v1/retention/sweep", sweep_now, Scope.ADMIN, ["POST"])
-
-
-def _ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
 
 
 RouteInstaller = Callable[[ApiContext], None]

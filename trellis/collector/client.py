@@ -91,7 +91,11 @@ class Client:
             body["limit"] = limit
         if params is not None:
             body["params"] = params
-        response = self._request("POST", "/api/v1/query", json=body, headers={"Accept": ARROW_STREAM})
+        return self.post_arrow("/api/v1/query", body)
+
+    def post_arrow(self, path: str, body: dict[str, Any]) -> pa.Table:
+        """POST ``body`` to an endpoint that answers rows, and read them as Arrow (the types kept)."""
+        response = self._request("POST", path, json=body, headers={"Accept": ARROW_STREAM})
         with pa.ipc.open_stream(response.content) as reader:
             return reader.read_all()
 

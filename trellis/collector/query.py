@@ -133,6 +133,14 @@ def _rows_within(batch: pa.RecordBatch, room: int) -> pa.RecordBatch:
     return batch.slice(0, keep)
 
 
+def arrow_ipc(table: pa.Table) -> bytes:
+    """The table as an Arrow IPC stream (what ``Accept: application/vnd.apache.arrow.stream`` asks for)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
 def to_json_ready(table: pa.Table) -> dict[str, Any]:
     """Columns and rows as JSON values: timestamps as ISO text, maps as objects."""
     columns = [{"name": f.name, "type": str(f.type)} for f in table.schema]
@@ -161,4 +169,13 @@ def _json_type(kind: pa.DataType) -> pa.DataType:
     return kind
 
 
-__all__ = ["Params", "QueryFailed", "QueryRefused", "QueryResult", "named_params", "run_query", "to_json_ready"]
+__all__ = [
+    "Params",
+    "QueryFailed",
+    "QueryRefused",
+    "QueryResult",
+    "arrow_ipc",
+    "named_params",
+    "run_query",
+    "to_json_ready",
+]

@@ -37,16 +37,17 @@ def available() -> tuple[str, ...] | None:
     return tuple(FORMATS)
 
 
-def cli_command(start: datetime, end: datetime, teams: list[str], fmt: str) -> str:
+def cli_command(start: datetime, end: datetime, teams: list[str], fmt: str, envs: tuple[str, ...] = ()) -> str:
     """The ``trellis report`` command that writes the same report."""
     team = f" --team {teams[0]}" if len(teams) == 1 else ""
+    env = "".join(f" --env {e}" for e in envs)
     out = f"report{SUFFIXES.get(fmt, '.' + fmt)}"
-    return f"trellis report --from {start:%Y-%m-%d} --to {end:%Y-%m-%d}{team} --format {fmt} --out {out}"
+    return f"trellis report --from {start:%Y-%m-%d} --to {end:%Y-%m-%d}{team}{env} --format {fmt} --out {out}"
 
 
 def generate(
     api: str, token: str | None, start: datetime, end: datetime, teams: list[str], fmt: str,
-    progress: Callable[[str], None],
+    progress: Callable[[str], None], envs: tuple[str, ...] = (),
 ) -> ReportFile:  # fmt: skip
     """Build and write the report(s) for the period; one file to download."""
     from trellis.analytics import Period
@@ -63,7 +64,7 @@ def generate(
             chosen: list[str | None] = list(teams) or [None]
             for team in chosen:
                 name = f"{stem}-{team}" if team else stem
-                built = make_report(reader, period, team, progress)
+                built = make_report(reader, period, team, progress, envs)
                 missing += [f"{team}: {m}" if team else m for m in built.missing]
                 progress(f"writing {fmt}" + (f" for {team}" if team else ""))
                 written += write_report(built, fmt, Path(tmp) / f"{name}{SUFFIXES.get(fmt, '.' + fmt)}")

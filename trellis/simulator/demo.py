@@ -419,7 +419,8 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> None:
         elif prepared.end is not None:
             complete_history(org, prepared, target, client, progress)
             reapply_catalog(org, options, progress)
-        run_analytics(client, prepared.start, progress)
+        with Client(url=options.api, token=org.token("platform-admin")) as admin:
+            run_analytics(admin, prepared.start, progress)
         dashboard = start_dashboard(options, progress) if options.dashboard else None
         if dashboard is not None:
             children.append(dashboard)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -10,7 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from tests.analytics.report.conftest import PERIOD
-from trellis.analytics import JOBS, AnalyticsConfig, Job
+from trellis.analytics import JOBS, AnalyticsConfig, Job, Period
 from trellis.analytics.report import SECTIONS, FileReader, Report, build_report, make_report, write_report
 from trellis.catalog.tables import migrate_catalog
 from trellis.collector.schema import migrate
@@ -67,7 +68,7 @@ def test_the_tables_match_the_analytics_tables(report: Report, store: Path) -> N
 def test_a_report_for_one_team_keeps_to_it_and_says_what_is_platform_wide(store: Path) -> None:
     reader = FileReader(store, AnalyticsConfig())
     try:
-        one = build_report(reader, PERIOD, "team-02")
+        one = make_report(reader, PERIOD, "team-02", progress=lambda _: None)
     finally:
         reader.close()
     assert one.teams == ["team-02"]
@@ -114,7 +115,7 @@ def test_a_job_without_a_section_is_reported_as_such_and_the_others_keep_theirs(
     finally:
         reader.close()
     assert [s.key for s in built.sections] == [*SECTIONS, "extra"]
-    assert built.sections[0].missing == ["analytics_dora does not exist: the dora job never ran."]
+    assert built.sections[0].missing == ["The dora job gave no answer: analytics_dora is not shown."]
     note = "The extra job has no report section: analytics_extra is not shown."
     assert built.sections[-1].missing == [note] and note in built.missing
     assert built.coverage.filter(pl.col("job") == "extra")["status"].to_list() == ["missing"]
@@ -124,7 +125,7 @@ def test_a_team_name_is_bound_as_a_value_never_pasted_into_the_sql(store: Path) 
     """A team named with quotes (or an injection attempt) selects nothing and breaks nothing."""
     reader = FileReader(store, AnalyticsConfig())
     try:
-        built = build_report(reader, PERIOD, "team-01' OR '1'='1")
+        built = make_report(reader, PERIOD, "team-01' OR '1'='1", progress=lambda _: None)
     finally:
         reader.close()
     assert built.teams == ["team-01' OR '1'='1"]
@@ -134,3 +135,23 @@ def test_a_team_name_is_bound_as_a_value_never_pasted_into_the_sql(store: Path) 
         for table in section.tables
         if "team" in table.frame.columns
     )
+
+
+def test_a_report_for_a_team_and_an_environment_counts_what_sql_over_the_raw_rows_counts(store: Path) -> None:
+    """The report answers the team, environment and period asked, whatever the stored tables hold."""
+    week = Period(PERIOD.start, PERIOD.start + timedelta(days=7))
+    reader = FileReader(store, AnalyticsConfig())
+    try:
+        built = make_report(reader, week, "team-02", progress=lambda _: None, environments=("production-eu",))
+    finally:
+        reader.close()
+    dora = next(t.frame for t in built.tables() if t.name == "dora_teams")
+    raw = analytics_table(
+        store,
+        "SELECT count(*) AS n FROM deployments WHERE service_namespace = 'team-02' AND environment = 'production-eu' "
+        f"AND finished_at >= TIMESTAMP '{week.start}' AND finished_at < TIMESTAMP '{week.end}'",
+    )
+    assert raw["n"][0] > 0
+    assert dora["environment"].to_list() == ["production-eu"] and dora["deployments"].to_list() == [raw["n"][0]]
+    assert dict(built.about().iter_rows())["environment_filter"] == "production-eu"
+    assert built.coverage["computed_to"].to_list() == [week.end] * len(JOBS)

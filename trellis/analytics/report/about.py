@@ -15,7 +15,7 @@ from trellis.analytics.sources import Period
 
 
 def read_coverage(q: Query, period: Period) -> pl.DataFrame:
-    """Per job: its table, its rows, the period they hold, and ``ok``/``empty``/``missing``/``other period``."""
+    """Per job: its table, the rows of its answer, the period asked, and ``ok``/``empty``/``missing``."""
     rows = []
     for name, job in JOBS.items():
         row: dict[str, Any] = {
@@ -27,16 +27,9 @@ def read_coverage(q: Query, period: Period) -> pl.DataFrame:
             "status": "missing",
         }
         if job.table in q.available:
-            found = q.reader.sql(
-                f"SELECT count(*) AS n, min(period_start) AS s, max(period_end) AS e FROM {job.table}"
-            ).row(0)
-            row.update(rows=int(found[0]), computed_from=found[1], computed_to=found[2])
-            if found[0] == 0:
-                row["status"] = "empty"
-            elif found[1] == period.start and found[2] == period.end:
-                row["status"] = "ok"
-            else:
-                row["status"] = "other period"
+            found = int(q.reader.sql(f"SELECT count(*) AS n FROM {job.table}")["n"][0])
+            row.update(rows=found, computed_from=period.start, computed_to=period.end)
+            row["status"] = "empty" if found == 0 else "ok"
         rows.append(row)
     schema: dict[str, pl.DataType] = {
         "job": pl.String(),
@@ -76,7 +69,7 @@ def read_inputs(q: Query, period: Period, team: str | None) -> pl.DataFrame:
         )
     if not parts:
         return pl.DataFrame(schema={"data": pl.String, "source_table": pl.String, "rows": pl.Int64})
-    return q.sql(" UNION ALL ".join(parts), **labels).with_columns(pl.col("rows").cast(pl.Int64))
+    return q.store_sql(" UNION ALL ".join(parts), **labels).with_columns(pl.col("rows").cast(pl.Int64))
 
 
 def section_teams(sections: Iterable[Section]) -> list[str]:

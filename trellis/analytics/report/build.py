@@ -1,7 +1,8 @@
-"""How a report is built from the ``analytics_*`` tables: the about part, then one section per job.
+"""How a report is built from the jobs' answers: the about part, then one section per job.
 
-A report is built by running read-only SQL over the analytics tables (and a few counts over the store's own
-tables) through a ``Reader``: a running collector's ``/api/v1/query`` or a database file (``readers``). The
+A report is built by running read-only SQL over every job's answer for the report's period, team and
+environments (and a few counts over the store's own tables) through a ``Reader``: a running collector or a
+database file (``readers``). The
 sections follow the jobs of ``trellis.analytics.registry.JOBS``, each job's section found by the job's name
 in ``sections.SECTIONS``: adding a job never shifts another job's section, and a job without one is said to
 have none.
@@ -22,11 +23,18 @@ from trellis.analytics.report.about import read_coverage, read_inputs, section_t
 from trellis.analytics.report.model import Reader, Report, Section
 from trellis.analytics.report.query import Query
 from trellis.analytics.report.sections import SECTIONS
+from trellis.analytics.slices import Slice
 from trellis.analytics.sources import Period
 
 
-def build_report(reader: Reader, period: Period, team: str | None = None, title: str | None = None) -> Report:
-    """Read the analytics tables (already computed for ``period``) and assemble the report."""
+def build_report(
+    reader: Reader,
+    period: Period,
+    team: str | None = None,
+    title: str | None = None,
+    environments: tuple[str, ...] = (),
+) -> Report:
+    """Read the answers (the reader's ``prepare`` asked for them) and assemble the report."""
     q = Query(reader, {"team": team, "period_start": period.start, "period_end": period.end})
     coverage = read_coverage(q, period)
     inputs = read_inputs(q, period, team)
@@ -42,6 +50,7 @@ def build_report(reader: Reader, period: Period, team: str | None = None, title:
         inputs=inputs,
         missing=_missing(q, coverage, inputs, sections, team),
         sections=sections,
+        environments=list(environments),
     )
 
 
@@ -51,7 +60,7 @@ def _section(q: Query, name: str, job: Job, period: Period, team: str | None) ->
     if found is None:
         return Section(name, name, name, missing=[f"The {name} job has no report section: {job.table} is not shown."])
     if job.table not in q.available:
-        return Section(name, name, name, missing=[f"{job.table} does not exist: the {name} job never ran."])
+        return Section(name, name, name, missing=[f"The {name} job gave no answer: {job.table} is not shown."])
     return found.build(q, period, team)
 
 
@@ -69,9 +78,6 @@ def _missing(
     empty_jobs = coverage.filter(pl.col("status") == "empty")["job"].to_list()
     if empty_jobs:
         missing.append(f"Jobs with empty results for the period: {', '.join(empty_jobs)}.")
-    stale = coverage.filter(pl.col("status") == "other period")["job"].to_list()
-    if stale:
-        missing.append(f"Computed for another period than the report's: {', '.join(stale)}.")
     if team:
         without = [s.title for s in sections if s.tables and all(t.frame.is_empty() for t in s.tables)]
         if without:
@@ -85,19 +91,17 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def make_report(reader: Any, period: Period, team: str | None, progress: Callable[[str], None] = _say) -> Report:
-    """Make sure every job holds the period, then build the report (again, when a scheduled run of the
-    collector replaced a table in the meantime)."""
-    report = None
-    for _ in range(3):
-        reader.prepare(period, progress)
-        progress(f"reading the analytics tables ({reader.source})")
-        report = build_report(reader, period, team)
-        if not reader.stale(period, include_empty=False):
-            return report
-        progress("a table changed while it was read; reading again")
-    assert report is not None
-    return report
+def make_report(
+    reader: Any,
+    period: Period,
+    team: str | None,
+    progress: Callable[[str], None] = _say,
+    environments: tuple[str, ...] = (),
+) -> Report:
+    """Ask every job for its answer for the period, team and environments, then build the report."""
+    reader.prepare(period, Slice((team,) if team else (), environments), progress)
+    progress(f"reading the answers ({reader.source})")
+    return build_report(reader, period, team, environments=environments)
 
 
 __all__ = ["build_report", "make_report"]

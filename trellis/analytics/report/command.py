@@ -44,6 +44,7 @@ def open_reader(api: str | None, token: str | None, db: Path | None, settings: A
 FormatOpt = typer.Option(None, "--format", help=f"One of {', '.join(FORMATS)} (default: from the --out suffix).")
 OutOpt = typer.Option(..., "--out", help="File to write (a folder, or a .zip, for csv and parquet).")
 TeamOpt = typer.Option(None, "--team", help="Only this team (service.namespace / app).")
+EnvOpt = typer.Option(None, "--env", help="Only this environment; repeatable (default: every one).")
 
 
 def report(
@@ -52,13 +53,15 @@ def report(
     fmt: str = FormatOpt,
     out: Path = OutOpt,
     team: str = TeamOpt,
+    env: list[str] = EnvOpt,
     api: str = ApiOpt,
     token: str = TokenOpt,
     db: Path = DbFileOpt,
     price_table: Path = PriceOpt,
     production_environments: str = ProductionOpt,
 ) -> None:
-    """Write a report of the analytics for a period: HTML, Markdown, PDF, CSV, Parquet or XLSX."""
+    """Write a report of the analytics for a period, a team and environments: HTML, Markdown, PDF, CSV,
+    Parquet or XLSX (each job's answer is computed for the report; nothing is stored)."""
     from trellis.analytics.service import period_from
 
     settings = analytics_settings(api, token, price_table, production_environments)
@@ -72,7 +75,7 @@ def report(
         raise typer.BadParameter(str(exc), param_hint="--from/--to") from None
     reader = open_reader(api, token, db, settings)
     try:
-        built = make_report(reader, period, team or None)
+        built = make_report(reader, period, team or None, environments=tuple(env or ()))
     finally:
         reader.close()
     _say(f"writing {chosen} to {out}")

@@ -119,7 +119,7 @@ def render_html(report: Report) -> str:
     about = report.tables()[:3]
     return template.render(
         report=report,
-        team_label=f"team {report.team}" if report.team else f"{len(report.teams)} teams",
+        team_label=report.scope_label,
         bundle=Markup(javascript_bundle()),
         charts=Markup(_script_json({c.name: c.spec for c in report.charts()})),
         table=lambda t: Markup(_table_html(t)),

@@ -35,7 +35,7 @@ def _table_md(table: ReportTable) -> list[str]:
 
 def render_markdown(report: Report, images: str) -> str:
     """The page; ``images`` is the folder (relative to the page) holding the chart PNGs."""
-    team = f"team **{report.team}**" if report.team else f"{len(report.teams)} teams"
+    team = report.scope_label
     lines = [
         f"# {report.title}",
         "",

@@ -21,13 +21,16 @@ DISPLAY_ROWS = 25
 
 
 class Reader(Protocol):
-    """Where the report reads: one read-only statement at a time, answered as a DataFrame."""
+    """Where the report reads: the jobs' answers (``sql``, over ``analytics_<job>``) and the store's own
+    tables (``store_sql``), one read-only statement at a time, answered as a DataFrame."""
 
     source: str
     """Said in the report: 'collector at URL' or 'file PATH'."""
     row_limit: int
 
     def sql(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame: ...
+
+    def store_sql(self, query: str, params: dict[str, Any] | None = None) -> pl.DataFrame: ...
 
     def tables(self) -> set[str]: ...
 
@@ -93,6 +96,8 @@ class Report:
     """What the store holds for the period: deployments, incidents, metric points, catalog resolutions."""
     missing: list[str]
     sections: list[Section]
+    environments: list[str] = field(default_factory=list)
+    """The environments the report keeps to; all when empty."""
 
     def about(self) -> pl.DataFrame:
         """The report's metadata as key/value rows (the first sheet or file of the data formats)."""
@@ -102,6 +107,7 @@ class Report:
             ("period_end", self.period.end.isoformat()),
             ("period_note", "half-open [start, end), UTC"),
             ("team_filter", self.team or "(all teams)"),
+            ("environment_filter", ", ".join(self.environments) or "(all environments)"),
             ("teams", ", ".join(self.teams) or "(none)"),
             ("source", self.source),
             ("generated_at", self.generated_at.isoformat(timespec="seconds")),
@@ -113,13 +119,19 @@ class Report:
         """Every table, the about and coverage tables first."""
         head = [
             ReportTable("about", "About this report", self.about()),
-            ReportTable("coverage", "Analytics tables read", self.coverage),
+            ReportTable("coverage", "Analytics answers read", self.coverage),
             ReportTable("inputs", "Data in the store for the period", self.inputs),
         ]
         return head + [t for s in self.sections for t in s.tables]
 
     def charts(self) -> list[Chart]:
         return [c for s in self.sections for c in s.charts]
+
+    @property
+    def scope_label(self) -> str:
+        """Whom the report covers: a team or every team, and its environments."""
+        who = f"team {self.team}" if self.team else f"{len(self.teams)} teams"
+        return who + (f" in {', '.join(self.environments)}" if self.environments else "")
 
     @property
     def period_label(self) -> str:

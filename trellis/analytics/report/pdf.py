@@ -102,7 +102,7 @@ def render_pdf(report: Report) -> bytes:
     doc = _Document(report)
     doc.add_page()
     doc.heading(report.title, 18)
-    team = f"team {report.team}" if report.team else f"{len(report.teams)} teams"
+    team = report.scope_label
     doc.paragraph(f"Period: {report.period_label}. Covers {team}.", 10)
     doc.paragraph(f"Source: {report.source}. Generated {report.generated_at.isoformat(sep=' ')} UTC.", 10)
     if report.missing:

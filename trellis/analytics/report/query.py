@@ -28,6 +28,10 @@ class Query:
         """One statement, its placeholders bound from the report's values and ``more``."""
         return self.reader.sql(query, named_params(query, {**self.values, **more}))
 
+    def store_sql(self, query: str, **more: Any) -> pl.DataFrame:
+        """One statement over the store's own tables (not the answers), bound like ``sql``."""
+        return self.reader.store_sql(query, named_params(query, {**self.values, **more}))
+
     def frame(self, name: str, query: str) -> tuple[pl.DataFrame, bool]:
         frame = self.sql(query)
         full = frame.height >= self.reader.row_limit

@@ -18,7 +18,7 @@ def _fallback(ctx: Context, why: str) -> None:
     f = ctx.filters
     st.info(f"{why} Reports are generated with `trellis report`:", icon=":material/terminal:")
     extra = f" --db {ctx.source.db}" if ctx.source.db and not ctx.source.editable else ""
-    st.code(reports.cli_command(f.start_at, f.end_at, list(f.teams), "html") + extra, language="bash")
+    st.code(reports.cli_command(f.start_at, f.end_at, list(f.teams), "html", f.envs) + extra, language="bash")
 
 
 def render(ctx: Context) -> None:
@@ -42,14 +42,16 @@ def render(ctx: Context) -> None:
     if not data.scalar(counts, "n", 0):
         ui.empty_state(ctx, "deployments or metrics to report on")
         return
-    teams_seen = data.sql(ctx, "SELECT DISTINCT service_namespace AS team FROM deployments WHERE team IS NOT NULL")
-    options = sorted({*teams_seen["team"].to_list(), *f.teams})
+    seen = data.sql(ctx, "SELECT DISTINCT service_namespace AS team, environment FROM deployments")
+    options = sorted({*seen["team"].drop_nulls().to_list(), *f.teams})
+    env_options = sorted({*seen["environment"].drop_nulls().to_list(), *f.envs})
     with st.form("report"):
         cols = st.columns(2)
         start = cols[0].date_input("From", f.start, key="report_from")
         end = cols[1].date_input("To (included)", f.end, key="report_to")
         teams = st.multiselect("Teams (none: the whole platform; several: one report each)", options,
                                default=list(f.teams), key="report_teams")  # fmt: skip
+        envs = st.multiselect("Environments (none: every one)", env_options, default=list(f.envs), key="report_envs")
         fmt = st.selectbox("Format", list(formats), format_func=lambda x: LABELS.get(x, x), key="report_format")
         asked = st.form_submit_button("Generate", type="primary", icon=":material/description:")
     if asked:
@@ -59,9 +61,8 @@ def render(ctx: Context) -> None:
         begin = datetime.combine(start, datetime.min.time())
         finish = datetime.combine(end + timedelta(days=1), datetime.min.time())
         with st.status("Generating the report...", expanded=False) as status:
-            made = reports.generate(ctx.source.api, ctx.token, begin, finish, teams, fmt, status.write)
+            made = reports.generate(ctx.source.api, ctx.token, begin, finish, teams, fmt, status.write, tuple(envs))
             status.update(label=f"Report ready: {made.name}", state="complete")
-        data.clear()  # the report may have recomputed the analytics for its period
         st.session_state[FILE_KEY] = made
     ready = st.session_state.get(FILE_KEY)
     if isinstance(ready, reports.ReportFile):
@@ -70,7 +71,7 @@ def render(ctx: Context) -> None:
         for note in ready.missing:
             st.caption(f"Missing: {note}")
     st.caption("The same report from the command line:")
-    st.code(reports.cli_command(f.start_at, f.end_at, list(f.teams), "html"), language="bash")
+    st.code(reports.cli_command(f.start_at, f.end_at, list(f.teams), "html", f.envs), language="bash")
 
 
 ui.run_page(render)
