@@ -1,9 +1,9 @@
 """A platform's worth of data for the dashboard's tests, sent the way real users send it.
 
 Events and container metrics go over OTLP/HTTP (JSON, in batches, as an OpenTelemetry Collector would),
-the catalog is filled through its API (``apply``, ``resolve``, ``propose``, ``import``) and the analytics
-run through ``POST /api/v1/analyze``. ``populate(collector, days=90, workloads=60)`` is the demo-sized
-platform the browser test measures; the AppTest tests use a smaller one.
+the catalog is filled through its API (``apply``, ``resolve``, ``propose``, ``import``). No analytics run
+is stored: the pages ask for the jobs' answers themselves. ``populate(collector, days=90, workloads=60)``
+is the demo-sized platform the browser test measures; the AppTest tests use a smaller one.
 """
 
 from __future__ import annotations
@@ -325,5 +325,4 @@ def populate(collector: RunningCollector, days: int = 90, workloads: int = 60, s
     finally:
         sender.close()
     fill_catalog(collector, names)
-    call(collector, "analyze", "/api/v1/analyze", {"from": f"{start:%Y-%m-%d}", "to": f"{end:%Y-%m-%d}"}, user="admin")
     return scenario

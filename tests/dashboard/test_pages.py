@@ -27,10 +27,10 @@ def test_overview_shows_the_key_numbers(platform: Platform, monkeypatch: Any) ->
     collector, _ = platform
     at = open_app(monkeypatch, collector.api, ALICE)
     assert problems(at) == []
-    assert int(metric(at, "Deployments in the last 7 days").replace(",", "")) > 0
-    assert metric(at, "DORA deployment frequency") in ("elite", "high", "medium", "low")
-    assert metric(at, "Pending approvals") == "1"  # the redis change waiting for bob
-    assert metric(at, "Active definitions").endswith(f"of {4 + 15}")  # four managed, fifteen imported
+    assert int(metric(at, "Deployments in the range's last 7 days").replace(",", "")) > 0
+    assert metric(at, "DORA deployment frequency (the range)") in ("elite", "high", "medium", "low")
+    assert metric(at, "Pending approvals (platform-wide)") == "1"  # the redis change waiting for bob
+    assert metric(at, "Active definitions (platform-wide)").endswith(f"of {4 + 15}")  # four managed, fifteen imported
     assert metric(at, "Consumers on the active version").endswith("%")
     assert "Latest deployments" in texts(at)
     assert "signed in as **alice**" in "\n".join(str(m.value) for m in at.sidebar.markdown)

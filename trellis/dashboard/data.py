@@ -7,11 +7,13 @@ question, so two people with different tokens never share an answer. ``clear()``
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
+from trellis.analytics import Period, Slice, naive_utc
 from trellis.catalog import READ_OPERATIONS
 from trellis.collector import named_params
 from trellis.dashboard.config import CACHE_SECONDS, LIVE_CACHE_SECONDS
@@ -32,6 +34,15 @@ def _call(source: Source, token: str | None, name: str, payload: str) -> Any:
 @st.cache_data(ttl=LIVE_CACHE_SECONDS, show_spinner=False, max_entries=200)
 def _call_live(source: Source, token: str | None, name: str, payload: str) -> Any:
     return Backend(source, token).call(name, json.loads(payload))
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=200)
+def _answer(
+    source: Source, token: str | None, job: str, start: datetime, end: datetime, teams: tuple[str, ...],
+    envs: tuple[str, ...],
+) -> tuple[pl.DataFrame, str]:  # fmt: skip
+    found = Backend(source, token).answer(job, Period(start, end), Slice(teams, envs))
+    return naive_utc(found.frame), found.covers
 
 
 @st.cache_data(ttl=LIVE_CACHE_SECONDS, show_spinner=False, max_entries=50)
@@ -58,6 +69,13 @@ def read_live(ctx: Context, name: str, payload: dict[str, Any] | None = None) ->
     return _call_live(ctx.source, ctx.token, name, json.dumps(payload or {}, sort_keys=True, default=str))
 
 
+def answer(ctx: Context, job: str) -> tuple[pl.DataFrame, str]:
+    """A job's figures for the page's range, teams and environments, and the sentence saying what they
+    cover; computed for the question (cached like the other reads), never read from a shared table."""
+    f = ctx.filters
+    return _answer(ctx.source, ctx.token, job, f.start_at, f.end_at, f.teams, f.envs)
+
+
 def stats(ctx: Context) -> dict[str, Any] | None:
     return _stats(ctx.source, ctx.token)
 
@@ -77,6 +95,7 @@ def clear() -> None:
     _sql.clear()
     _call.clear()
     _call_live.clear()
+    _answer.clear()
     _stats.clear()
 
 
@@ -88,4 +107,4 @@ def scalar(frame: pl.DataFrame, column: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-__all__ = ["clear", "has", "read", "read_live", "scalar", "sql", "stats", "tables"]
+__all__ = ["answer", "clear", "has", "read", "read_live", "scalar", "sql", "stats", "tables"]

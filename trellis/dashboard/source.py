@@ -17,8 +17,18 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
-from trellis.analytics import naive_utc
+from trellis.analytics import (
+    AnalyticsSettings,
+    Answer,
+    Answers,
+    Period,
+    Slice,
+    config_from_settings,
+    fetch_answer,
+    naive_utc,
+)
 from trellis.catalog import READ_OPERATIONS, CatalogClient, CatalogError, open_read_only
+from trellis.collector import read_only_file
 from trellis.collector.client import Client, ClientError, CollectorRunning, CollectorUnreachable
 
 _STATUS = re.compile(r"^(\d{3}): ")
@@ -131,17 +141,15 @@ class Backend:
         except ClientError as exc:
             raise DashboardError(readable(exc)) from None
 
-    def analyze(self, start: str | None, end: str | None, jobs: list[str] | None = None) -> Any:
-        """Run the analytics jobs now over a period (``POST /api/v1/analyze``)."""
-        if self.source.mode == "file":
-            raise DashboardError(
-                "analytics run in the collector; with a file open read-only, run `trellis analyze --db FILE` "
-                "while no dashboard or collector holds it"
-            )
-        body: dict[str, Any] = {"from": start, "to": end}
-        if jobs:
-            body["jobs"] = jobs
-        return self._api("POST", "/api/v1/analyze", json=body)
+    def answer(self, job: str, period: Period, slice_: Slice) -> Answer:
+        """A job's answer for the period, teams and environments on screen: computed by the collector for
+        the request (``POST /api/v1/analytics/{job}``), or here on the file opened read-only."""
+        try:
+            if self.source.mode == "api":
+                return fetch_answer(_client(self.source.api, self.token), job, period, slice_)
+            return self._answer_on_file(job, period, slice_)
+        except ClientError as exc:
+            raise DashboardError(readable(exc)) from None
 
     def editing_off(self) -> str:
         return (
@@ -165,6 +173,19 @@ class Backend:
             ) from None
         except ClientError as exc:
             raise DashboardError(readable(exc)) from None
+
+    def _answer_on_file(self, job: str, period: Period, slice_: Slice) -> Answer:
+        assert self.source.db is not None
+        try:
+            con = read_only_file(self.source.db)
+        except CollectorRunning:
+            raise DashboardError(
+                f"a collector now holds {self.source.db}; reload the page to read through its API"
+            ) from None
+        try:
+            return Answers(con, config_from_settings(AnalyticsSettings())).answer(job, period, slice_)
+        finally:
+            con.close()
 
     def _on_file(self, name: str, payload: dict[str, Any]) -> Any:
         assert self.source.db is not None

@@ -1,14 +1,12 @@
-"""Pieces every page uses: the error boundary, empty states, the analytics period note, links."""
+"""Pieces every page uses: the error boundary, empty states, what figures cover, links."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from urllib.parse import urlparse
 
-import polars as pl
 import streamlit as st
 
 from trellis.dashboard import data
@@ -71,44 +69,9 @@ def empty_state(ctx: Context, what: str) -> None:
     st.markdown("The catalog fills with `trellis resources apply -f catalog/`; see docs/catalog.md.")
 
 
-def analytics_missing(ctx: Context, table: str, what: str) -> None:
-    """The analytics table is not there yet: offer to run the jobs."""
-    st.info(
-        f"**No {what} yet:** `{table}` appears after the analytics run (hourly in the collector, "
-        "or now with `trellis analyze`).",
-        icon=":material/query_stats:",
-    )
-    analyze_button(ctx, key=f"analyze_{table}")
-
-
-def analyze_button(ctx: Context, key: str, label: str = "Run the analytics for the selected range") -> None:
-    if not ctx.source.editable:
-        return
-    if st.button(label, key=key, icon=":material/refresh:"):
-        with st.spinner("Running the analytics jobs..."):
-            answer = ctx.backend.analyze(f"{ctx.filters.start_at:%Y-%m-%d}", f"{ctx.filters.end_at:%Y-%m-%d}")
-        data.clear()
-        rows = sum(r["rows"] for r in answer.get("results", []))
-        st.toast(f"Analytics updated: {rows} rows for {answer['from'][:10]} to {answer['to'][:10]}")
-        st.rerun()
-
-
-def period_note(ctx: Context, frame: pl.DataFrame, key: str) -> None:
-    """Which period the analytics rows cover, and a way to recompute them for the selected range."""
-    if frame.height == 0 or "period_start" not in frame.columns:
-        return
-    start, end = frame["period_start"][0], frame["period_end"][0]
-    if not isinstance(start, datetime) or not isinstance(end, datetime):
-        return
-    same = start.date() == ctx.filters.start and end == ctx.filters.end_at
-    cols = st.columns([3, 1])
-    cols[0].caption(
-        f"Analytics computed for {start:%Y-%m-%d} to {end:%Y-%m-%d}"
-        + ("" if same else " (not exactly the selected range)")
-    )
-    if not same:
-        with cols[1]:
-            analyze_button(ctx, key=key, label="Recompute for this range")
+def covers(text: str) -> None:
+    """What an answer's figures cover, said beside them."""
+    st.caption(f"Figures for {text}.")
 
 
 def refresh_button(key: str) -> None:
@@ -144,4 +107,4 @@ def take_query(param: str, key: str, choices: list[str]) -> None:
         st.session_state[key] = asked
 
 
-__all__ = ["analytics_missing", "empty_state", "header", "need", "period_note", "run_page", "take_query"]
+__all__ = ["covers", "empty_state", "header", "need", "run_page", "take_query"]

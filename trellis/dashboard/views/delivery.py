@@ -7,7 +7,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from trellis.dashboard import charts, data, ui
+from trellis.dashboard import charts, data, figures, ui
 from trellis.dashboard.context import Context
 
 LEVELS = {"team": "Team", "workload": "Workload", "environment": "Environment"}
@@ -21,24 +21,9 @@ METRICS = [
 MOST_GROUPS = 12  # charts draw the busiest groups only; the tables have them all
 
 
-def _group_expr(level: str) -> str:
-    if level == "workload":
-        return "service_namespace || '/' || service_name || ' · ' || environment"
-    if level == "team":
-        return "service_namespace || ' · ' || environment"
-    return "environment"
-
-
 def _dora(ctx: Context, level: str, bucket: str) -> pl.DataFrame:
-    f = ctx.filters
-    when = f.where("bucket_start") if bucket == "week" else "TRUE"
-    return data.sql(
-        ctx,
-        f"""SELECT {_group_expr(level)} AS grp, * FROM analytics_dora
-            WHERE level = '{level}' AND bucket = '{bucket}' AND {when}
-              AND {f.where(None, "service_namespace" if level != "environment" else None, "environment")}
-            ORDER BY grp, bucket_start""",
-    )
+    frame, _ = data.answer(ctx, "dora")
+    return figures.dora_rows(frame, level, bucket)
 
 
 def _bands_table(period: pl.DataFrame) -> pl.DataFrame:
@@ -149,16 +134,12 @@ def render(ctx: Context) -> None:
     if not data.scalar(count, "n", 0):
         ui.empty_state(ctx, "deployments")
         return
-    if not data.has(ctx, "analytics_dora"):
-        ui.analytics_missing(ctx, "analytics_dora", "DORA metrics")
-        _behind(ctx)
-        return
     level = st.segmented_control("Group by", list(LEVELS), format_func=LEVELS.__getitem__, key="dora_level")
     level = level or "team"
     period = _dora(ctx, level, "period")
-    ui.period_note(ctx, period, key="dora_recompute")
+    ui.covers(data.answer(ctx, "dora")[1])
     if period.height == 0:
-        st.info("No DORA rows for these filters; widen the time range or the team and environment filters.")
+        st.info("No deployments or incidents for these filters; widen the range or the team and environment filters.")
     else:
         heatmap = _band_heatmap(period.filter(pl.col("production")))
         if heatmap is not None:

@@ -73,21 +73,17 @@ def _report(report: dict[str, Any]) -> None:
 
 def _share(ctx: Context) -> None:
     st.subheader("Legacy against managed")
-    if not data.has(ctx, "analytics_platform_health"):
-        ui.analytics_missing(ctx, "analytics_platform_health", "legacy figures")
-        return
-    frame = data.sql(
-        ctx,
-        """SELECT snapshot_at, legacy_consumers, managed_consumers, legacy_share, legacy_definitions,
-                   managed_definitions, period_start, period_end
-            FROM analytics_platform_health WHERE row_type = 'legacy_share'
-              AND snapshot_at >= CAST($f_start AS TIMESTAMP) AND snapshot_at <= CAST($f_end AS TIMESTAMP)
-            ORDER BY snapshot_at""",
-    )
+    answer, covers = data.answer(ctx, "platform_health")
+    frame = (
+        answer.filter(pl.col("row_type") == "legacy_share")
+        .select("snapshot_at", "legacy_consumers", "managed_consumers", "legacy_share", "legacy_definitions",
+                "managed_definitions")
+        .sort("snapshot_at")
+    )  # fmt: skip
+    ui.covers(covers)
     if frame.height == 0:
         st.info("No snapshot in the selected range.")
         return
-    ui.period_note(ctx, frame, key="legacy_recompute")
     last = frame.row(-1, named=True)
     cols = st.columns(3)
     cols[0].metric("Legacy share of consumers", ui.percent(last["legacy_share"], 1))

@@ -8,7 +8,7 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from trellis.dashboard import data, ui
+from trellis.dashboard import data, figures, ui
 from trellis.dashboard.config import LIVE_SECONDS
 from trellis.dashboard.context import Context
 
@@ -30,24 +30,15 @@ def _deployments(ctx: Context) -> tuple[int, int]:
 
 
 def _dora_band(ctx: Context) -> tuple[str | None, str]:
-    """The deployment frequency band of the busiest production group, and every group's band."""
-    if not data.has(ctx, "analytics_dora"):
-        return None, "no analytics yet"
-    f = ctx.filters
-    level = "team" if f.teams else "environment"
-    frame = data.sql(
-        ctx,
-        f"""SELECT coalesce(service_namespace || ' / ', '') || environment AS grp, deployment_frequency_band AS band,
-                   deployments
-            FROM analytics_dora
-            WHERE level = '{level}' AND bucket = 'period' AND production
-              AND {f.where(None, "service_namespace" if f.teams else None, "environment")}
-            ORDER BY deployments DESC""",
-    )
-    if frame.height == 0:
-        return None, "no production deployments in the analytics"
-    detail = ", ".join(f"{g}: {b}" for g, b in zip(frame["grp"], frame["band"], strict=True) if b)
-    return frame["band"][0], detail
+    """The deployment frequency band of the busiest production group in the range, and every group's band."""
+    frame, _ = data.answer(ctx, "dora")
+    level = "team" if ctx.filters.teams else "environment"
+    rows = figures.dora_rows(frame, level, "period").filter(pl.col("production"))
+    rows = rows.sort("deployments", descending=True)
+    if rows.height == 0:
+        return None, "no production deployments in the selected range"
+    detail = ", ".join(f"{g}: {b}" for g, b in zip(rows["grp"], rows["deployment_frequency_band"], strict=True) if b)
+    return rows["deployment_frequency_band"][0], detail
 
 
 def _catalog_numbers(ctx: Context) -> dict[str, object]:
@@ -67,23 +58,13 @@ def _catalog_numbers(ctx: Context) -> dict[str, object]:
 
 
 def _shares(ctx: Context) -> tuple[float | None, float | None]:
-    """Share of consumers on their definition's active version, and the legacy share, at the latest snapshot."""
-    active = legacy = None
-    if data.has(ctx, "analytics_adoption"):
-        frame = data.sql(
-            ctx,
-            """SELECT sum(consumers) FILTER (WHERE is_active) / nullif(sum(consumers), 0) AS share
-               FROM analytics_adoption WHERE row_type = 'version'
-                 AND snapshot_at = (SELECT max(snapshot_at) FROM analytics_adoption WHERE row_type = 'version')""",
-        )
-        active = data.scalar(frame, "share")
-    if data.has(ctx, "analytics_platform_health"):
-        frame = data.sql(
-            ctx,
-            """SELECT legacy_share FROM analytics_platform_health WHERE row_type = 'legacy_share'
-               ORDER BY snapshot_at DESC LIMIT 1""",
-        )
-        legacy = data.scalar(frame, "legacy_share")
+    """Share of consumers on their definition's active version, and the legacy share, at the range's last
+    snapshot, among the consumers of the teams and environments on screen."""
+    adoption = figures.latest_snapshot(data.answer(ctx, "adoption")[0], "version")
+    consumers = float(adoption["consumers"].sum()) if adoption.height else 0.0
+    active = float(adoption.filter(pl.col("is_active"))["consumers"].sum()) / consumers if consumers else None
+    health = figures.latest_snapshot(data.answer(ctx, "platform_health")[0], "legacy_share")
+    legacy = data.scalar(health, "legacy_share")
     return active, legacy
 
 
@@ -114,7 +95,7 @@ def _live_numbers(ctx: Context) -> None:
     with cols[1]:
         st.page_link("views/delivery.py", label="Deployments", icon=":material/rocket_launch:")
     numbers = _catalog_numbers(ctx)
-    cols[2].metric("Pending approvals", f"{numbers.get('pending', 0)}")
+    cols[2].metric("Pending approvals (platform-wide)", f"{numbers.get('pending', 0)}")
     with cols[2]:
         st.page_link("views/approvals.py", label="Review them", icon=":material/task_alt:")
 
@@ -142,14 +123,15 @@ def render(ctx: Context) -> None:
 
     row = st.columns(3)
     row[0].metric(
-        "Deployments in the last 7 days", f"{this_week:,}", delta=this_week - last_week,
+        "Deployments in the range's last 7 days", f"{this_week:,}", delta=this_week - last_week,
         help="Up to the end of the selected range; the change is against the 7 days before.",
     )  # fmt: skip
-    row[1].metric("DORA deployment frequency", band or "n/a", help=detail)
+    row[1].metric("DORA deployment frequency (the range)", band or "n/a", help=detail)
     row[1].caption(detail)
     row[2].metric(
-        "Active definitions", f"{numbers.get('active_definitions', 0)} of {numbers.get('definitions', 0)}",
-        help="Definitions with an active version, of all definitions.",
+        "Active definitions (platform-wide)",
+        f"{numbers.get('active_definitions', 0)} of {numbers.get('definitions', 0)}",
+        help="Definitions with an active version, of all definitions: definitions are shared by every team.",
     )  # fmt: skip
     with row[0]:
         st.page_link("views/delivery.py", label="Delivery", icon=":material/rocket_launch:")
@@ -160,10 +142,19 @@ def render(ctx: Context) -> None:
 
     row = st.columns(3)
     row[0].metric(
-        "Resources in use", f"{numbers.get('resources', 0):,}", help="Workload resources bound by the catalog."
+        "Resources in use",
+        f"{numbers.get('resources', 0):,}",
+        help="Workload resources the catalog has bound, for the teams and environments selected (every binding "
+        "ever recorded, whatever the range).",
     )
-    row[1].metric("Consumers on the active version", ui.percent(active_share, 1))
-    row[2].metric("Legacy share", ui.percent(legacy_share, 1), help="Consumers on legacy (imported) definitions.")
+    row[1].metric(
+        "Consumers on the active version", ui.percent(active_share, 1),
+        help="At the range's last snapshot, among the consumers of the teams and environments selected.",
+    )  # fmt: skip
+    row[2].metric(
+        "Legacy share", ui.percent(legacy_share, 1),
+        help="Consumers on legacy (imported) definitions, at the range's last snapshot, among those selected.",
+    )  # fmt: skip
     with row[0]:
         st.page_link("views/resources.py", label="Resource usage", icon=":material/memory:")
     with row[1]:

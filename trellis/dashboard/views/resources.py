@@ -7,7 +7,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from trellis.dashboard import charts, data, ui
+from trellis.dashboard import charts, data, figures, ui
 from trellis.dashboard.context import Context
 
 ADVICE_MARGIN = 0.2  # a request within 20% of the recommendation is left alone
@@ -27,19 +27,15 @@ def advice(resource: str, request: float | None, recommended: float | None) -> s
 
 
 def _adoption(ctx: Context) -> None:
-    if not data.has(ctx, "analytics_adoption"):
-        ui.analytics_missing(ctx, "analytics_adoption", "adoption figures")
-        return
-    frame = data.sql(
-        ctx,
-        """SELECT d.type, a.definition_id, a.version, a.is_active, a.consumers, a.share_of_consumers,
-                  a.snapshot_at, a.period_start, a.period_end
-           FROM analytics_adoption a LEFT JOIN catalog_definitions d ON d.id = a.definition_id
-           WHERE a.row_type = 'version'
-             AND a.snapshot_at = (SELECT max(snapshot_at) FROM analytics_adoption WHERE row_type = 'version')
-           ORDER BY d.type, a.definition_id, a.version""",
+    answer, covers = data.answer(ctx, "adoption")
+    types = data.sql(ctx, "SELECT id AS definition_id, type FROM catalog_definitions")
+    frame = (
+        figures.latest_snapshot(answer, "version")
+        .join(types, on="definition_id", how="left")
+        .select("type", "definition_id", "version", "is_active", "consumers", "share_of_consumers", "snapshot_at")
+        .sort("type", "definition_id", "version")
     )
-    ui.period_note(ctx, frame, key="adoption_recompute")
+    ui.covers(covers + " (consumers at the range's last snapshot)")
     if frame.height == 0:
         st.info("No definition has consumers yet: workloads get bindings when they resolve (`trellis resolve`).")
         return
@@ -66,19 +62,9 @@ def _adoption(ctx: Context) -> None:
 
 
 def _demand(ctx: Context) -> None:
-    if not data.has(ctx, "analytics_demand"):
-        ui.analytics_missing(ctx, "analytics_demand", "demand figures")
-        return
-    f = ctx.filters
-    level = "team_combo" if f.teams else "combo"
-    frame = data.sql(
-        ctx,
-        f"""SELECT app, type, class, requests, resolved, misses, miss_share, default_share, consumers,
-                   last_miss_reason, period_start, period_end
-            FROM analytics_demand WHERE level = $level AND {f.where(None, "app")}
-            ORDER BY requests DESC""",
-        level=level,
-    )
+    answer, covers = data.answer(ctx, "demand")
+    frame = answer.filter(pl.col("level") == "combo").sort("requests", descending=True)
+    ui.covers(covers)
     if frame.height == 0:
         st.info("Nobody has asked the catalog for anything in this period.")
         return
@@ -97,17 +83,9 @@ def _demand(ctx: Context) -> None:
 
 
 def _utilization(ctx: Context) -> None:
-    if not data.has(ctx, "analytics_utilization"):
-        ui.analytics_missing(ctx, "analytics_utilization", "utilization figures")
-        return
-    f = ctx.filters
-    frame = data.sql(
-        ctx,
-        f"""SELECT team, workload, environment, container, resource, unit, pods, usage_avg, usage_p95,
-                   request_avg, usage_to_request, idle_share, recommended_request, recommended_change
-            FROM analytics_utilization WHERE {f.where(None, "team", "environment")}
-            ORDER BY resource, idle_share DESC NULLS LAST""",
-    )
+    answer, covers = data.answer(ctx, "utilization")
+    frame = answer.sort("resource", pl.col("idle_share"), descending=[False, True], nulls_last=True)
+    ui.covers(covers)
     if frame.height == 0:
         st.info("No container metrics for these filters: send kubeletstats / k8s_cluster metrics over OTLP.")
         return
@@ -152,21 +130,16 @@ def _utilization(ctx: Context) -> None:
 
 
 def _cost(ctx: Context) -> None:
-    if not data.has(ctx, "analytics_cost"):
-        ui.analytics_missing(ctx, "analytics_cost", "cost figures")
-        return
-    f = ctx.filters
-    teams = data.sql(
-        ctx,
-        f"""SELECT team, bucket_start, total_cost, idle_cost, currency FROM analytics_cost
-            WHERE level = 'team' AND bucket = 'day' AND {f.where("bucket_start", "team")} ORDER BY bucket_start""",
+    answer, covers = data.answer(ctx, "cost")
+    day = answer.filter(pl.col("bucket") == "day")
+    teams = day.filter(pl.col("level") == "team").sort("bucket_start")
+    definitions = (
+        day.filter(pl.col("level") == "definition")
+        .group_by("definition_id")
+        .agg(pl.col("resource_cost").sum(), pl.col("currency").first())
+        .sort("resource_cost", descending=True)
     )
-    definitions = data.sql(
-        ctx,
-        f"""SELECT definition_id, sum(resource_cost) AS resource_cost, any_value(currency) AS currency
-            FROM analytics_cost WHERE level = 'definition' AND bucket = 'day' AND {f.where("bucket_start", "team")}
-            GROUP BY definition_id ORDER BY resource_cost DESC""",
-    )
+    ui.covers(covers)
     if teams.height == 0 and definitions.height == 0:
         st.info("No cost yet: cost comes from container metrics and catalog resources in the period.")
         return

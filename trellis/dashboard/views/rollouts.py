@@ -11,10 +11,11 @@ from trellis.dashboard.context import Context
 
 def _summary(ctx: Context) -> pl.DataFrame:
     """Every definition with an active version: consumers from the latest bindings, deadlines and pins."""
+    where = ctx.filters.where(None, "app", "env")
     return data.sql(
         ctx,
-        """WITH latest AS (
-               SELECT definition_id, version FROM catalog_bindings
+        f"""WITH latest AS (
+               SELECT definition_id, version FROM catalog_bindings WHERE {where}
                QUALIFY row_number() OVER (PARTITION BY app, env, workload, resource ORDER BY resolved_at DESC) = 1
            ), active AS (
                SELECT definition_id, version AS active_version, activated_at FROM catalog_versions
@@ -33,14 +34,15 @@ def _summary(ctx: Context) -> pl.DataFrame:
 
 
 def _pins(ctx: Context) -> pl.DataFrame:
+    where = ctx.filters.where(None, "spec->>'app'", "spec->>'env'")
     frame = data.sql(
         ctx,
-        """SELECT id AS pin, spec->>'definition' AS definition, CAST(spec->>'version' AS INTEGER) AS version,
+        f"""SELECT id AS pin, spec->>'definition' AS definition, CAST(spec->>'version' AS INTEGER) AS version,
                   spec->>'app' AS app, spec->>'env' AS env, spec->>'workload' AS workload,
                   spec->>'resource' AS resource, spec->>'owner' AS owner, spec->>'reason' AS reason,
                   strftime(CAST(spec->>'expires' AS TIMESTAMPTZ) AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') AS expires,
                   round((epoch(CAST(spec->>'expires' AS TIMESTAMPTZ)) - epoch(now())) / 86400, 1) AS "days left"
-           FROM catalog_objects WHERE kind = 'Pin' ORDER BY expires""",
+           FROM catalog_objects WHERE kind = 'Pin' AND {where} ORDER BY expires""",
     )
     return frame
 
@@ -53,10 +55,11 @@ def _convergence(ctx: Context, definition: str) -> None:
         rows = rows.filter(pl.col("app").is_in(list(f.teams)))
     if rows.height and f.envs:
         rows = rows.filter(pl.col("env").is_in(list(f.envs)))
+    on_active = rows.filter(pl.col("on_active")).height if rows.height else 0
     cols = st.columns(3)
     cols[0].metric("Active version", answer["active_version"] or "none")
-    cols[1].metric("Consumers", answer["consumers"])
-    cols[2].metric("On the active version", ui.percent(answer["share_on_active"], 0))
+    cols[1].metric("Consumers", rows.height)
+    cols[2].metric("On the active version", ui.percent(on_active / rows.height if rows.height else None, 0))
     if rows.height == 0:
         st.info("No consumer uses this definition (for these filters).")
         return
@@ -81,6 +84,7 @@ def _convergence(ctx: Context, definition: str) -> None:
 
 def render(ctx: Context) -> None:
     ui.header("Rollouts", "Consumers on the active version, deadlines and pins", ctx)
+    st.caption("The catalog as it is now, for the teams and environments selected: the time range does not apply.")
     if not data.has(ctx, "catalog_versions"):
         ui.empty_state(ctx, "catalog")
         return
