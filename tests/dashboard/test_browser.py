@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -200,6 +201,88 @@ def test_every_page_becomes_interactive_and_its_timings_are_recorded(demo: Demo)
     print("\n" + json.dumps(timings, indent=2))
     assert {title for title, _ in PAGES.values()} == set(timings)
     assert all(set(t) == {"navigate_cold_s", "navigate_warm_s", "open_url_s"} for t in timings.values())
+
+
+FILTERED_TEAM, FILTERED_ENV = "payments", "production-eu"
+
+
+def _metric(page: Any, label: str) -> str:
+    """The value of the metric whose label starts with ``label`` (hidden tabs included)."""
+    box = page.locator('[data-testid="stMetric"]', has=page.locator('[data-testid="stMetricLabel"]', has_text=label))
+    return str(box.first.locator('[data-testid="stMetricValue"]').text_content()).strip()
+
+
+def _raw_count(demo: Demo, sql: str) -> int:
+    response = httpx.post(f"{demo.collector.api}/api/v1/query", json={"sql": sql}, headers=scenario.bearer("reader"))
+    assert response.status_code == 200, response.text
+    return int(response.json()["rows"][0][0])
+
+
+def _report(demo: Demo, start: datetime, end: datetime) -> dict[str, Any]:
+    """The same question asked of the report: its tables by name."""
+    from trellis.analytics import Period
+    from trellis.analytics.report import ApiReader, make_report
+    from trellis.collector import Client
+
+    reader = ApiReader(Client(url=demo.collector.api, token=scenario.TOKENS["reader"][0], timeout=600))
+    try:
+        built = make_report(reader, Period(start, end), FILTERED_TEAM, lambda _: None, (FILTERED_ENV,))
+    finally:
+        reader.close()
+    return {table.name: table.frame for table in built.tables()}
+
+
+def _open_filtered(page: Any, demo: Demo, path: str) -> None:
+    page.goto(f"{demo.url}/{path}?range=7d&team={FILTERED_TEAM}&env={FILTERED_ENV}")
+    _wait_ready(page, path, timeout=60_000)
+    _no_exception(page, path or "overview")
+
+
+def test_every_figure_answers_the_team_environment_and_range_on_screen(demo: Demo) -> None:
+    """A team, an environment and the last 7 days picked in the URL: the Overview, Delivery and Resource usage
+    figures equal the report's answer to the same question and SQL over the raw rows."""
+    today = datetime.now(UTC).date()
+    start = datetime.combine(today - timedelta(days=6), datetime.min.time())
+    end = datetime.combine(today + timedelta(days=1), datetime.min.time())
+    deployments = _raw_count(
+        demo,
+        f"SELECT count(*) FROM deployments WHERE service_namespace = '{FILTERED_TEAM}' AND environment = "
+        f"'{FILTERED_ENV}' AND finished_at >= TIMESTAMP '{start}' AND finished_at < TIMESTAMP '{end}'",
+    )
+    everyone = _raw_count(
+        demo,
+        f"SELECT count(*) FROM deployments WHERE finished_at >= TIMESTAMP '{start}' "
+        f"AND finished_at < TIMESTAMP '{end}'",
+    )
+    assert 0 < deployments < everyone, "the filters must select a part of the data"
+    report = _report(demo, start, end)
+    dora = report["dora_teams"]
+    assert dora["deployments"].to_list() == [deployments]
+    cost = report["cost_teams"]
+    utilization = report["utilization_workloads"]
+
+    sync_playwright = _playwright()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(f"{demo.url}/?range=7d&team={FILTERED_TEAM}&env={FILTERED_ENV}")
+        page.wait_for_selector('[data-testid="stSidebar"] input[type="password"]', timeout=60_000)
+        _click_sign_in(page, "reader")
+        _wait_ready(page, "", timeout=60_000)
+        assert _metric(page, "Deployments in the range's last 7 days") == f"{deployments:,}"
+        assert _metric(page, "DORA deployment frequency") == dora["deployment_frequency_band"][0]
+
+        _open_filtered(page, demo, "delivery")
+        page.get_by_role("tab", name=f"Deployments ({deployments:,})").wait_for(timeout=30_000)
+        assert page.get_by_text(f"teams {FILTERED_TEAM} and environments {FILTERED_ENV}").count()
+
+        _open_filtered(page, demo, "resources")
+        currency = cost["currency"][0]
+        assert _metric(page, f"Total cost ({currency})") == f"{cost['total_cost'].sum():,.2f}"
+        assert _metric(page, f"Catalog resources ({currency})") == f"{cost['resource_cost'].sum():,.2f}"
+        containers = utilization.filter(utilization["resource"] == "cpu").height
+        assert containers > 0 and _metric(page, "Containers") == f"{containers:,}"
+        browser.close()
 
 
 def _wait_for_cell(page: Any, text: str) -> None:

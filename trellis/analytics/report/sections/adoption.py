@@ -20,7 +20,7 @@ def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
         """SELECT definition_id, version, active_version, is_active, consumers, share_of_consumers, share_on_active
             FROM analytics_adoption WHERE row_type = 'version' AND snapshot_at = $period_end
             ORDER BY definition_id, version""",
-        "Platform-wide: every consumer of every definition." if team else "",
+        "The team's consumers only; which version is active is platform-wide." if team else "",
         order=[pl.col("consumers").neg(), "definition_id", "version"],
     )
     app = " AND app = $team" if team else ""

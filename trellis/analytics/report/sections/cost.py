@@ -29,7 +29,7 @@ def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
         "Catalog resource cost per definition for the period",
         """SELECT definition_id, currency, resource_hours, resource_cost, total_cost
            FROM analytics_cost WHERE level = 'definition' AND bucket = 'period' ORDER BY definition_id""",
-        "Platform-wide: every team's resources of each definition." if team else "",
+        "The team's own resources of each definition." if team else "",
         order=[pl.col("total_cost").neg(), "definition_id"],
     )
     daily = q.table(

@@ -20,7 +20,7 @@ def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
         """SELECT snapshot_at, consumers, legacy_consumers, managed_consumers, legacy_share, legacy_definitions,
                   managed_definitions
            FROM analytics_platform_health WHERE row_type = 'legacy_share' ORDER BY snapshot_at""",
-        "Platform-wide." if team else "",
+        "The team's consumers; the definitions are counted platform-wide." if team else "",
     )
     types = q.table(
         "health_types",
@@ -34,6 +34,10 @@ def _fill(section: Section, q: Query, period: Period, team: str | None) -> None:
         """SELECT row_type AS kind, type, class, definition_id, version, legacy, consumers, last_used_at,
                   unused_since, idle_days
            FROM analytics_platform_health WHERE dead ORDER BY kind, type, class, definition_id, version""",
+        "For the team: what none of its workloads used in the dead-after period (the report for every team "
+        "shows the platform's dead inventory)."
+        if team
+        else "",
         order=[pl.col("idle_days").neg(), "kind", "definition_id"],
     )
     section.tables += [legacy, types, dead]
