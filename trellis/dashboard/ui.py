@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlparse
 
+import polars as pl
 import streamlit as st
 
 from trellis.dashboard import data
@@ -69,6 +71,12 @@ def empty_state(ctx: Context, what: str) -> None:
     st.markdown("The catalog fills with `trellis resources apply -f catalog/`; see docs/catalog.md.")
 
 
+def table(frame: pl.DataFrame, hide_index: bool = True, **options: Any) -> Any:
+    """A table as every page shows one: without the index, and a missing value as an empty cell (Streamlit
+    would write "None")."""
+    return st.dataframe(frame, hide_index=hide_index, placeholder="", **options)
+
+
 def covers(text: str) -> None:
     """What an answer's figures cover, said beside them."""
     st.caption(f"Figures for {text}.")
@@ -107,4 +115,4 @@ def take_query(param: str, key: str, choices: list[str]) -> None:
         st.session_state[key] = asked
 
 
-__all__ = ["covers", "empty_state", "header", "need", "run_page", "take_query"]
+__all__ = ["covers", "empty_state", "header", "need", "run_page", "table", "take_query"]

@@ -50,7 +50,7 @@ def _proposal(ctx: Context, item: dict[str, Any]) -> None:
             st.markdown("**Approved by:** " + ", ".join(item["approvals"]))
         st.markdown(f"**Blast radius:** {plan_headline(item['impact'])}")
         st.markdown("**Change**")
-        st.dataframe(_diff_rows(item["fields"]), hide_index=True)
+        ui.table(_diff_rows(item["fields"]))
         if item["policies"]:
             st.markdown("**Policies**")
             for result in item["policies"]:
@@ -123,7 +123,7 @@ def _audit(ctx: Context) -> None:
         frame = frame.filter(pl.col("action").is_in(actions))
     if text:
         frame = frame.filter(pl.col("object").str.contains(text, literal=True))
-    st.dataframe(frame, hide_index=True, height=360)
+    ui.table(frame, height=360)
     st.download_button("Download CSV", frame.write_csv(), "audit.csv", "text/csv", key="audit_csv")
     if st.button("Verify the hash chain", key="audit_verify", icon=":material/verified:"):
         answer = ctx.backend.call("verify", {})

@@ -48,7 +48,7 @@ def _browse(ctx: Context, definitions: list[dict[str, Any]]) -> None:
             "pending": sum(1 for v in versions if v["state"] == "proposed"), "consumers": counts.get(d["id"], 0),
             "description": d.get("description") or "",
         })  # fmt: skip
-    st.dataframe(pl.DataFrame(rows) if rows else pl.DataFrame(), hide_index=True)
+    ui.table(pl.DataFrame(rows) if rows else pl.DataFrame())
     if not definitions:
         return
     ids = [d["id"] for d in definitions]
@@ -58,7 +58,7 @@ def _browse(ctx: Context, definitions: list[dict[str, Any]]) -> None:
     versions = chosen.get("versions") or []
     table = [{k: _moment(v.get(k)) for k in ("version", "state", "proposed_by", "proposed_at", "activated_at",
                                                "deadline")} for v in versions]  # fmt: skip
-    st.dataframe(pl.DataFrame(table, infer_schema_length=None), hide_index=True)
+    ui.table(pl.DataFrame(table, infer_schema_length=None))
     if versions:
         numbers = [v["version"] for v in versions]
         shown = st.segmented_control("Spec of version", numbers, default=numbers[-1], key=f"spec_{choice}")
@@ -100,14 +100,14 @@ def _types_and_rules(ctx: Context, definitions: list[dict[str, Any]]) -> None:
         for name, spec in types.items()
     ]
     st.markdown("**Resource types**")
-    st.dataframe(pl.DataFrame(rows), hide_index=True)
+    ui.table(pl.DataFrame(rows))
     rules = _rules(definitions)
     if rules.height:
         st.markdown("**Classes offered** (by the active versions)")
         classes = rules.group_by("type", "class").agg(pl.col("definition").unique().sort().str.join(", "))
-        st.dataframe(classes.sort("type", "class"), hide_index=True)
+        ui.table(classes.sort("type", "class"))
         st.markdown("**Matching rules** — the most specific wins: res_id, then env_id, app_id, env_type")
-        st.dataframe(rules, hide_index=True)
+        ui.table(rules)
 
 
 def _explain(ctx: Context, definitions: list[dict[str, Any]]) -> None:
@@ -219,13 +219,13 @@ def _form(draft: editor.Draft, prefix: str, types: dict[str, Any], new: bool) ->
                 "`{{ context.app }}`, `{{ context.env }}`, `{{ params.size }}`")  # fmt: skip
     outputs = st.data_editor(
         pd.DataFrame(draft.outputs or [{"name": "", "value": ""}], columns=["name", "value"]),
-        num_rows="dynamic", key=f"{prefix}_outputs", width="stretch", hide_index=True,
+        num_rows="dynamic", key=f"{prefix}_outputs", width="stretch",
     )  # fmt: skip
     st.markdown("**Matching rules** — an empty cell matches anything; an empty class means `default`")
     criteria = st.data_editor(
         pd.DataFrame(draft.criteria or [dict.fromkeys(editor.CRITERION_FIELDS)], columns=list(editor.CRITERION_FIELDS),
                      dtype="string"),
-        num_rows="dynamic", key=f"{prefix}_criteria", width="stretch", hide_index=True,
+        num_rows="dynamic", key=f"{prefix}_criteria", width="stretch",
     )  # fmt: skip
     draft.outputs = outputs.to_dict("records")
     draft.criteria = criteria.to_dict("records")
@@ -287,7 +287,7 @@ def _show_blast_radius(answer: dict[str, Any]) -> None:
              "outputs": diff_text(c["outputs"])}
             for c in consumers
         ]  # fmt: skip
-        st.dataframe(pl.DataFrame(rows), hide_index=True, key="blast_radius")
+        ui.table(pl.DataFrame(rows), key="blast_radius")
     if pending:
         with st.expander(f"Already pending from other changes, not from this one ({len(pending)})"):
             rows = [
@@ -296,7 +296,7 @@ def _show_blast_radius(answer: dict[str, Any]) -> None:
                  "today": f"{p['definition'] or '(nothing)'}@{p['version']}"}
                 for p in pending
             ]  # fmt: skip
-            st.dataframe(pl.DataFrame(rows), hide_index=True, key="blast_radius_pending")
+            ui.table(pl.DataFrame(rows), key="blast_radius_pending")
 
 
 def render(ctx: Context) -> None:

@@ -3,6 +3,8 @@ deployments and incidents behind them."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import altair as alt
 import polars as pl
 import streamlit as st
@@ -18,7 +20,7 @@ METRICS = [
     ("change_failure_rate_band", "Change failure rate"),
     ("recovery_band", "Recovery time"),
 ]
-MOST_GROUPS = 12  # charts draw the busiest groups only; the tables have them all
+MOST_GROUPS = charts.MOST_SERIES  # charts draw the busiest groups only; the tables have them all
 
 
 def _dora(ctx: Context, level: str, bucket: str) -> pl.DataFrame:
@@ -70,33 +72,27 @@ def _band_heatmap(period: pl.DataFrame) -> alt.Chart | None:
     return (cells + text).properties(height=alt.Step(26), autosize=charts.FIT_WIDTH)
 
 
+WEEKLY = [
+    ("deployments", "Deployments per week", "deployments", ",.0f"),
+    ("lead_time_median_hours", "Median lead time", "hours", ",.1f"),
+    ("failure_rate_pct", "Change failure rate", "%", ",.1f"),
+    ("recovery_median_hours", "Median recovery time", "hours", ",.2f"),
+]
+
+
 def _weekly_charts(weeks: pl.DataFrame, period: pl.DataFrame) -> None:
     busiest = period.sort("deployments", descending=True).head(MOST_GROUPS)["grp"].to_list()
     weeks = weeks.filter(pl.col("grp").is_in(busiest)).with_columns(
-        (pl.col("change_failure_rate") * 100).alias("failure_rate_pct")
+        (pl.col("change_failure_rate") * 100).alias("failure_rate_pct"),
+        ((pl.col("bucket_end") - pl.col("bucket_start")) < timedelta(days=7)).alias("partial"),
     )
     if len(period) > MOST_GROUPS:
-        st.caption(f"Charts show the {MOST_GROUPS} busiest of {len(period)} groups.")
-    left, right = st.columns(2)
-    left.altair_chart(
-        charts.over_time(weeks, "bucket_start", "deployments", "grp", "Deployments per week", "deployments", ",.0f"),
-        width="stretch",
-    )
-    right.altair_chart(
-        charts.over_time(weeks, "bucket_start", "lead_time_median_hours", "grp", "Median lead time", "hours", ",.1f"),
-        width="stretch",
-    )
-    left, right = st.columns(2)
-    left.altair_chart(
-        charts.over_time(weeks, "bucket_start", "failure_rate_pct", "grp", "Change failure rate", "%", ",.1f"),
-        width="stretch",
-    )
-    right.altair_chart(
-        charts.over_time(
-            weeks, "bucket_start", "recovery_median_hours", "grp", "Median recovery time", "hours", ",.2f"
-        ),
-        width="stretch",
-    )
+        st.caption(f"Charts show the {MOST_GROUPS} busiest of {len(period)} groups; the tables have them all.")
+    for row in (WEEKLY[:2], WEEKLY[2:]):
+        for column, (y, title, unit, fmt) in zip(st.columns(2), row, strict=True):
+            column.altair_chart(
+                charts.over_time(weeks, "bucket_start", y, "grp", title, unit, fmt, partial="partial"), width="stretch"
+            )
 
 
 def _behind(ctx: Context) -> None:
@@ -121,10 +117,10 @@ def _behind(ctx: Context) -> None:
     )
     tabs = st.tabs([f"Deployments ({deployments.height:,})", f"Incidents ({incidents.height:,})"])
     with tabs[0]:
-        st.dataframe(deployments, hide_index=True, height=320)
+        ui.table(deployments, height=320)
         st.download_button("Download CSV", deployments.write_csv(), "deployments.csv", "text/csv", key="dl_deploy")
     with tabs[1]:
-        st.dataframe(incidents, hide_index=True, height=320)
+        ui.table(incidents, height=320)
         st.download_button("Download CSV", incidents.write_csv(), "incidents.csv", "text/csv", key="dl_incidents")
 
 
@@ -147,7 +143,7 @@ def render(ctx: Context) -> None:
         st.subheader("Over time")
         _weekly_charts(_dora(ctx, level, "week"), period)
         st.subheader("For the period")
-        st.dataframe(_bands_table(period), hide_index=True)
+        ui.table(_bands_table(period))
     st.subheader("Behind the numbers")
     _behind(ctx)
 

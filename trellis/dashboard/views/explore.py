@@ -3,6 +3,9 @@ metric by an attribute over time."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
 import streamlit as st
 
 from trellis.dashboard import charts, data, ui
@@ -25,6 +28,12 @@ def bucket_for(filters: Filters) -> str:
     if filters.days <= 14:
         return "6 hours"
     return "1 day"
+
+
+def bucket_width(filters: Filters) -> timedelta:
+    """How long ``bucket_for``'s bucket is."""
+    amount, unit = bucket_for(filters).split(" ", 1)
+    return timedelta(hours=int(amount)) if unit.startswith("hour") else timedelta(days=int(amount))
 
 
 def metric_query(table: str, group: str, filters: Filters, cumulative: bool) -> str:
@@ -75,7 +84,7 @@ def _sql_box(ctx: Context) -> None:
     chart = charts.auto(frame)
     if chart is not None:
         st.altair_chart(chart, width="stretch")
-    st.dataframe(frame, hide_index=True)
+    ui.table(frame)
     st.download_button("Download CSV", frame.write_csv(), "query.csv", "text/csv", key="explore_csv")
 
 
@@ -116,14 +125,19 @@ def _metrics(ctx: Context) -> None:
     if frame.height == 0:
         st.info("No points for these filters.")
         return
-    top = frame.group_by("grp").len().sort("len", descending=True).head(15)["grp"].to_list()
-    shown = frame.filter(frame["grp"].is_in(top))
+    ranked = frame.group_by("grp").len().sort("len", "grp", descending=[True, False])
+    shown = frame.filter(frame["grp"].is_in(ranked.head(charts.MOST_SERIES)["grp"].implode())).with_columns(
+        partial=pl.col("bucket") + bucket_width(f) > datetime.now(UTC).replace(tzinfo=None)
+    )
     title = f"{row['metric_name']}: {how} per {bucket_for(f)}, by {group}"
+    if ranked.height > charts.MOST_SERIES:
+        title += f" (the {charts.MOST_SERIES} of {ranked.height} groups with the most points)"
     st.altair_chart(
-        charts.over_time(shown, "bucket", "value", "grp", title, row["unit"] or how, ",.3~s"), width="stretch"
+        charts.over_time(shown, "bucket", "value", "grp", title, row["unit"] or how, ",.3~s", partial="partial"),
+        width="stretch",
     )
     with st.expander("The numbers"):
-        st.dataframe(frame, hide_index=True)
+        ui.table(frame)
 
 
 def render(ctx: Context) -> None:

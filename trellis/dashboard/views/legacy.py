@@ -61,12 +61,10 @@ def _report(report: dict[str, Any]) -> None:
         f"{report['file']} ({report['source']}): {summary}; {len(skipped)} skipped — these {verb} the changes."
     )
     if changes:
-        st.dataframe(
-            pl.DataFrame([{k: c.get(k) for k in ("action", "id", "detail")} for c in changes]), hide_index=True
-        )
+        ui.table(pl.DataFrame([{k: c.get(k) for k in ("action", "id", "detail")} for c in changes]))
     if skipped:
         st.markdown("**Skipped**")
-        st.dataframe(pl.DataFrame(skipped), hide_index=True)
+        ui.table(pl.DataFrame(skipped))
     if report.get("vanished"):
         st.warning("No longer in the file (left alone): " + ", ".join(report["vanished"]))
 
@@ -117,7 +115,7 @@ def _inventory(ctx: Context) -> None:
     )
     st.subheader(f"Legacy definitions ({frame.height})")
     if frame.height:
-        st.dataframe(frame, hide_index=True)
+        ui.table(frame)
     else:
         st.caption("None yet: import a Terraform state or a CSV file above.")
 

@@ -178,7 +178,7 @@ def _recent(ctx: Context) -> None:
     )
     if frame.height:
         st.subheader("Latest deployments")
-        st.dataframe(frame.with_columns(pl.col("finished_at").dt.strftime("%Y-%m-%d %H:%M")), hide_index=True)
+        ui.table(frame.with_columns(pl.col("finished_at").dt.strftime("%Y-%m-%d %H:%M")))
 
 
 ui.run_page(render)

@@ -3,6 +3,8 @@ against requests with right-sizing advice; cost per team and definition."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import altair as alt
 import polars as pl
 import streamlit as st
@@ -32,32 +34,36 @@ def _adoption(ctx: Context) -> None:
     frame = (
         figures.latest_snapshot(answer, "version")
         .join(types, on="definition_id", how="left")
-        .select("type", "definition_id", "version", "is_active", "consumers", "share_of_consumers", "snapshot_at")
+        .select(
+            "type",
+            "definition_id",
+            "version",
+            "active_version",
+            "is_active",
+            "consumers",
+            "share_of_consumers",
+            "snapshot_at",
+        )
         .sort("type", "definition_id", "version")
     )
     ui.covers(covers + " (consumers at the range's last snapshot)")
     if frame.height == 0:
         st.info("No definition has consumers yet: workloads get bindings when they resolve (`trellis resolve`).")
         return
-    frame = frame.with_columns(
-        pl.format("v{}{}", "version", pl.when("is_active").then(pl.lit(" (active)")).otherwise(pl.lit(""))).alias(
-            "version_label"
-        )
-    )
+    frame = frame.with_columns(charts.version_state(pl.col("version"), pl.col("active_version")).alias("state"))
     per_type = frame.group_by("type").agg(
         pl.col("definition_id").n_unique().alias("definitions"), pl.col("consumers").sum().alias("consumers")
     )
     left, right = st.columns([1, 2])
     left.altair_chart(charts.bars(per_type, "type", "consumers", "Consumers per type", "consumers", None, ",.0f"))
     right.altair_chart(
-        charts.bars(frame, "definition_id", "consumers", "Consumers per definition and version", "consumers",
-                    "version_label", ",.0f"),
+        charts.bars(frame, "definition_id", "consumers", "Consumers per definition, by version", "consumers",
+                    "state", ",.0f"),
         width="stretch",
     )  # fmt: skip
-    st.dataframe(
+    ui.table(
         frame.select("type", "definition_id", "version", "is_active", "consumers",
                      (pl.col("share_of_consumers") * 100).round(1).alias("share %")),
-        hide_index=True,
     )  # fmt: skip
 
 
@@ -74,11 +80,10 @@ def _demand(ctx: Context) -> None:
     misses = combo.filter(pl.col("misses") > 0)
     if misses.height:
         st.markdown(f"**{int(misses['misses'].sum()):,} requests the catalog could not serve**")
-        st.dataframe(misses.select("type", "class", "misses", "requests", "last_miss_reason"), hide_index=True)
-    st.dataframe(
+        ui.table(misses.select("type", "class", "misses", "requests", "last_miss_reason"))
+    ui.table(
         combo.select("type", "class", "requests", "resolved", "misses",
                      (pl.col("default_share") * 100).round(1).alias("fell back to default %"), "consumers"),
-        hide_index=True,
     )  # fmt: skip
 
 
@@ -121,11 +126,10 @@ def _utilization(ctx: Context) -> None:
     )  # fmt: skip
     st.altair_chart((diagonal + points).properties(height=320, autosize=charts.FIT_WIDTH), width="stretch")
     st.markdown("**Right-sizing advice** (recommended request = 95th percentile of use + 15%)")
-    st.dataframe(
+    ui.table(
         rows.select("team", "workload", "environment", "container", pl.col("used").round(3),
                     pl.col("requested").round(3), pl.col("recommended").round(3),
                     (pl.col("idle_share") * 100).round(0).alias("idle %"), "advice"),
-        hide_index=True,
     )  # fmt: skip
 
 
@@ -140,6 +144,8 @@ def _cost(ctx: Context) -> None:
         .sort("resource_cost", descending=True)
     )
     ui.covers(covers)
+    if ctx.filters.end_at > datetime.now(UTC).replace(tzinfo=None):
+        st.caption("The last day is today: its cost so far.")
     if teams.height == 0 and definitions.height == 0:
         st.info("No cost yet: cost comes from container metrics and catalog resources in the period.")
         return
@@ -160,7 +166,7 @@ def _cost(ctx: Context) -> None:
             width="stretch",
         )
     per_team = teams.group_by("team").agg(pl.col("total_cost").sum().round(2), pl.col("idle_cost").sum().round(2))
-    st.dataframe(per_team.sort("total_cost", descending=True), hide_index=True)
+    ui.table(per_team.sort("total_cost", descending=True))
 
 
 def render(ctx: Context) -> None:

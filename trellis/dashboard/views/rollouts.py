@@ -66,17 +66,17 @@ def _convergence(ctx: Context, definition: str) -> None:
     per_version = (
         rows.group_by("version")
         .agg(pl.len().alias("consumers"))
+        .with_columns(state=charts.version_state(pl.col("version"), pl.lit(answer["active_version"])))
         .with_columns(pl.format("v{}", "version").alias("version"))
     )
     st.altair_chart(
-        charts.bars(per_version, "version", "consumers", "Consumers per version", "consumers", None, ",.0f")
+        charts.bars(per_version, "version", "consumers", "Consumers per version", "consumers", "state", ",.0f")
     )
     behind = rows.filter(~pl.col("on_active")).sort("behind_days", descending=True)
     if behind.height:
         st.markdown(f"**{behind.height} consumers behind the active version**")
-        st.dataframe(
+        ui.table(
             behind.select("app", "env", "workload", "resource", "version", pl.col("behind_days").round(1), "source"),
-            hide_index=True,
         )
     else:
         st.success("Every consumer runs the active version.")
@@ -93,13 +93,12 @@ def render(ctx: Context) -> None:
         ui.empty_state(ctx, "active definitions")
         return
     summary = summary.with_columns((pl.col("on_active") / pl.col("consumers")).alias("share"))
-    st.dataframe(
+    ui.table(
         summary.select(
             "definition", "active_version", "consumers", "on_active",
             (pl.col("share") * 100).round(0).alias("on active %"), "deprecated_versions",
             pl.col("next_deadline").dt.strftime("%Y-%m-%d").alias("next deadline"),
         ),
-        hide_index=True,
         column_config={"on active %": st.column_config.ProgressColumn("on active %", min_value=0, max_value=100,
                                                                        format="%d%%")},
     )  # fmt: skip
@@ -110,7 +109,7 @@ def render(ctx: Context) -> None:
         if soon:
             what = "1 pin expires" if soon == 1 else f"{soon} pins expire"
             st.warning(f"{what} within 14 days; those consumers then move to the active version.")
-        st.dataframe(pins, hide_index=True)
+        ui.table(pins)
     else:
         st.caption("No consumer is pinned to a version.")
     st.subheader("Convergence of one definition")
