@@ -92,3 +92,14 @@ def counts(running: RunningCollector) -> tuple[int, int, int]:
         "(SELECT count(*) FROM otel_logs WHERE event_name IS NOT NULL) AS e",
     )[0]
     return found["d"], found["i"], found["e"]
+
+
+def send_signed(
+    running: RunningCollector, source: str, document: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    """Post a delivery whose headers are built from its body: ``headers`` values may hold ``{signature}``, the
+    body's hex HMAC-SHA256 under the source's test secret."""
+    body = orjson.dumps(document)
+    signature = hmac.new(SECRETS[source].encode(), body, hashlib.sha256).hexdigest()
+    filled = {name: value.format(signature=signature) for name, value in headers.items()}
+    return post(running, source, body, {"Content-Type": "application/json", **filled})

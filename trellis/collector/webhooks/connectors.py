@@ -96,7 +96,7 @@ class PagerDutyConfig(SourceConfig):
 
 
 class OpsgenieConfig(SourceConfig):
-    KEYS: ClassVar[tuple[str, ...]] = ("entity", "source", "team", "tag")
+    KEYS: ClassVar[tuple[str, ...]] = ("entity", "source", "alias", "integration")
 
     header: str = Field("X-Trellis-Token", min_length=1, description="The header Opsgenie sends the secret in.")
 

@@ -41,10 +41,9 @@ class GitHubReceiver(Receiver[GitHubConfig]):
         if not same_secret(given, f"sha256={hmac_sha256(secret, body)}"):
             raise SenderRefused(f"the {SIGNATURE_HEADER} signature does not match the body signed with the secret")
 
-    def delivery(self, headers: Mapping[str, str], payload: Payload) -> tuple[str | None, str]:
-        event = headers.get("x-github-event") or "(none)"
-        action = payload.get("action")
-        return headers.get("x-github-delivery"), f"{event}.{action}" if isinstance(action, str) else event
+    def delivery(self, headers: Mapping[str, str], payload: Payload) -> tuple[str | None, str | None]:
+        event, action = headers.get("x-github-event"), payload.get("action")
+        return headers.get("x-github-delivery"), f"{event}.{action}" if event and isinstance(action, str) else event
 
     def read(self, event: str, payload: Payload, config: GitHubConfig, lookups: Lookups) -> Reading:
         kind = event.split(".")[0]

@@ -80,8 +80,9 @@ class Receiver(ABC, Generic[C]):
         """Raise SenderRefused unless the request carries proof of the secret (compared in constant time)."""
 
     @abstractmethod
-    def delivery(self, headers: Mapping[str, str], payload: Payload) -> tuple[str | None, str]:
-        """The delivery's id (the same when the sender delivers it again; None when it has none) and its event."""
+    def delivery(self, headers: Mapping[str, str], payload: Payload) -> tuple[str | None, str | None]:
+        """The delivery's id (the same when the sender delivers it again) and its event, each None when unknown;
+        called with an empty payload before the body is trusted."""
 
     @abstractmethod
     def read(self, event: str, payload: Payload, config: C, lookups: Lookups) -> Reading:

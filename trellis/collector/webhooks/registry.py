@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from trellis.collector.webhooks.github import GitHubReceiver
+from trellis.collector.webhooks.opsgenie import OpsgenieReceiver
+from trellis.collector.webhooks.pagerduty import PagerDutyReceiver
 from trellis.collector.webhooks.receiver import Receiver
 
 RECEIVERS: dict[str, Receiver[Any]] = {}
@@ -18,7 +20,7 @@ def register(receiver: Receiver[Any]) -> None:
     RECEIVERS[receiver.source] = receiver
 
 
-for _builtin in (GitHubReceiver(),):
+for _builtin in (GitHubReceiver(), PagerDutyReceiver(), OpsgenieReceiver()):
     register(_builtin)
 
 __all__ = ["RECEIVERS", "register"]
