@@ -79,6 +79,17 @@ def rows(running: RunningCollector, sql: str) -> list[dict[str, Any]]:
         return list(client.sql(sql).to_dicts())
 
 
+def only_deployment(running: RunningCollector) -> dict[str, Any]:
+    """The one row of ``deployments``, with its times as RFC 3339 text (``finished``, ``first_commit``)."""
+    found = rows(
+        running,
+        "SELECT *, strftime(finished_at, '%Y-%m-%dT%H:%M:%SZ') AS finished, "
+        "strftime(first_commit_at, '%Y-%m-%dT%H:%M:%SZ') AS first_commit FROM deployments",
+    )
+    assert len(found) == 1, found
+    return found[0]
+
+
 def deliveries(running: RunningCollector) -> list[dict[str, Any]]:
     return rows(running, "SELECT source, delivery_id, event, outcome, reason, records FROM webhook_deliveries "
                          "ORDER BY received_at")  # fmt: skip

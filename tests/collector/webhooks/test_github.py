@@ -13,6 +13,7 @@ from tests.collector.webhooks.conftest import (
     counts,
     deliveries,
     github_signature,
+    only_deployment,
     payload,
     rows,
     send_github,
@@ -40,22 +41,12 @@ def github(webhook_collector: Start) -> RunningCollector:
     return webhook_collector({"github": GITHUB})
 
 
-def deployment(running: RunningCollector) -> dict[str, Any]:
-    found = rows(
-        running,
-        "SELECT *, strftime(finished_at, '%Y-%m-%dT%H:%M:%SZ') AS finished, "
-        "strftime(first_commit_at, '%Y-%m-%dT%H:%M:%SZ') AS first_commit FROM deployments",
-    )
-    assert len(found) == 1, found
-    return found[0]
-
-
 def test_a_successful_deployment_status_is_a_deployment_of_the_mapped_workload(github: RunningCollector) -> None:
     answer = send_github(github, "deployment_status", fixture("deployment_status.json"), delivery="d-1")
 
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"outcome": "accepted"}
-    row = deployment(github)
+    row = only_deployment(github)
     assert row["deployment_id"] == "github-deployment-145988746"
     assert (row["status"], row["environment"], row["finished"]) == ("succeeded", "production", "2019-05-15T15:20:55Z")
     assert (row["service_name"], row["service_namespace"]) == ("hello-world", "octo")
@@ -73,7 +64,7 @@ def test_a_failed_deployment_status_is_a_failed_deployment(github: RunningCollec
     document["deployment_status"]["state"] = state
 
     assert send_github(github, "deployment_status", document).status_code == 200
-    assert deployment(github)["status"] == status
+    assert only_deployment(github)["status"] == status
 
 
 def test_a_status_that_is_not_final_is_ignored_with_its_reason(github: RunningCollector) -> None:
@@ -98,7 +89,8 @@ def test_a_redelivery_counts_once_and_a_new_status_updates_the_same_deployment(g
     document["deployment_status"]["updated_at"] = "2019-05-15T15:30:00Z"
     assert send_github(github, "deployment_status", document, delivery="later").json()["outcome"] == "accepted"
     assert counts(github)[0] == 1
-    assert (deployment(github)["status"], deployment(github)["finished"]) == ("failed", "2019-05-15T15:30:00Z")
+    row = only_deployment(github)
+    assert (row["status"], row["finished"]) == ("failed", "2019-05-15T15:30:00Z")
 
 
 @pytest.mark.parametrize(
@@ -179,7 +171,7 @@ def test_a_completed_deploy_workflow_run_is_a_deployment_led_by_its_head_commit(
     answer = send_github(github, "workflow_run", fixture("workflow_run.completed.json"))
 
     assert answer.json() == {"outcome": "accepted"}
-    row = deployment(github)
+    row = only_deployment(github)
     assert (row["deployment_id"], row["status"], row["environment"]) == ("github-run-289782451", "succeeded", "staging")
     assert (row["service_name"], row["pipeline_name"], row["pipeline_run_id"]) == ("octo-repo", "test", "289782451")
     assert (row["finished"], row["first_commit"]) == ("2020-10-05T16:33:49Z", "2020-10-05T16:32:07Z")
@@ -234,7 +226,7 @@ def test_a_merged_pull_request_gives_the_deployment_of_its_merge_commit_a_lead_t
     assert send_github(github, "pull_request", merged).json() == {"outcome": "accepted"}
     assert send_github(github, "deployment_status", deployed).json() == {"outcome": "accepted"}
 
-    assert deployment(github)["first_commit"] == "2019-05-15T15:20:33Z"
+    assert only_deployment(github)["first_commit"] == "2019-05-15T15:20:33Z"
     dora = httpx.post(f"{github.api}/api/v1/analytics/dora", json={"from": "2019-05-13", "to": "2019-05-20"},
                       timeout=60).json()  # fmt: skip
     names = [c["name"] for c in dora["columns"]]

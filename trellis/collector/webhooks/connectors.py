@@ -87,8 +87,24 @@ class GitHubConfig(SourceConfig):
     )
 
 
+class DeployPipeline(BaseModel):
+    """GitLab pipelines on a ref that count as deployments, for projects that deploy without environments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ref: str = Field(min_length=1, description="The branch or tag the pipeline runs on; * and ? match any text.")
+    environment: str = Field(min_length=1, description="The environment its pipelines deploy to.")
+
+    def covers(self, ref: str) -> bool:
+        return fnmatch.fnmatchcase(ref, self.ref)
+
+
 class GitLabConfig(SourceConfig):
     KEYS: ClassVar[tuple[str, ...]] = ("project", "environment")
+
+    deploy_pipelines: list[DeployPipeline] = Field(
+        default_factory=list, description="Pipelines that count as deployments; deployment events always count."
+    )
 
 
 class PagerDutyConfig(SourceConfig):
@@ -153,6 +169,7 @@ __all__ = [
     "Connector",
     "ConnectorsFile",
     "ConnectorsFileError",
+    "DeployPipeline",
     "DeployWorkflow",
     "GitHubConfig",
     "GitLabConfig",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
+from trellis.collector.webhooks.changes import first_commit, push_changes
 from trellis.collector.webhooks.connectors import GitHubConfig
 from trellis.collector.webhooks.receiver import (
     Change,
@@ -72,7 +73,7 @@ def _deployment_status(payload: Payload, config: GitHubConfig, lookups: Lookups)
         "vcs.ref.head.revision": sha,
         "vcs.repository.url.full": text(payload, "repository.html_url"),
         "cicd.pipeline.name": str(optional(payload, "deployment.task") or "deploy"),
-        **_first_commit(lookups, repository, sha, None),
+        **first_commit(lookups, repository, sha, None),
     }
     moment = "updated_at" if optional(payload, "deployment_status.updated_at") else "created_at"
     keys = {"repository": repository, "environment": str(environment)}
@@ -101,7 +102,7 @@ def _workflow_run(payload: Payload, config: GitHubConfig, lookups: Lookups) -> R
         "vcs.repository.url.full": text(payload, "repository.html_url"),
         "cicd.pipeline.name": name,
         "cicd.pipeline.run.id": text(payload, "workflow_run.id"),
-        **_first_commit(lookups, repository, sha, _head_commit_time(payload)),
+        **first_commit(lookups, repository, sha, _head_commit_time(payload)),
     }
     keys = {"repository": repository, "environment": deploy.environment}
     return Reading(events=[Event(DEPLOYMENT_EVENT, instant(payload, "workflow_run.updated_at"), attributes, keys)])
@@ -113,21 +114,8 @@ def _head_commit_time(payload: Payload) -> int | None:
     return instant(payload, path) if optional(payload, path) else None
 
 
-def _first_commit(lookups: Lookups, repository: str, sha: str, fallback: int | None) -> dict[str, str]:
-    """The attribute for lead time: the first commit recorded for the revision, else ``fallback``."""
-    found = lookups.first_commit(repository, sha) or fallback
-    return {"trellis.change.first_commit_time": str(found)} if found else {}
-
-
 def _push(payload: Payload, config: GitHubConfig, lookups: Lookups) -> Reading:
-    commits = [c for c in payload.get("commits") or [] if isinstance(c, dict)]
-    if payload.get("deleted") or not commits:
-        return Reading(ignored="the push brings no commits")
-    repository = text(payload, "repository.full_name")
-    first = min(instant(commit, "timestamp") for commit in commits)
-    revisions = {text(commit, "id") for commit in commits} | {text(payload, "after")}
-    changes = [Change(repository, revision, first) for revision in sorted(revisions)]
-    return Reading(changes=changes, keys=_repository(payload))
+    return push_changes(payload, text(payload, "repository.full_name"), _repository(payload))
 
 
 def _pull_request(payload: Payload, config: GitHubConfig, lookups: Lookups) -> Reading:

@@ -113,7 +113,12 @@ def text(payload: Payload, path: str) -> str:
 
 def instant(payload: Payload, path: str) -> int:
     """The RFC 3339 time at a dotted path, in nanoseconds since the epoch."""
-    found = text(payload, path)
+    return parse_instant(text(payload, path), path)
+
+
+def parse_instant(found: str, path: str) -> int:
+    """RFC 3339 text (a space may stand for the T) in nanoseconds since the epoch; PayloadUnreadable naming
+    the payload's ``path`` otherwise."""
     try:
         return parse_time(found, path)
     except ContractError:
@@ -159,6 +164,7 @@ __all__ = [
     "hmac_sha256",
     "instant",
     "optional",
+    "parse_instant",
     "same_secret",
     "text",
     "value",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from trellis.collector.webhooks.github import GitHubReceiver
+from trellis.collector.webhooks.gitlab import GitLabReceiver
 from trellis.collector.webhooks.opsgenie import OpsgenieReceiver
 from trellis.collector.webhooks.pagerduty import PagerDutyReceiver
 from trellis.collector.webhooks.receiver import Receiver
@@ -20,7 +21,7 @@ def register(receiver: Receiver[Any]) -> None:
     RECEIVERS[receiver.source] = receiver
 
 
-for _builtin in (GitHubReceiver(), PagerDutyReceiver(), OpsgenieReceiver()):
+for _builtin in (GitHubReceiver(), GitLabReceiver(), PagerDutyReceiver(), OpsgenieReceiver()):
     register(_builtin)
 
 __all__ = ["RECEIVERS", "register"]
