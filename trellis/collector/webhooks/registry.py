@@ -14,7 +14,7 @@ RECEIVERS: dict[str, Receiver[Any]] = {}
 """Every receiver by the source name of its URL (``/api/v1/webhooks/{source}``) and connectors file section."""
 
 
-def register(receiver: Receiver[Any]) -> None:
+def register_receiver(receiver: Receiver[Any]) -> None:
     """Serve ``receiver`` at ``/api/v1/webhooks/<receiver.source>``."""
     if receiver.source in RECEIVERS:
         raise ValueError(f"a webhook receiver for {receiver.source!r} is registered already")
@@ -22,6 +22,6 @@ def register(receiver: Receiver[Any]) -> None:
 
 
 for _builtin in (GitHubReceiver(), GitLabReceiver(), PagerDutyReceiver(), OpsgenieReceiver()):
-    register(_builtin)
+    register_receiver(_builtin)
 
-__all__ = ["RECEIVERS", "register"]
+__all__ = ["RECEIVERS", "register_receiver"]
