@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from trellis.collector.webhooks.connectors import ConnectorsFileError, GitHubConfig, read_connectors
+from trellis.testing import finish, trellis
 
 ENV = {"GITHUB_WEBHOOK_SECRET": "s3cret-value"}
 
@@ -71,3 +72,14 @@ def test_the_first_workload_that_matches_wins_and_globs_match() -> None:
     assert chosen(repository="shop/checkout", environment="staging") == "shop"
     assert chosen(repository="shop/checkout") == "checkout"
     assert chosen(repository="other/checkout") is None
+
+
+def test_the_collector_refuses_to_start_with_a_variable_not_set(tmp_path: Path) -> None:
+    path = write(tmp_path, {"github": {"secret_env": "UNSET_WEBHOOK_SECRET_OF_A_TEST"}})
+
+    code, _, err = finish(trellis("serve", "--db", str(tmp_path / "t.duckdb"), "--connectors-file", str(path)))
+
+    assert code == 1
+    assert err.strip() == (
+        f"error: {path}: field github.secret_env: the environment variable UNSET_WEBHOOK_SECRET_OF_A_TEST is not set"
+    )

@@ -15,6 +15,7 @@ from tests.collector.webhooks.conftest import (
     github_signature,
     only_deployment,
     payload,
+    post,
     rows,
     send_github,
 )
@@ -214,6 +215,8 @@ def test_a_push_without_commits_and_an_unmerged_pull_request_change_nothing(gith
     assert send_github(github, "push", fixture("push.json")).json()["reason"] == "the push brings no commits"
     closed = send_github(github, "pull_request", fixture("pull_request.closed.json")).json()
     assert closed == {"outcome": "ignored", "reason": "only merged pull requests are changes"}
+    nameless = post(github, "github", b"{}", {"X-Hub-Signature-256": github_signature(b"{}")}).json()
+    assert nameless == {"outcome": "ignored", "reason": "the delivery names no event (X-GitHub-Event)"}
     assert rows(github, "SELECT count(*) AS n FROM webhook_changes") == [{"n": 0}]
 
 

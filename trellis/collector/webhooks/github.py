@@ -48,6 +48,8 @@ class GitHubReceiver(Receiver[GitHubConfig]):
 
     def read(self, event: str, payload: Payload, config: GitHubConfig, lookups: Lookups) -> Reading:
         kind = event.split(".")[0]
+        if not kind:
+            return Reading(ignored="the delivery names no event (X-GitHub-Event)")
         reader = _READERS.get(kind)
         if reader is None:
             return Reading(ignored=f"GitHub {kind} events mean nothing to Trellis")
