@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -237,3 +238,12 @@ def test_a_merged_pull_request_gives_the_deployment_of_its_merge_commit_a_lead_t
     workload = next(f for f in figures if f["level"] == "workload" and f["bucket"] != "week")
     assert (workload["service_name"], workload["deployments"], workload["lead_time_changes"]) == ("hello-world", 1, 1)
     assert workload["lead_time_median_hours"] == pytest.approx(22 / 3600)
+
+
+def test_the_same_delivery_sent_many_times_at_once_counts_once(github: RunningCollector) -> None:
+    document = fixture("deployment_status.json")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: send_github(github, "deployment_status", document, "at-once"), range(8)))
+
+    assert sorted(a.json()["outcome"] for a in answers) == ["accepted"] + ["ignored"] * 7
+    assert counts(github) == (1, 0, 1)

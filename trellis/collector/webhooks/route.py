@@ -48,9 +48,11 @@ def webhook_routes(connectors: Mapping[str, Connector]) -> RouteInstaller:
     """The installer of the webhook route, for the sources the connectors file configures."""
 
     def install(ctx: ApiContext) -> None:
+        one_at_a_time = {source: asyncio.Lock() for source in connectors}
+
         async def endpoint(request: Request) -> Response:
             try:
-                return await _receive(ctx, connectors, request)
+                return await _receive(ctx, connectors, one_at_a_time, request)
             except ApiError as exc:
                 return error_response(exc.status, exc.message)
             except Busy as exc:
@@ -75,13 +77,16 @@ def _receiver(connectors: Mapping[str, Connector], source: str) -> tuple[Receive
     return receiver, connector
 
 
-async def _receive(ctx: ApiContext, connectors: Mapping[str, Connector], request: Request) -> Response:
+async def _receive(
+    ctx: ApiContext, connectors: Mapping[str, Connector], locks: Mapping[str, asyncio.Lock], request: Request
+) -> Response:
     receiver, connector = _receiver(connectors, request.path_params["source"])
     _check_room(ctx.store)
     request.state.max_body_bytes = ctx.settings.max_api_body_bytes
     body = await read_body(request)
-    answer = await run_in_threadpool(_take, ctx.store, receiver, connector, request, body)
-    await _commit(ctx.store, answer)
+    async with locks[receiver.source]:  # a delivery sent twice at once is seen accepted by the second
+        answer = await run_in_threadpool(_take, ctx.store, receiver, connector, request, body)
+        await _commit(ctx.store, answer)
     log.info("%s webhook %s (%d): %s", receiver.source, answer.outcome, answer.status, answer.reason or "")
     return json_response(answer.body(), answer.status)
 
