@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from trellis.collector.schema import PROJECTION_DDL, RESOURCES_SCHEMA, RESOURCES_TABLE, TABLES
+from trellis.collector.schema import PROJECTION_DDL, RESOURCES_SCHEMA, RESOURCES_TABLE, TABLES, WEBHOOK_DDL
 from trellis.settings import Settings
 from trellis.testing import RunningCollector
 
@@ -36,8 +36,8 @@ def test_every_column_of_every_table_is_documented() -> None:
             assert f"`{column.name}`" in sections[table], f"{table}.{column.name} is not documented"
     for column in RESOURCES_SCHEMA.names:
         assert f"`{column}`" in sections[RESOURCES_TABLE], f"{RESOURCES_TABLE}.{column} is not documented"
-    for table, ddl in PROJECTION_DDL.items():
-        names = [n for n in re.findall(r"^\s+(\w+) [A-Z]", ddl, flags=re.MULTILINE) if n != "CREATE"]
+    for table, ddl in {**PROJECTION_DDL, **WEBHOOK_DDL}.items():
+        names = [n for n in re.findall(r"^\s+(\w+) [A-Z]", ddl, flags=re.MULTILINE) if n not in ("CREATE", "PRIMARY")]
         assert names, ddl
         for name in names:
             assert f"`{name}`" in sections[table], f"{table}.{name} is not documented"
@@ -45,7 +45,7 @@ def test_every_column_of_every_table_is_documented() -> None:
 
 def _sql_examples() -> list[tuple[str, str]]:
     found = []
-    for name in ("schema.md", "events.md"):
+    for name in ("schema.md", "events.md", "connectors.md"):
         for block in re.findall(r"```sql\n(.*?)```", (DOCS / name).read_text(), flags=re.DOTALL):
             found.append((name, block.strip().rstrip(";")))
     return found

@@ -74,6 +74,7 @@ def serve(
     otlp_http_port: int = _opt("otlp_http_port"),
     api_port: int = _opt("api_port"),
     tokens_file: Path = _opt("tokens_file"),
+    connectors_file: Path = _opt("connectors_file"),
     max_body_bytes: int = _opt("max_body_bytes"),
     max_api_body_bytes: int = _opt("max_api_body_bytes"),
     max_queue_points: int = _opt("max_queue_points"),

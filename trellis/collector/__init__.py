@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
     from trellis.collector.settings import CollectorSettings
     from trellis.collector.sql_guard import open_read_only
     from trellis.collector.store import Store, memory_limit_bytes
+    from trellis.collector.webhooks.receiver import Change, Event, Reading, Receiver, SenderRefused
+    from trellis.collector.webhooks.registry import register_receiver
 
 _MODULES = {
     "api": ["ApiContext", "ApiError", "Caller", "RouteInstaller", "json_response", "read_body", "read_model"],
@@ -68,6 +70,8 @@ _MODULES = {
     "server": ["ConfigError", "serve"],
     "settings": ["CollectorSettings"],
     "sql_guard": ["open_read_only"],
+    "webhooks.receiver": ["Change", "Event", "Reading", "Receiver", "SenderRefused"],
+    "webhooks.registry": ["register_receiver"],
 }  # fmt: skip
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -92,6 +96,7 @@ __all__ = [
     "ApiContext",
     "ApiError",
     "Caller",
+    "Change",
     "Client",
     "ClientError",
     "CollectorRunning",
@@ -99,11 +104,15 @@ __all__ = [
     "CollectorUnreachable",
     "ConfigError",
     "EmitError",
+    "Event",
     "Every",
     "QueryFailed",
     "QueryRefused",
+    "Reading",
+    "Receiver",
     "RouteInstaller",
     "Scope",
+    "SenderRefused",
     "Store",
     "TokensFileError",
     "arrow_ipc",
@@ -118,6 +127,7 @@ __all__ = [
     "read_model",
     "read_only_file",
     "register_commands",
+    "register_receiver",
     "run_migrations",
     "run_query",
     "running_collector",

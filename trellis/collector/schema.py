@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import duckdb
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _ATTRS = pa.map_(pa.string(), pa.string())
 _TS = pa.timestamp("ns", tz="UTC")
@@ -367,6 +367,30 @@ LATE_HOURS_DDL = f"""
 """Schema 4: hours of metric points that arrived after the hourly rollups had covered their hour; the writer
 marks them in the commit that stores the points, the rollups recompute those hours and remove the marks."""
 
+WEBHOOK_DDL = {
+    "webhook_deliveries": """
+        CREATE TABLE IF NOT EXISTS webhook_deliveries (
+            source VARCHAR NOT NULL,
+            delivery_id VARCHAR,
+            event VARCHAR,
+            received_at TIMESTAMPTZ_NS NOT NULL,
+            outcome VARCHAR NOT NULL,
+            reason VARCHAR,
+            records INTEGER NOT NULL
+        )""",
+    "webhook_changes": """
+        CREATE TABLE IF NOT EXISTS webhook_changes (
+            repository VARCHAR NOT NULL,
+            revision VARCHAR NOT NULL,
+            first_commit_at TIMESTAMPTZ_NS NOT NULL,
+            source VARCHAR NOT NULL,
+            PRIMARY KEY (repository, revision)
+        )""",
+}
+"""Schema 5: what the webhook receivers were sent and what became of it, and the first-commit time of
+the revisions pushed or merged, which a later deployment of that revision takes for its lead time
+(docs/connectors.md)."""
+
 Migration: TypeAlias = "str | Callable[[duckdb.DuckDBPyConnection], None]"
 """A statement to run, or a function that migrates with the connection it is given."""
 
@@ -381,6 +405,7 @@ MIGRATIONS: list[tuple[int, list[Migration]]] = [
     (2, [_store_resources_once]),
     (3, [_times_in_utc]),
     (4, [LATE_HOURS_DDL]),
+    (5, list(WEBHOOK_DDL.values())),
 ]
 """Each migration brings the database to its version; they run in order, once."""
 

@@ -23,6 +23,8 @@ from trellis.collector.otlp_grpc import start_grpc_server
 from trellis.collector.otlp_http import OtlpHttpReceiver
 from trellis.collector.settings import CollectorSettings
 from trellis.collector.store import Store
+from trellis.collector.webhooks.connectors import Connector, ConnectorsFileError, read_connectors
+from trellis.collector.webhooks.route import webhook_routes
 
 log = logging.getLogger("trellis.server")
 
@@ -106,13 +108,14 @@ class Collector:
     store: Store
     auth: Authenticator
     installers: Sequence[RouteInstaller] = field(default_factory=tuple)
+    connectors: dict[str, Connector] = field(default_factory=dict)
     exit_code: int = 0
 
     async def run(self) -> None:
         s = self.settings
         context = ApiContext(self.store, self.auth, s)
         try:
-            api = build_api(context, self.installers)
+            api = build_api(context, [webhook_routes(self.connectors), *self.installers])
         except Exception:
             self.store.close()
             raise
@@ -188,17 +191,28 @@ class Collector:
         )
 
 
+def _connectors(settings: CollectorSettings) -> dict[str, Connector]:
+    """The webhook sources of the connectors file (none without one)."""
+    if settings.connectors_file is None:
+        return {}
+    try:
+        return read_connectors(settings.connectors_file)
+    except ConnectorsFileError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def serve(settings: CollectorSettings, installers: Sequence[RouteInstaller] = ()) -> None:
     """Run the collector, with the routes of ``installers`` on its API, until SIGINT or SIGTERM."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     faulthandler.enable()  # a crash in native code leaves every thread's Python stack in the log
     auth = check_settings(settings)
+    connectors = _connectors(settings)
     check_ports(settings)
     try:
         store = Store(settings.db, settings.max_queue_points, settings.duckdb_memory_limit, settings.max_queue_bytes)
     except Exception as exc:
         raise ConfigError(f"cannot open {settings.db}: {first_line(exc)}") from None
-    collector = Collector(settings, store, auth, installers)
+    collector = Collector(settings, store, auth, installers, connectors)
     asyncio.run(collector.run())
     if collector.exit_code:
         raise SystemExit(collector.exit_code)

@@ -39,6 +39,9 @@ class CollectorSettings(BaseSettings):
     otlp_http_port: int = Field(4318, description="Port of the OTLP/HTTP receiver.")
     api_port: int = Field(4319, description="Port of the query and catalog API.")
     tokens_file: Path | None = Field(None, description="YAML file of API tokens; when set, every endpoint needs one.")
+    connectors_file: Path | None = Field(
+        None, description="YAML file of the webhook sources (GitHub, GitLab, PagerDuty, Opsgenie) and their workloads."
+    )
     max_body_bytes: int = Field(
         64 * 1024 * 1024, description="Largest OTLP request body accepted, measured after decompression."
     )

@@ -30,6 +30,7 @@ from trellis.collector.late_points import LateHours
 from trellis.collector.messages import first_line
 from trellis.collector.schema import TABLES, migrate, use_utc
 from trellis.collector.settings import MEMORY_LIMIT_PATTERN
+from trellis.collector.webhooks.records import WEBHOOK_SQL
 
 log = logging.getLogger("trellis.store")
 
@@ -352,10 +353,14 @@ def _combined_resources(jobs: list[_Job]) -> pa.Table:
     return pa.concat_tables([j.batch.resources for j in jobs])
 
 
+PROJECTION_SQL = {**UPSERT_SQL, **WEBHOOK_SQL}
+"""How each projection a batch may carry is written: the events' upserts and the webhook deliveries' rows."""
+
+
 def _upsert_projections(cur: duckdb.DuckDBPyConnection, batch: ExportBatch) -> None:
     for table, data in batch.projections.items():
         cur.register("projection", data)
         try:
-            cur.execute(UPSERT_SQL[table])
+            cur.execute(PROJECTION_SQL[table])
         finally:
             cur.unregister("projection")
