@@ -1,8 +1,10 @@
 """From a request to an answer and a batch: the steps every source shares, whatever its receiver.
 
 The sender is checked before anything of the body is read; then the JSON, a delivery already accepted,
-what the payload means, and which workload the connectors file gives it. Every step's outcome is a
-``webhook_deliveries`` row; only an accepted delivery brings events and changes.
+what the payload means, and which workload the connectors file gives it. A refused delivery (a sender that
+does not prove itself, a body that is not JSON) changes nothing: it is counted in memory and logged, so
+that nobody without the secret can grow a table. Every other outcome is a ``webhook_deliveries`` row; only
+an accepted delivery brings events and changes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ class Answer:
     status: int
     outcome: str
     reason: str | None
-    batch: ExportBatch
+    batch: ExportBatch | None
+    """None for a refused delivery, which is stored nowhere."""
 
     def body(self) -> dict[str, Any]:
         return {"outcome": self.outcome, **({"reason": self.reason} if self.reason else {})}
@@ -64,11 +67,11 @@ def take(
     try:
         receiver.verify(headers, body, connector.secret.get_secret_value(), connector.config)
     except SenderRefused as exc:
-        return Answer(401, "refused", str(exc), outcome_batch(delivery, "refused", str(exc)))
+        return Answer(401, "refused", str(exc), None)
     try:
         payload = _payload(body)
     except PayloadUnreadable as exc:
-        return Answer(400, "refused", str(exc), outcome_batch(delivery, "refused", str(exc)))
+        return Answer(400, "refused", str(exc), None)
     delivery = Delivery(receiver.source, *receiver.delivery(headers, payload), received_at)
     if delivery.delivery_id is not None and lookups.accepted(receiver.source, delivery.delivery_id):
         reason = f"delivery {delivery.delivery_id} was accepted already; it counts once"
