@@ -116,9 +116,9 @@ class Archive:
             with rows.to_arrow_reader(BATCH_ROWS) as reader:  # closed on failure too: the rollback needs that
                 return write_part(reader, partition)
         except (OSError, pa.ArrowException) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
             raise ArchiveFailed(
-                f"could not archive {table} of {lo:%Y-%m-%d} to {partition} ({first_line(exc)}), "
-                "so none of that day was deleted"
+                f"could not archive {table} of {lo:%Y-%m-%d} to {partition} ({reason}), so none of that day was deleted"
             ) from exc
 
     def tables(self) -> list[ArchivedTable]:
