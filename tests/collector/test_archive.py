@@ -53,7 +53,7 @@ def _moments(day: date) -> list[tuple[datetime, int]]:
     return [(start, 123_456_789), (start + timedelta(hours=12), 1), (start + timedelta(seconds=86_399), 999_999_999)]
 
 
-def _metric_requests(day: date) -> list[dict[str, Any]]:
+def _metric_requests(day: date, service: str = "archive-svc") -> list[dict[str, Any]]:
     points = [(_ns(at, extra), i + day.day) for i, (at, extra) in enumerate(_moments(day))]
     gauge = [{"asDouble": float(v), "timeUnixNano": t, "attributes": _attrs(v)} for t, v in points]
     total = [{"asInt": str(v), "timeUnixNano": t, "startTimeUnixNano": t} for t, v in points]
@@ -71,12 +71,16 @@ def _metric_requests(day: date) -> list[dict[str, Any]]:
         for t, v in points
     ]
     cumulative = {"aggregationTemporality": 2}
+    kinds = [
+        ("gauge", gauge, {}),
+        ("sum", total, {**cumulative, "isMonotonic": True}),
+        ("histogram", histogram, cumulative),
+        ("exponentialHistogram", exponential, cumulative),
+        ("summary", summary, {}),
+    ]
     return [
-        metrics_request(gauge, name="archive.gauge"),
-        metrics_request(total, name="archive.sum", kind="sum", extra={**cumulative, "isMonotonic": True}),
-        metrics_request(histogram, name="archive.histogram", kind="histogram", extra=cumulative),
-        metrics_request(exponential, name="archive.exponential", kind="exponentialHistogram", extra=cumulative),
-        metrics_request(summary, name="archive.summary", kind="summary"),
+        metrics_request(points, name=f"archive.{kind}", kind=kind, service_name=service, extra=extra)
+        for kind, points, extra in kinds
     ]
 
 
@@ -84,16 +88,16 @@ def _attrs(value: int) -> list[dict[str, Any]]:
     return [{"key": "k", "value": {"stringValue": str(value)}}, {"key": "n", "value": {"intValue": str(value)}}]
 
 
-def _log_request(day: date) -> dict[str, Any]:
+def _log_request(day: date, service: str = "archive-svc") -> dict[str, Any]:
     records = [
         {"timeUnixNano": _ns(at, extra), "severityNumber": 9 + i, "body": {"stringValue": f"log {day} {i}"},
          "attributes": _attrs(i)}
         for i, (at, extra) in enumerate(_moments(day))
     ]  # fmt: skip
-    return logs_request(records, service_name="archive-svc")
+    return logs_request(records, service_name=service)
 
 
-def _span_request(day: date) -> dict[str, Any]:
+def _span_request(day: date, service: str = "archive-svc") -> dict[str, Any]:
     spans = [
         {
             "traceId": f"{day.toordinal():016x}{i:016x}",
@@ -107,27 +111,29 @@ def _span_request(day: date) -> dict[str, Any]:
         }
         for i, (at, extra) in enumerate(_moments(day))
     ]
-    return spans_request(spans, service_name="archive-svc")
+    return spans_request(spans, service_name=service)
 
 
-def _fill(store: Store, days: list[date]) -> None:
-    """The days' metric points of every kind, log records and spans, through the OTLP JSON decoder."""
+def _fill(store: Store, days: list[date], service: str = "archive-svc") -> None:
+    """The days' metric points of every kind, log records and spans of ``service``, through the OTLP JSON
+    decoder."""
     for day in days:
-        exports = [("metrics", body) for body in _metric_requests(day)]
-        exports += [("logs", _log_request(day)), ("traces", _span_request(day))]
+        exports = [("metrics", body) for body in _metric_requests(day, service)]
+        exports += [("logs", _log_request(day, service)), ("traces", _span_request(day, service))]
         for signal, body in exports:
             store.write(otlp_json.decode(signal, orjson.dumps(body)), timeout=30)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def make_store(tmp_path: Path) -> Iterator[Callable[[], Store]]:
-    """Factory: a collector's store (a DuckDB file and its writer) holding the old days and a recent one."""
+def make_store(tmp_path: Path) -> Iterator[Callable[..., Store]]:
+    """Factory: a collector's store (a DuckDB file and its writer) holding the old days and a recent one of
+    a service."""
     stores: list[Store] = []
 
-    def make() -> Store:
+    def make(service: str = "archive-svc") -> Store:
         store = Store(tmp_path / f"t{len(stores)}.duckdb")
         stores.append(store)
-        _fill(store, [*OLD_DAYS, RECENT_DAY])
+        _fill(store, [*OLD_DAYS, RECENT_DAY], service)
         return store
 
     yield make
@@ -207,7 +213,7 @@ def _parts(root: Path) -> list[str]:
 
 
 def test_a_day_archived_but_not_deleted_is_archived_again_as_the_same_one_part(
-    make_store: Callable[[], Store], tmp_path: Path
+    make_store: Callable[..., Store], tmp_path: Path
 ) -> None:
     """A collector stopped between the rename and the delete's commit: the rows are still live, the part is
     there; the next sweep writes the same part again, in its place."""
@@ -228,7 +234,26 @@ def test_a_day_archived_but_not_deleted_is_archived_again_as_the_same_one_part(
         assert duckdb.sql(_archive_figures_sql(table, f"'{_glob(archive.root, table)}'")).fetchall() == figures
 
 
-def test_a_day_swept_twice_keeps_one_copy_of_each_row(make_store: Callable[[], Store], tmp_path: Path) -> None:
+def test_a_copy_left_by_a_stop_goes_when_its_day_is_archived_again_with_later_rows(
+    make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    store = make_store()
+    cur, archive = store.cursor(), Archive(tmp_path / "archive")
+    day = datetime(2026, 1, 10, tzinfo=UTC)
+    cur.execute("BEGIN TRANSACTION")
+    archive.write_day(cur, "otel_logs", AGE["otel_logs"], day, day + timedelta(days=1))
+    cur.execute("ROLLBACK")  # stopped before the delete committed
+    late = logs_request([{"timeUnixNano": _ns(day + timedelta(hours=3)), "body": {"stringValue": "late"}}])
+    store.write(otlp_json.decode("logs", orjson.dumps(late)), timeout=30)
+
+    sweep(cur, POLICY, NOW, archive)
+
+    parts = list(archive.partition("otel_logs", day.date()).glob("*"))
+    assert len(parts) == 1, parts
+    assert duckdb.sql(f"SELECT count(*) FROM '{parts[0]}'").fetchall() == [(4,)]
+
+
+def test_a_day_swept_twice_keeps_one_copy_of_each_row(make_store: Callable[..., Store], tmp_path: Path) -> None:
     first, second = make_store(), make_store()
     archive = Archive(tmp_path / "archive")
     sweep(first.cursor(), POLICY, NOW, archive)
@@ -236,6 +261,17 @@ def test_a_day_swept_twice_keeps_one_copy_of_each_row(make_store: Callable[[], S
     sweep(second.cursor(), POLICY, NOW, archive)  # the same rows again: the same parts, replaced
     assert _parts(archive.root) == parts
     assert duckdb.sql(f"SELECT count(*) FROM '{_glob(archive.root, 'otel_traces')}'").fetchall() == [(9,)]
+
+
+def test_collectors_of_other_services_archive_beside_each_other(
+    make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    archive = Archive(tmp_path / "archive")
+    for service in ("checkout", "billing"):
+        sweep(make_store(service).cursor(), POLICY, NOW, archive)
+    assert len(_parts(archive.root)) == 2 * len(AGE) * len(OLD_DAYS)
+    sql = f"SELECT service_name, count(*) FROM '{_glob(archive.root, 'otel_metrics_gauge')}' GROUP BY 1 ORDER BY 1"
+    assert duckdb.sql(sql).fetchall() == [("billing", 9), ("checkout", 9)]
 
 
 def test_a_part_that_fails_halfway_leaves_no_file(tmp_path: Path) -> None:
@@ -252,7 +288,7 @@ def test_a_part_that_fails_halfway_leaves_no_file(tmp_path: Path) -> None:
 
 
 def test_an_archive_that_cannot_be_written_stops_the_sweep_and_nothing_is_deleted(
-    make_store: Callable[[], Store], tmp_path: Path
+    make_store: Callable[..., Store], tmp_path: Path
 ) -> None:
     store = make_store()
     cur = store.cursor()
@@ -270,7 +306,7 @@ def test_an_archive_that_cannot_be_written_stops_the_sweep_and_nothing_is_delete
     assert {t.table: t.rows for t in report(cur, POLICY, NOW)} == rows
 
 
-def test_with_an_archive_only_whole_days_expire(make_store: Callable[[], Store], tmp_path: Path) -> None:
+def test_with_an_archive_only_whole_days_expire(make_store: Callable[..., Store], tmp_path: Path) -> None:
     cur = make_store().cursor()
     late = datetime(2026, 2, 13, 18, tzinfo=UTC)  # 14 days after 2026-01-30 18:00 and 6 hours
     plain = {t.table: (t.cutoff, t.expired) for t in report(cur, POLICY, late)}

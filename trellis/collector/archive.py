@@ -7,7 +7,8 @@ transaction that then deletes the day's rows:
 - atomically: the part is written under a hidden temporary name in its partition, flushed to disk
   (fsync), renamed, and the directories flushed; a reader never sees half a part;
 - idempotently: a part's name is a digest of its rows, so a day swept twice (the collector stopped
-  between the rename and the delete's commit) gets the same name, and the rename replaces the copy;
+  between the rename and the delete's commit) gets the same name, and the rename replaces the copy; a
+  copy whose rows all came back with others (late rows of that day) is removed once the new part is in;
 - the delete commits only after the rename: when the write fails, the transaction rolls back, nothing
   of that day is deleted, and the sweep says why (``ArchiveFailed``).
 
@@ -142,7 +143,9 @@ def write_part(reader: pa.RecordBatchReader, partition: Path) -> int:
     try:
         rows, digest = _write_file(reader, temporary)
         if rows:
-            os.replace(temporary, partition / f"part-{digest}.parquet")
+            part = partition / f"part-{digest}.parquet"
+            os.replace(temporary, part)
+            drop_copies(part)
             for directory in (partition, partition.parent, partition.parent.parent):
                 _fsync_directory(directory)
         return rows
@@ -167,6 +170,26 @@ def _write_file(reader: pa.RecordBatchReader, path: Path) -> tuple[int, str]:
     return rows, digest
 
 
+def drop_copies(part: Path) -> None:
+    """Remove the other parts of ``part``'s partition whose rows are all in ``part`` too: what a sweep wrote
+    before the collector stopped, its rows still live and now archived again with rows that came since.
+
+    A part that holds fewer rows is compared row by row (DuckDB's ``EXCEPT ALL``); this happens only when a
+    day has more than one part (late rows, a stop, or other collectors archiving to the same directory)."""
+    rows = pq.ParquetFile(part).metadata.num_rows
+    for other in sorted(part.parent.glob("part-*.parquet")):
+        if other != part and pq.ParquetFile(other).metadata.num_rows <= rows and _rows_within(other, part):
+            other.unlink()
+
+
+def _rows_within(small: Path, large: Path) -> bool:
+    """Whether every row of ``small`` is in ``large`` (as many times)."""
+    sql = "SELECT count(*) FROM (FROM read_parquet($small) EXCEPT ALL FROM read_parquet($large))"
+    with duckdb.connect() as con:
+        row = con.execute(sql, {"small": str(small), "large": str(large)}).fetchone()
+    return row is not None and row[0] == 0
+
+
 def _fsync_directory(directory: Path) -> None:
     """Flush a directory's entries, so that a rename or a new entry in it survives a crash."""
     fd = os.open(directory, os.O_RDONLY)
@@ -176,4 +199,4 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["Archive", "ArchiveFailed", "ArchivedTable", "archive_sql", "write_part"]
+__all__ = ["Archive", "ArchiveFailed", "ArchivedTable", "archive_sql", "drop_copies", "write_part"]
