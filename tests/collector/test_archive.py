@@ -4,6 +4,7 @@ had."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -287,6 +288,22 @@ def test_a_part_that_fails_halfway_leaves_no_file(tmp_path: Path) -> None:
     assert list(partition.iterdir()) == []
 
 
+def test_a_temporary_part_left_by_a_stopped_writer_is_removed_but_not_one_being_written(tmp_path: Path) -> None:
+    partition = tmp_path / "signal=t" / "date=2026-01-10"
+    partition.mkdir(parents=True)
+    stale, fresh = partition / ".part-stale.tmp", partition / ".part-fresh.tmp"
+    for temporary in (stale, fresh):
+        temporary.write_bytes(b"half a part")
+    os.utime(stale, (time.time() - 2 * 3600, time.time() - 2 * 3600))
+    schema = pa.schema([("x", pa.int64()), ("__trellis_row_hash", pa.uint64())])
+    batch = pa.record_batch([pa.array([1]), pa.array([7], pa.uint64())], schema=schema)
+
+    assert write_part(pa.RecordBatchReader.from_batches(schema, [batch]), partition) == 1
+
+    assert sorted(p.name for p in partition.iterdir())[:1] == [".part-fresh.tmp"]
+    assert not stale.exists() and len(list(partition.glob("part-*.parquet"))) == 1
+
+
 def test_an_archive_that_cannot_be_written_stops_the_sweep_and_nothing_is_deleted(
     make_store: Callable[..., Store], tmp_path: Path
 ) -> None:
@@ -346,8 +363,9 @@ def test_trellis_retention_shows_what_is_archived_and_a_failing_archive_in_one_l
     assert len(err.strip().splitlines()) == 1
     assert f"could not archive otel_logs of {old.date()}" in err and "so none of that day was deleted" in err
     with Client(running.api) as client:
-        logs = next(t for t in client.retention()["tables"] if t["table"] == "otel_logs")
-    assert logs["rows"] == 3
+        answer = client.retention()
+    assert next(t for t in answer["tables"] if t["table"] == "otel_logs")["rows"] == 3
+    assert answer["last_sweep"]["error"] in err and answer["last_sweep"]["removed"]["otel_logs"] == 0
 
 
 def _post(running: RunningCollector, signal: str, body: dict[str, Any]) -> None:

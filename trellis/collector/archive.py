@@ -20,8 +20,10 @@ timestamps) beside an int64 ``<name>_unix_nano`` holding the exact nanoseconds (
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,6 +40,9 @@ from trellis.collector.schema import TABLES, Column
 
 BATCH_ROWS = 122_880
 """Rows per Parquet row group: one DuckDB row group, so a day is written without being held whole."""
+
+STALE_SECONDS = 3600
+"""A temporary part older than this was left by a writer that stopped; the next part of its day removes it."""
 
 ROW_HASH = "__trellis_row_hash"
 """A column the archive's query adds for the part's digest; it is not written."""
@@ -139,6 +144,7 @@ def write_part(reader: pa.RecordBatchReader, partition: Path) -> int:
     """Write the reader's rows into ``partition`` as ``part-<digest>.parquet``, atomically; the rows
     written (none: no part)."""
     partition.mkdir(parents=True, exist_ok=True)
+    _remove_stale(partition)
     temporary = partition / f".part-{uuid.uuid4().hex}.tmp"
     try:
         rows, digest = _write_file(reader, temporary)
@@ -168,6 +174,15 @@ def _write_file(reader: pa.RecordBatchReader, path: Path) -> tuple[int, str]:
         os.fsync(out.fileno())
     digest = hashlib.blake2b(f"{rows}:{total % 2**64}".encode(), digest_size=8).hexdigest()
     return rows, digest
+
+
+def _remove_stale(partition: Path) -> None:
+    """Remove the temporary parts that writers stopped halfway left (not one being written now, by another
+    collector archiving to the same directory)."""
+    for temporary in partition.glob(".part-*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - temporary.stat().st_mtime > STALE_SECONDS:
+                temporary.unlink()
 
 
 def drop_copies(part: Path) -> None:
