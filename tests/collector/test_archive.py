@@ -254,6 +254,18 @@ def test_a_copy_left_by_a_stop_goes_when_its_day_is_archived_again_with_later_ro
     assert duckdb.sql(f"SELECT count(*) FROM '{parts[0]}'").fetchall() == [(4,)]
 
 
+def test_a_file_in_the_archive_that_is_not_a_part_is_left_alone(
+    make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    archive = Archive(tmp_path / "archive")
+    stranger = archive.partition("otel_logs", OLD_DAYS[0]) / "part-stranger.parquet"
+    stranger.parent.mkdir(parents=True)
+    stranger.write_bytes(b"not parquet")
+    sweep(make_store().cursor(), POLICY, NOW, archive)
+    assert stranger.read_bytes() == b"not parquet"
+    assert len(list(stranger.parent.glob("part-*.parquet"))) == 2
+
+
 def test_a_day_swept_twice_keeps_one_copy_of_each_row(make_store: Callable[..., Store], tmp_path: Path) -> None:
     first, second = make_store(), make_store()
     archive = Archive(tmp_path / "archive")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import time
 import uuid
@@ -37,6 +38,8 @@ import pyarrow.parquet as pq
 
 from trellis.collector.messages import first_line
 from trellis.collector.schema import TABLES, Column
+
+log = logging.getLogger("trellis.archive")
 
 BATCH_ROWS = 122_880
 """Rows per Parquet row group: one DuckDB row group, so a day is written without being held whole."""
@@ -121,7 +124,7 @@ class Archive:
         try:
             with rows.to_arrow_reader(BATCH_ROWS) as reader:  # closed on failure too: the rollback needs that
                 return write_part(reader, partition)
-        except (OSError, pa.ArrowException) as exc:
+        except (OSError, pa.ArrowException, duckdb.Error) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
             raise ArchiveFailed(
                 f"could not archive {table} of {lo:%Y-%m-%d} to {partition} ({reason}), so none of that day was deleted"
@@ -135,9 +138,17 @@ class Archive:
 def _archived_table(signal: Path) -> ArchivedTable:
     parts = sorted(signal.glob("date=*/part-*.parquet"))
     days = sorted({part.parent.name.removeprefix("date=") for part in parts})
-    size = sum(part.stat().st_size for part in parts)
+    size = sum(_size(part) for part in parts)
     first, last = (days[0], days[-1]) if days else (None, None)
     return ArchivedTable(signal.name.removeprefix("signal="), len(days), first, last, len(parts), size)
+
+
+def _size(part: Path) -> int:
+    """A part's bytes; 0 when a sweep has just replaced it."""
+    try:
+        return part.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def write_part(reader: pa.RecordBatchReader, partition: Path) -> int:
@@ -193,15 +204,22 @@ def drop_copies(part: Path) -> None:
     day has more than one part (late rows, a stop, or other collectors archiving to the same directory)."""
     rows = pq.ParquetFile(part).metadata.num_rows
     for other in sorted(part.parent.glob("part-*.parquet")):
-        if other != part and pq.ParquetFile(other).metadata.num_rows <= rows and _rows_within(other, part):
+        if other != part and _rows_within(other, part, rows):
             other.unlink()
 
 
-def _rows_within(small: Path, large: Path) -> bool:
-    """Whether every row of ``small`` is in ``large`` (as many times)."""
+def _rows_within(small: Path, large: Path, large_rows: int) -> bool:
+    """Whether every row of ``small`` is in ``large`` (as many times); False for a part that cannot be read
+    (not one this archive wrote: it is left alone)."""
     sql = "SELECT count(*) FROM (FROM read_parquet($small) EXCEPT ALL FROM read_parquet($large))"
-    with duckdb.connect() as con:
-        row = con.execute(sql, {"small": str(small), "large": str(large)}).fetchone()
+    try:
+        if pq.ParquetFile(small).metadata.num_rows > large_rows:
+            return False
+        with duckdb.connect() as con:
+            row = con.execute(sql, {"small": str(small), "large": str(large)}).fetchone()
+    except (pa.ArrowException, duckdb.Error) as exc:
+        log.warning("archive: %s is not a part of this day's rows (%s); it is left as it is", small, first_line(exc))
+        return False
     return row is not None and row[0] == 0
 
 
