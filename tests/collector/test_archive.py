@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from trellis.collector import Client, otlp_json
-from trellis.collector.archive import Archive, ArchiveFailed, write_part
+from trellis.collector.archive import Archive, ArchiveFailed, micros_sql, write_part
 from trellis.collector.retention import AGE, RetentionPolicy, report, sweep
 from trellis.collector.store import Store
 from trellis.testing import RunningCollector, finish, logs_request, metrics_request, spans_request, trellis
@@ -207,6 +207,14 @@ def test_times_are_microseconds_beside_their_exact_nanoseconds(swept: tuple[Path
     last = duckdb.sql(f"SELECT max(time), max(time_unix_nano) FROM '{_glob(root, 'otel_logs')}'").fetchall()[0]
     assert last[0] == datetime(2026, 1, 13, 23, 59, 59, 999_999, tzinfo=UTC)  # truncated, not rounded
     assert last[1] % 1_000_000_000 == 999_999_999
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_a_time_in_microseconds_is_the_same_instant_in_any_session_time_zone(zone: str) -> None:
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{zone}'")
+    last = micros_sql("TIMESTAMPTZ_NS '2026-01-13 23:59:59.999999999+00'")
+    assert con.execute(f"SELECT epoch_us({last})").fetchall() == [(1_768_348_799_999_999,)]
 
 
 def _parts(root: Path) -> list[str]:

@@ -59,14 +59,15 @@ class ArchiveFailed(RuntimeError):
         self.removed = removed or {}
 
 
-def _micros(value: str) -> str:
-    """A TIMESTAMPTZ_NS truncated to microseconds (a cast would round, into the next day at 23:59:59.9999995)."""
-    return f"make_timestamp(epoch_ns({value}) // 1000)::TIMESTAMPTZ"
+def micros_sql(value: str) -> str:
+    """A TIMESTAMPTZ_NS truncated to microseconds, whatever the session's time zone (a cast would round,
+    into the next day at 23:59:59.9999995)."""
+    return f"make_timestamptz(epoch_ns({value}) // 1000)"
 
 
 EVENTS = (
     'list_transform("events", lambda e: struct_pack(time := '
-    + _micros("e.time")
+    + micros_sql("e.time")
     + ', time_unix_nano := epoch_ns(e.time), name := e.name, attributes := e.attributes)) AS "events"'
 )
 """A span's events, each time as microseconds beside its nanoseconds."""
@@ -76,7 +77,7 @@ def _archived(column: Column) -> list[str]:
     """How one column of a signal table is written to the archive."""
     name = f'"{column.name}"'
     if column.sql == "TIMESTAMPTZ_NS":
-        return [f"{_micros(name)} AS {name}", f'epoch_ns({name}) AS "{column.name}_unix_nano"']
+        return [f"{micros_sql(name)} AS {name}", f'epoch_ns({name}) AS "{column.name}_unix_nano"']
     if column.sql == "JSON":
         return [f"{name}::VARCHAR AS {name}"]
     return [EVENTS] if column.name == "events" else [name]
@@ -232,4 +233,4 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["Archive", "ArchiveFailed", "ArchivedTable", "archive_sql", "drop_copies", "write_part"]
+__all__ = ["Archive", "ArchiveFailed", "ArchivedTable", "archive_sql", "drop_copies", "micros_sql", "write_part"]
