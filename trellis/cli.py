@@ -90,6 +90,7 @@ def serve(
     retention_logs_days: int = _opt("retention_logs_days"),
     retention_traces_days: int = _opt("retention_traces_days"),
     retention_interval_seconds: float = _opt("retention_interval_seconds"),
+    archive_dir: Path = _opt("archive_dir"),
     log_level: str = _opt("log_level"),
     webhooks_file: Path = _opt("webhooks_file"),
     housekeeping_seconds: float = _opt("housekeeping_seconds"),

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from trellis.collector.archive import Archive
 from trellis.collector.auth import Authenticator, AuthError, Scope, grants
 from trellis.collector.query import (
     QueryFailed,
@@ -299,7 +300,8 @@ def _add_retention_routes(ctx: ApiContext) -> None:
     policy = RetentionPolicy(
         metrics=s.retention_metrics_days, logs=s.retention_logs_days, traces=s.retention_traces_days
     )
-    service = RetentionService(ctx.store.cursor(), policy)
+    archive = Archive(s.archive_dir) if s.archive_dir else None
+    service = RetentionService(ctx.store.cursor(), policy, archive)
     if service.enabled:
         ctx.every("trellis-retention", s.retention_interval_seconds, service.scheduled_sweep)
 
@@ -312,14 +314,23 @@ def _add_retention_routes(ctx: ApiContext) -> None:
                 "kept": ["deployments", "incidents", "the catalog"],
                 "tables": [t.as_json() for t in tables],
                 "last_sweep": service.last_sweep,
+                "archive": await run_in_threadpool(_archive_json, archive),
             }
         )
 
     async def sweep_now(request: Request, caller: Caller) -> Response:
-        return json_response(await run_in_threadpool(service.sweep))
+        result = await run_in_threadpool(service.sweep)
+        return json_response(result, 503 if result["error"] else 200)
 
     ctx.add("/api/v1/retention", show, Scope.READ, ["GET"])
     ctx.add("/api/v1/retention/sweep", sweep_now, Scope.ADMIN, ["POST"])
+
+
+def _archive_json(archive: Archive | None) -> dict[str, Any] | None:
+    """Where the archive is and what it holds per signal table; None without one."""
+    if archive is None:
+        return None
+    return {"dir": str(archive.root), "tables": [t.as_json() for t in archive.tables()]}
 
 
 RouteInstaller = Callable[[ApiContext], None]

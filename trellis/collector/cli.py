@@ -167,7 +167,17 @@ def _retention_table(answer: dict[str, Any]) -> str:
         oldest = (t["oldest"] or "-")[:19]
         lines.append(f"{t['table']:<36} {kept:>9} {t['rows']:>14,} {oldest:<21} {t['expired']:>15,}")
     lines.append("kept for ever: " + ", ".join(answer["kept"]))
-    return "\n".join(lines)
+    return "\n".join(lines + _archive_lines(answer.get("archive")))
+
+
+def _archive_lines(archive: dict[str, Any] | None) -> list[str]:
+    """What the archive holds per table, when there is one."""
+    if archive is None:
+        return []
+    lines = [f"archived in {archive['dir']}:", f"{'table':<36} {'days':>6} {'first':<10}  {'last':<10} {'bytes':>14}"]
+    for t in archive["tables"]:
+        lines.append(f"{t['table']:<36} {t['days']:>6} {t['first']:<10}  {t['last']:<10} {t['bytes']:>14,}")
+    return lines if archive["tables"] else [*lines[:1], "nothing yet"]
 
 
 def register(app: typer.Typer) -> None:

@@ -80,6 +80,11 @@ class CollectorSettings(BaseSettings):
     retention_interval_seconds: float = Field(
         3600.0, description="Seconds between retention sweeps (when any signal has a retention); 0: none."
     )
+    archive_dir: Path | None = Field(
+        None,
+        description="Local directory where days leaving retention are first written as Parquet "
+        "(signal=<table>/date=YYYY-MM-DD); unset: they are only deleted.",
+    )
     log_level: str = Field("info", description="Log level of the collector: debug, info, warning or error.")
     api: str = Field(DEFAULT_API, description="URL of a running collector's API, for commands.")
     endpoint: str = Field(
