@@ -11,7 +11,8 @@ from tests.dashboard import scenario
 from trellis.testing import RunningCollector, start_collector
 
 APP = Path(__file__).resolve().parents[2] / "trellis" / "dashboard" / "app.py"
-PAGES = ["overview", "delivery", "resources", "catalog", "rollouts", "approvals", "legacy", "reports", "explore"]
+PAGES = ["overview", "delivery", "resources", "catalog", "rollouts", "approvals", "legacy", "reports", "explore",
+         "connectors"]  # fmt: skip
 
 
 def start_platform(root: Path, days: int, workloads: int) -> tuple[RunningCollector, scenario.Scenario]:

@@ -257,3 +257,29 @@ def test_reports_are_generated_and_downloaded(platform: Platform, monkeypatch: A
     assert problems(at) == []
     [download] = [d for d in at.get("download_button")]
     assert "trellis-report-" in str(download.proto.label) and ".html" in str(download.proto.label)
+
+
+def test_connectors_show_what_each_source_sent_and_why_deliveries_were_not_counted(
+    make_collector: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    import yaml
+
+    from tests.collector.webhooks.conftest import SECRETS, payload, secret_env, send_github
+    from tests.collector.webhooks.test_github import GITHUB
+
+    monkeypatch.setenv(secret_env("github"), SECRETS["github"])
+    connectors = tmp_path / "connectors.yaml"
+    connectors.write_text(yaml.safe_dump({"github": {"secret_env": secret_env("github"), **GITHUB}}))
+    collector = make_collector("--connectors-file", str(connectors))
+    deployment = payload("github-webhooks", "deployment_status.json")
+    assert send_github(collector, "deployment_status", deployment).json() == {"outcome": "accepted"}
+    deployment["repository"]["full_name"] = "someone/else"
+    assert send_github(collector, "deployment_status", deployment).json()["outcome"] == "unmapped"
+    assert send_github(collector, "deployment_status", deployment, signature="").status_code == 401
+
+    at = page(open_app(monkeypatch, collector.api), "connectors")
+    assert problems(at) == []
+    sources = frames(at)[0]
+    assert sources[["source", "accepted", "unmapped", "refused since start"]].values.tolist() == [["github", 1, 1, 1]]
+    assert "the X-Hub-Signature-256 header is missing" in "\n".join(str(w.value) for w in at.warning)
+    assert "someone/else" in "\n".join(frames(at)[1]["reason"]), "the unmapped delivery's reason is listed"

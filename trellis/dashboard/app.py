@@ -28,6 +28,7 @@ PAGES = {
     "Data": [
         st.Page("views/reports.py", title="Reports", icon=":material/description:", url_path="reports"),
         st.Page("views/explore.py", title="Explore", icon=":material/search:", url_path="explore"),
+        st.Page("views/connectors.py", title="Connectors", icon=":material/webhook:", url_path="connectors"),
     ],
 }
 

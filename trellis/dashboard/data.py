@@ -76,6 +76,16 @@ def answer(ctx: Context, job: str) -> tuple[pl.DataFrame, str]:
     return _answer(ctx.source, ctx.token, job, f.start_at, f.end_at, f.teams, f.envs)
 
 
+@st.cache_data(ttl=LIVE_CACHE_SECONDS, show_spinner=False, max_entries=50)
+def _webhooks(source: Source, token: str | None) -> list[dict[str, Any]] | None:
+    return Backend(source, token).webhooks()
+
+
+def webhooks(ctx: Context) -> list[dict[str, Any]] | None:
+    """Per configured webhook source, what the collector was sent since it started; None in file mode."""
+    return _webhooks(ctx.source, ctx.token)
+
+
 def stats(ctx: Context) -> dict[str, Any] | None:
     return _stats(ctx.source, ctx.token)
 
@@ -97,6 +107,7 @@ def clear() -> None:
     _call_live.clear()
     _answer.clear()
     _stats.clear()
+    _webhooks.clear()
 
 
 def scalar(frame: pl.DataFrame, column: str, default: Any = None) -> Any:
@@ -107,4 +118,4 @@ def scalar(frame: pl.DataFrame, column: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-__all__ = ["answer", "clear", "has", "read", "read_live", "scalar", "sql", "stats", "tables"]
+__all__ = ["answer", "clear", "has", "read", "read_live", "scalar", "sql", "stats", "tables", "webhooks"]

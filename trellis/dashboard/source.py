@@ -125,6 +125,13 @@ class Backend:
             return None
         return self._api("GET", "/api/v1/stats")
 
+    def webhooks(self) -> list[dict[str, Any]] | None:
+        """Per configured webhook source, deliveries by outcome and the refusals; None in file mode."""
+        if self.source.mode != "api":
+            return None
+        found: list[dict[str, Any]] = self._api("GET", "/api/v1/webhooks")["sources"]
+        return found
+
     def whoami(self) -> dict[str, Any]:
         return self._api("GET", "/api/v1/whoami")
 

@@ -75,7 +75,9 @@ def test_a_report_for_one_team_keeps_to_it_and_says_what_is_platform_wide(store:
     for table in one.tables():
         if "team" in table.frame.columns and table.frame.height:
             assert set(table.frame["team"].to_list()) == {"team-02"}, table.name
-    assert any("Platform-wide" in t.description for t in one.tables())
+    described = {t.name: t.description for t in one.tables()}
+    assert described["cost_definitions"] == "The team's own resources of each definition."
+    assert "platform-wide" in described["health_legacy"] and "team" in described["health_dead"]
 
 
 def test_missing_data_is_said_and_the_file_is_not_changed(tmp_path: Path) -> None:

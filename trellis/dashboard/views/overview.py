@@ -94,6 +94,7 @@ def _live_numbers(ctx: Context) -> None:
         st.page_link("views/explore.py", label="Explore the data", icon=":material/search:")
     with cols[1]:
         st.page_link("views/delivery.py", label="Deployments", icon=":material/rocket_launch:")
+        st.page_link("views/connectors.py", label="Webhook deliveries", icon=":material/webhook:")
     numbers = _catalog_numbers(ctx)
     cols[2].metric("Pending approvals (platform-wide)", f"{numbers.get('pending', 0)}")
     with cols[2]:
