@@ -31,7 +31,7 @@ from trellis.collector.query import (
     QueryResult,
     arrow_ipc,
     run_query,
-    to_json_ready,
+    to_json_bytes,
     too_long,
 )
 from trellis.collector.retention import RetentionPolicy, RetentionService
@@ -206,8 +206,7 @@ def _answer_query(ctx: ApiContext, body: QueryRequest, arrow: bool) -> tuple[byt
     if arrow:
         content = arrow_ipc(result.table)
     else:
-        answer = {**to_json_ready(result.table), "truncated": result.truncated, "truncated_by": result.cut_by}
-        content = orjson.dumps(answer, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+        content = to_json_bytes(result.table, {"truncated": result.truncated, "truncated_by": result.cut_by})
     if time.monotonic() > deadline:
         raise QueryFailed(too_long(settings.query_timeout_seconds))
     return content, result

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from trellis.collector.messages import first_line
@@ -143,13 +144,45 @@ def arrow_ipc(table: pa.Table) -> bytes:
 
 def to_json_ready(table: pa.Table) -> dict[str, Any]:
     """Columns and rows as JSON values: timestamps as ISO text, maps as objects."""
-    columns = [{"name": f.name, "type": str(f.type)} for f in table.schema]
-    arrays = [_jsonable(column) for column in table.columns]
-    rows = [list(row) for row in zip(*(a.to_pylist(maps_as_pydicts="lossy") for a in arrays), strict=True)]
-    return {"columns": columns, "rows": rows}
+    return {"columns": _json_columns(table.schema), "rows": _json_rows(table.columns)}
 
 
-def _jsonable(column: pa.ChunkedArray) -> pa.ChunkedArray:
+JSON_BATCH_BYTES = 1 << 20
+"""About how much of an answer (in Arrow) is turned into Python values at a time while it is written as JSON."""
+
+
+def to_json_bytes(table: pa.Table, extra: dict[str, Any]) -> bytes:
+    """``{"columns": ..., "rows": ..., **extra}`` as JSON text, written about JSON_BATCH_BYTES at a time:
+    only one batch is ever held as Python values, not the whole answer (``to_json_ready`` would hold it
+    three times: as Arrow, as Python values and as text)."""
+    pieces = [b'{"columns":', _dumps(_json_columns(table.schema)), b',"rows":[']
+    first = True
+    rows = max(1, JSON_BATCH_BYTES * table.num_rows // max(table.nbytes, 1))
+    for batch in table.to_batches(max_chunksize=rows):
+        if batch.num_rows:
+            pieces += [b"" if first else b",", _dumps(_json_rows(batch.columns))[1:-1]]
+            first = False
+    pieces.append(b"]")
+    pieces += [b"," + _dumps(key) + b":" + _dumps(value) for key, value in extra.items()]
+    pieces.append(b"}")
+    return b"".join(pieces)
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _json_columns(schema: pa.Schema) -> list[dict[str, str]]:
+    return [{"name": f.name, "type": str(f.type)} for f in schema]
+
+
+def _json_rows(columns: list[Any]) -> list[list[Any]]:
+    arrays = [_jsonable(column) for column in columns]
+    return [list(row) for row in zip(*(a.to_pylist(maps_as_pydicts="lossy") for a in arrays), strict=True)]
+
+
+def _jsonable(column: Any) -> Any:
+    """A column (chunked or not) with every timestamp, date and time as text."""
     target = _json_type(column.type)
     return column if target == column.type else column.cast(target)
 
@@ -177,5 +210,6 @@ __all__ = [
     "arrow_ipc",
     "named_params",
     "run_query",
+    "to_json_bytes",
     "to_json_ready",
 ]
