@@ -296,7 +296,7 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Refusal]:
     results = {}
     for case, (tokens, db, command, process) in running.items():
         try:
-            stdout, stderr = process.communicate(timeout=60)
+            stdout, stderr = process.communicate(timeout=180)  # 14 start at once: slow on a loaded machine
         except subprocess.TimeoutExpired:
             process.kill()
             stdout, stderr = process.communicate()
