@@ -97,6 +97,7 @@ def serve(
     deprecation_days: int = _opt("deprecation_days"),
     analytics_interval_seconds: float = _opt("analytics_interval_seconds"),
     rollup_interval_seconds: float = _opt("rollup_interval_seconds"),
+    retention_rollups_days: int = _opt("retention_rollups_days"),
     analytics_window_days: int = _opt("analytics_window_days"),
     production_environments: str = _opt("production_environments"),
     price_table: Path = _opt("price_table"),

@@ -212,3 +212,23 @@ def test_the_collector_keeps_the_rollups_as_points_arrive(make_collector: Callab
             time.sleep(0.3)
             rows = client.sql(sql, params={"hour": hour.isoformat()}).to_dicts()
     assert rows == [{"workload": "checkout", "bytes": pytest.approx(2e9)}]
+
+
+def test_rollups_older_than_their_retention_go_and_are_not_rolled_up_again(tmp_path: Path) -> None:
+    store = Store(tmp_path / "trellis.duckdb")
+    service = rollups.RollupService(store, keep_days=1)
+    name = "container.memory.working_set"
+    points = [{"asDouble": 1e9, "timeUnixNano": _ns(START + timedelta(hours=h))} for h in (0, 30, 31)]
+    try:
+        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
+        now = START + timedelta(hours=33)
+        service.turn(now=now)
+        cursor = store.cursor()
+        kept = {h for (h,) in cursor.execute("SELECT hour FROM rollup_usage_hours").fetchall()}
+        rows = {h for (h,) in cursor.execute("SELECT DISTINCT hour FROM rollup_usage_hourly").fetchall()}
+        assert service.turn(now=now) == [], "the hours removed are not rolled up again"
+    finally:
+        store.close()
+
+    assert kept and min(kept) >= now - timedelta(days=1)
+    assert rows and rows <= kept

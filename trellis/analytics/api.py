@@ -59,7 +59,7 @@ def install(ctx: ApiContext, settings: AnalyticsSettings) -> None:
     """Start the scheduled runs and register ``POST /api/v1/analyze``."""
     service = AnalyticsService(ctx.store.cursor(), config_from_settings(settings), settings.analytics_window_days)
     ctx.every("trellis-analytics", settings.analytics_interval_seconds, service.scheduled_run)
-    rollups = RollupService(ctx.store)
+    rollups = RollupService(ctx.store, settings.retention_rollups_days)
     ctx.every("trellis-rollups", settings.rollup_interval_seconds, rollups.scheduled_turn)
     ctx.extensions["rollups"] = rollups
     ctx.extensions["analytics"] = service

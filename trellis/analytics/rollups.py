@@ -13,7 +13,8 @@ points, whatever order and however late they came. A point's predecessor is look
 
 ``rollup_usage_hourly`` holds, per series (with its subject), metric and hour: ``weighted`` (value x
 seconds: core-seconds or byte-seconds), ``seconds`` and ``samples``. ``rollup_usage_hours`` lists the
-hours rolled up.
+hours rolled up. Each turn also removes the hours older than ``--retention-rollups-days`` (400 by default;
+0 keeps them all), except the last hour rolled up, from which the next turn goes on.
 """
 
 from __future__ import annotations
@@ -125,11 +126,31 @@ def due_hours(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[list[datet
     return late, [h for (h,) in found]
 
 
+def expire(con: duckdb.DuckDBPyConnection, before: datetime) -> int:
+    """Remove the rollups of the hours that start before ``before``, but the last hour rolled up (the
+    next turn goes on from it); the hours removed."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        gone = con.execute(
+            f"""DELETE FROM {HOURS} WHERE hour < $before AND hour < (SELECT max(hour) FROM {HOURS})
+                RETURNING hour""",
+            {"before": before},
+        ).fetchall()
+        if gone:
+            con.execute(f"DELETE FROM {HOURLY} WHERE hour <= $last", {"last": max(h for (h,) in gone)})
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(gone)
+
+
 class RollupService:
     """Keeps the rollups of the store, a turn at a time, on a cursor of its own."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, keep_days: int = 0) -> None:
+        """``keep_days``: days of rollups kept (0: all)."""
+        self.store, self.keep_days = store, keep_days
         self.cursor = store.cursor()
         ensure_tables(self.cursor)
         self._watch_after_last()
@@ -152,6 +173,8 @@ class RollupService:
             self.store.late_hours.watch(hour + HOUR, LOOKBACK)
             roll_hour(self.cursor, hour)
             rolled.append(hour)
+        if self.keep_days:
+            expire(self.cursor, (now or datetime.now(UTC)) - timedelta(days=self.keep_days))
         return rolled
 
     def scheduled_turn(self) -> None:
@@ -161,4 +184,4 @@ class RollupService:
             log.info("rollups: %d hours, up to %s", len(rolled), max(rolled).isoformat())
 
 
-__all__ = ["HOURLY", "HOURS", "LATENESS", "RollupService", "due_hours", "ensure_tables", "roll_hour"]
+__all__ = ["HOURLY", "HOURS", "LATENESS", "RollupService", "due_hours", "ensure_tables", "expire", "roll_hour"]

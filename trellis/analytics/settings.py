@@ -19,6 +19,7 @@ class AnalyticsSettings(BaseSettings):
     rollup_interval_seconds: float = Field(
         60.0, description="How often the collector rolls up the hours of usage that ended; 0 turns it off."
     )
+    retention_rollups_days: int = Field(400, ge=0, description="Days of hourly usage rollups kept; 0 keeps them all.")
     analytics_window_days: int = Field(
         30, description="Days an analytics run covers when no period is given (scheduled runs, trellis analyze)."
     )
