@@ -6,10 +6,12 @@ The first run, on a database file without history:
    legacy Terraform import, approvals, pins) and resolves every deployment, on an in-memory catalog
    whose clock is the simulation's, then copies the catalog tables into the file with a marker row
    (``simulation_runs``), before any collector holds it;
-2. starts the collector on the file with the demo users (``sample_data/tokens.yaml``) and the price
-   table (``sample_data/prices.yaml``);
+2. starts the collector on the file with the demo users (``sample_data/tokens.yaml``), the price
+   table (``sample_data/prices.yaml``) and the connectors (``sample_data/connectors.yaml``, with the
+   demo's public webhook secrets in the collector's environment only);
 3. sends the history over OTLP: metric points, pipeline traces, then the deployment and incident
-   events (``trellis.simulator.run``);
+   events (``trellis.simulator.run``), then the payments team's last deployments and incidents as
+   GitHub and PagerDuty webhooks (``trellis.simulator.webhooks``);
 
 every run then runs the analytics once over the history (``POST /api/v1/analyze``), starts the
 dashboard, prints the addresses and the demo users' tokens, and
