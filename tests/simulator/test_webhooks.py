@@ -57,6 +57,7 @@ def test_webhooks_take_the_place_of_the_otlp_events_under_the_receivers_ids() ->
     assert all(d.id.startswith("github-deployment-") for d in github)
     paged = [i for i in plan.live_incidents() if i.via == "pagerduty"]
     assert 0 < len(paged) <= PAGERDUTY_INCIDENTS and all(i.id.startswith("pagerduty-") for i in paged)
+    assert all(i.resolved is not None and i.resolved < plan.end for i in paged)  # live resolves none of them
     assert all(i.caused_by in {d.id for d in plan.happened()} for i in plan.live_incidents())
 
     _, logs = history_signals(plan)

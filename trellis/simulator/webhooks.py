@@ -2,14 +2,14 @@
 
 The organisation's connectors file (``sample_data/connectors.yaml``) says which repositories are on GitHub
 and which PagerDuty service pages for which workload in which environment. ``choose`` hands the last
-``GITHUB_DEPLOYMENTS`` production deployments of those repositories to GitHub and the last
-``PAGERDUTY_INCIDENTS`` incidents of those services to PagerDuty. They take the ids the receivers give them
-(``github-deployment-<id>``, ``pagerduty-<id>``), so that their pipeline traces and the incidents they
-cause name the rows the webhooks make, and the OTLP history leaves their events out, so that nothing
-counts twice. ``send_webhooks`` delivers them, signed with the demo's public secrets: for each deployment a
-merged pull request (whose opening is the change's first commit, hence the lead time) and then the
-deployment's final status; for each incident ``incident.triggered`` and, when it was resolved within the
-history, ``incident.resolved``.
+``GITHUB_DEPLOYMENTS`` production deployments of those repositories to GitHub, and the last
+``PAGERDUTY_INCIDENTS`` incidents of those services resolved within the history to PagerDuty. They take
+the ids the receivers give them (``github-deployment-<id>``, ``pagerduty-<id>``), so that their pipeline
+traces and the incidents they cause name the rows the webhooks make, and the OTLP history leaves their
+events out, so that nothing counts twice. ``send_webhooks`` delivers them, signed with the demo's public
+secrets: for each deployment a merged pull request (whose opening is the change's first commit, hence the
+lead time), then the deployment's final status; for each incident ``incident.triggered``, then
+``incident.resolved``.
 
 The payloads have the shape of GitHub's webhook payloads and PagerDuty's v3 webhooks: the fields the
 receivers read, and enough of the rest to read like them.
@@ -42,7 +42,7 @@ CONNECTORS_FILE = "connectors.yaml"
 GITHUB_DEPLOYMENTS = 20
 """Production deployments of GitHub repositories that GitHub reports: the last ones of the history."""
 PAGERDUTY_INCIDENTS = 3
-"""Incidents of PagerDuty services that PagerDuty reports: the last ones of the history."""
+"""Incidents of PagerDuty services that PagerDuty reports: the last ones resolved within the history."""
 DEMO_SECRETS = {
     "DEMO_GITHUB_WEBHOOK_SECRET": "demo-github-local-only",
     "DEMO_PAGERDUTY_WEBHOOK_SECRET": "demo-pagerduty-local-only",
@@ -112,9 +112,16 @@ def choose(plan: Plan, routes: Routes) -> None:
     for incident in plan.incidents:
         incident.caused_by = renamed.get(incident.caused_by, incident.caused_by)
     if "pagerduty" in routes.secrets:
-        paged = [i for i in plan.live_incidents() if (f"{i.app}/{i.workload}", i.env) in routes.services]
+        paged = [i for i in plan.live_incidents() if _paged(plan, routes, i)]
         for incident in paged[-PAGERDUTY_INCIDENTS:]:
             incident.id, incident.via = f"pagerduty-{_pagerduty_id(plan, incident)}", "pagerduty"
+
+
+def _paged(plan: Plan, routes: Routes, incident: Incident) -> bool:
+    """Whether PagerDuty can report the incident whole: a service pages for it, and it was resolved within the
+    history (``--live`` resolves the others later, over OTLP)."""
+    covered = (f"{incident.app}/{incident.workload}", incident.env) in routes.services
+    return covered and clip_resolved(plan, incident) is not None
 
 
 def send_webhooks(plan: Plan, routes: Routes, api: str, progress: Progress) -> Counter[str]:
