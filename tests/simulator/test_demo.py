@@ -1,4 +1,5 @@
-"""``trellis demo``: its processes start on free ports, serve data, reuse it on a second run, and all stop on Ctrl-C."""
+"""``trellis demo``: its processes start on free ports, serve data (OTLP and webhooks), reuse it on a second run,
+and all stop on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -134,6 +135,7 @@ def test_the_demo_serves_data_reuses_it_and_leaves_no_process_behind(tmp_path: P
         assert history["deployments"] > 0 and history["points"] > 1000 and history["spans"] > 0
         assert int(client.sql("SELECT count(*) AS n FROM analytics_dora")["n"][0]) > 0
         assert int(client.sql("SELECT count(*) AS n FROM catalog_bindings")["n"][0]) > 0
+        _assert_webhooks_were_accepted(client, first.lines)
     assert any("demo-alice-local-only" in line for line in first.lines)  # the demo users' tokens are printed
     first.wait_for("live: metrics every", 30)
     processes = descendants(first.process.pid)
@@ -171,3 +173,23 @@ def _history(client: Client) -> dict[str, int]:
         "spans": f"SELECT count(*) AS n FROM otel_traces WHERE end_time <= {end}",
     }
     return {name: int(client.sql(sql)["n"][0]) for name, sql in queries.items()}
+
+
+def _assert_webhooks_were_accepted(client: Client, lines: list[str]) -> None:
+    """GitHub and PagerDuty deliveries were all accepted, made deployments (with their lead time) and
+    incidents, and took the place of OTLP events: the deployments are those the history planned, once."""
+    sent = [line for line in lines if line.startswith("webhooks: ")]
+    assert len(sent) == 1 and sent[0].endswith(" accepted"), lines
+    deliveries = client.sql("SELECT source, outcome, count(*) AS n FROM webhook_deliveries GROUP BY ALL ORDER BY ALL")
+    by_source = {(r["source"], r["outcome"]): r["n"] for r in deliveries.to_dicts()}
+    assert set(by_source) == {("github", "accepted"), ("pagerduty", "accepted")}, by_source
+    assert f"{by_source[('github', 'accepted')]} GitHub and {by_source[('pagerduty', 'accepted')]} PagerDuty" in sent[0]
+    github = client.sql(
+        "SELECT count(*) AS n, count(first_commit_at) AS with_lead_time, count(DISTINCT service_namespace) AS teams "
+        "FROM deployments WHERE deployment_id LIKE 'github-deployment-%' AND environment LIKE 'production%'"
+    ).to_dicts()[0]
+    assert github["n"] > 0 and github["with_lead_time"] == github["n"] and github["teams"] == 1, github
+    incidents = client.sql("SELECT count(*) AS n FROM incidents WHERE incident_id LIKE 'pagerduty-%'")
+    assert int(incidents["n"][0]) > 0
+    planned = client.sql("SELECT deployments AS n FROM simulation_runs")
+    assert _history(client)["deployments"] == int(planned["n"][0])

@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
     from trellis.collector.settings import CollectorSettings
     from trellis.collector.sql_guard import open_read_only
     from trellis.collector.store import Store, memory_limit_bytes
+    from trellis.collector.webhooks.connectors import ConnectorsFile
     from trellis.collector.webhooks.receiver import Change, Event, Reading, Receiver, SenderRefused
     from trellis.collector.webhooks.registry import register_receiver
 
@@ -70,6 +71,7 @@ _MODULES = {
     "server": ["ConfigError", "serve"],
     "settings": ["CollectorSettings"],
     "sql_guard": ["open_read_only"],
+    "webhooks.connectors": ["ConnectorsFile"],
     "webhooks.receiver": ["Change", "Event", "Reading", "Receiver", "SenderRefused"],
     "webhooks.registry": ["register_receiver"],
 }  # fmt: skip
@@ -103,6 +105,7 @@ __all__ = [
     "CollectorSettings",
     "CollectorUnreachable",
     "ConfigError",
+    "ConnectorsFile",
     "EmitError",
     "Event",
     "Every",

@@ -6,10 +6,12 @@ The first run, on a database file without history:
    legacy Terraform import, approvals, pins) and resolves every deployment, on an in-memory catalog
    whose clock is the simulation's, then copies the catalog tables into the file with a marker row
    (``simulation_runs``), before any collector holds it;
-2. starts the collector on the file with the demo users (``sample_data/tokens.yaml``) and the price
-   table (``sample_data/prices.yaml``);
+2. starts the collector on the file with the demo users (``sample_data/tokens.yaml``), the price
+   table (``sample_data/prices.yaml``) and the connectors (``sample_data/connectors.yaml``, with the
+   demo's public webhook secrets in the collector's environment only);
 3. sends the history over OTLP: metric points, pipeline traces, then the deployment and incident
-   events (``trellis.simulator.run``);
+   events (``trellis.simulator.run``), then the payments team's last deployments and incidents as
+   GitHub and PagerDuty webhooks (``trellis.simulator.webhooks``);
 
 every run then runs the analytics once over the history (``POST /api/v1/analyze``), starts the
 dashboard, prints the addresses and the demo users' tokens, and
@@ -51,6 +53,7 @@ from trellis.simulator.plan import NS, Plan, build_plan
 from trellis.simulator.run import (
     DEFAULT_SEED,
     DEFAULT_SPEED,
+    Stored,
     Target,
     plan_backfill,
     replay,
@@ -58,6 +61,7 @@ from trellis.simulator.run import (
     stored_history,
 )
 from trellis.simulator.send import Progress
+from trellis.simulator.webhooks import DEMO_SECRETS, choose, read_routes, send_webhooks
 
 HOST = "127.0.0.1"
 """The demo's tokens are public: the demo only ever listens on loopback."""
@@ -127,15 +131,15 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
 
 
-def _child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}, **(extra or {})}
 
 
-def start_child(name: str, command: list[str], log: Path) -> Child:
+def start_child(name: str, command: list[str], log: Path, env: dict[str, str] | None = None) -> Child:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT, env=_child_env(),
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT, env=_child_env(env),
             start_new_session=True,
         )  # fmt: skip
     return Child(name, process, log)
@@ -235,7 +239,10 @@ def start_collector(org: Organisation, options: DemoOptions) -> Child:
         "--price-table", str(org.root / "prices.yaml"),
         "--analytics-window-days", str(max(30, int(-(-options.days // 1)))), "--log-level", "warning",
     ]  # fmt: skip
-    return start_child("collector", command, options.db.parent / "demo-collector.log")
+    connectors = org.root / "connectors.yaml"
+    if connectors.exists():  # its secrets are the demo's public ones, in the collector's environment only
+        command += ["--connectors-file", str(connectors)]
+    return start_child("collector", command, options.db.parent / "demo-collector.log", DEMO_SECRETS)
 
 
 def wait_healthy(child: Child, client: Client, timeout: float = 60.0) -> None:
@@ -336,7 +343,20 @@ def complete_history(org: Organisation, prepared: Prepared, target: Target, clie
         replay(org, plan, actors, progress)
     finally:
         actors.close()
-    send_history(org, plan, target, progress, stored_history(client, plan))
+    send_everything(org, plan, target, progress, stored_history(client, plan))
+
+
+def send_everything(
+    org: Organisation, plan: Plan, target: Target, progress: Progress, stored: Stored | None = None
+) -> None:
+    """The history over OTLP, then what the organisation's connectors file hands to GitHub and PagerDuty
+    (``trellis.simulator.webhooks``), delivered as their webhooks; a delivery sent again counts once."""
+    routes = read_routes(org.root)
+    if routes is not None:
+        choose(plan, routes)
+    send_history(org, plan, target, progress, stored)
+    if routes is not None:
+        send_webhooks(plan, routes, target.api, progress)
 
 
 def summary(org: Organisation, options: DemoOptions, dashboard: Child | None, seconds: float, live: bool) -> str:
@@ -415,7 +435,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> None:
         wait_healthy(collector, client)
         progress.line(f"collector: {options.api} on {options.db} (pid {collector.process.pid})")
         if prepared.plan is not None:
-            send_history(org, prepared.plan, target, progress)
+            send_everything(org, prepared.plan, target, progress)
         elif prepared.end is not None:
             complete_history(org, prepared, target, client, progress)
             reapply_catalog(org, options, progress)

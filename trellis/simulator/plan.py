@@ -45,6 +45,8 @@ class Deployment:
     """``name=definition@version`` for every resource, as the catalog resolved them."""
     blocked: str | None = None
     """Why the catalog could not serve the workload (a miss); the deployment then never happened."""
+    via: str | None = None
+    """The webhook source that reports it (``github``) in place of an OTLP event; None: OTLP."""
 
     @property
     def key(self) -> str:
@@ -64,6 +66,8 @@ class Incident:
     opened: int
     resolved: int | None
     caused_by: str
+    via: str | None = None
+    """The webhook source that reports it (``pagerduty``) in place of OTLP events; None: OTLP."""
 
 
 @dataclass(frozen=True)

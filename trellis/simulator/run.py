@@ -13,6 +13,7 @@ incidents, catalog history, spans, events and metric points. The pieces:
 - ``metric_history``: metric history as OTLP protobuf; ``signals``: events and pipeline spans through
   the SDK; ``otlp``: the instrumentation scope they share;
 - ``send``: delivery, with retries while the collector is busy, and progress lines;
+- ``webhooks``: GitHub and PagerDuty deliveries in place of some events (``trellis demo``);
 - ``live``: ``--live``, the organisation in real time through the SDK ``MeterProvider``.
 
 The simulator is a client of the floors below: it sends OTLP to the collector's receivers like

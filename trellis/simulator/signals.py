@@ -189,13 +189,13 @@ def emit_incident(signals: Signals, incident: Incident, status: str, at: int) ->
 
 
 def history_signals(plan: Plan) -> tuple[list[ReadableSpan], list[ReadableLogRecord]]:
-    """Every pipeline trace and every deployment and incident event of the plan."""
+    """Every pipeline trace, and the deployment and incident events of the plan that no webhook reports."""
     signals = Signals(f"{plan.seed}:ids")
     for d in plan.deployments:
         context = pipeline(signals, d)
-        if d.happened:
+        if d.happened and d.via is None:
             emit_deployment(signals, d, context)
-    for incident in plan.live_incidents():
+    for incident in (i for i in plan.live_incidents() if i.via is None):
         emit_incident(signals, incident, "opened", incident.opened)
         if incident.resolved is not None and incident.resolved < plan.end:
             emit_incident(signals, incident, "resolved", incident.resolved)
