@@ -110,6 +110,22 @@ def _from_rollups(store: Store, start: datetime = START, end: datetime = END) ->
     return frame
 
 
+def _daily(store: Store) -> pl.DataFrame:
+    """The daily rollups' sums, as ``_from_rollups`` gives the hourly ones (the history is within one day)."""
+    frame = pl.from_arrow(
+        store.cursor()
+        .sql(
+            f"""SELECT workload, metric_name, sum(weighted) AS weighted, sum(seconds) AS seconds,
+                       sum(samples) AS samples
+                FROM {rollups.DAILY} WHERE day = $day GROUP BY ALL ORDER BY ALL""",
+            params={"day": START.replace(hour=0)},
+        )
+        .to_arrow_table()
+    )
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
 def _reference(store: Store) -> pl.DataFrame:
     """The same sums from every interval the raw points make over the whole history at once."""
     period = Period(START.replace(tzinfo=None), END.replace(tzinfo=None))
@@ -140,6 +156,8 @@ def test_rollups_equal_the_raw_points_whatever_order_lateness_and_repeats(tmp_pa
         marks = store.cursor().execute("SELECT count(*) FROM late_metric_hours").fetchall()[0][0]
         rolled = _from_rollups(store)
         reference = _reference(store)
+        daily = _daily(store)
+        whole_day = _from_rollups(store, START.replace(hour=0), START.replace(hour=0) + timedelta(days=1))
     finally:
         store.close()
 
@@ -147,6 +165,7 @@ def test_rollups_equal_the_raw_points_whatever_order_lateness_and_repeats(tmp_pa
     assert hours >= HOURS
     assert rolled.height == reference.height == 4
     assert_frame_equal(rolled, reference, rel_tol=1e-9, abs_tol=1e-6, check_dtypes=False)
+    assert_frame_equal(daily, whole_day, rel_tol=1e-9, abs_tol=1e-6, check_dtypes=False)
 
 
 def test_a_point_for_an_hour_rolled_up_already_marks_it_and_the_next_turn_recomputes_it(tmp_path: Path) -> None:

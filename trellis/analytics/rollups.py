@@ -13,8 +13,10 @@ points, whatever order and however late they came. A point's predecessor is look
 
 ``rollup_usage_hourly`` holds, per series (with its subject), metric and hour: ``weighted`` (value x
 seconds: core-seconds or byte-seconds), ``seconds`` and ``samples``. ``rollup_usage_hours`` lists the
-hours rolled up. Each turn also removes the hours older than ``--retention-rollups-days`` (400 by default;
-0 keeps them all), except the last hour rolled up, from which the next turn goes on.
+hours rolled up. ``rollup_usage_daily`` sums the hourly rows per workload, metric and UTC day, kept in
+step with the hours each turn rolled up, recomputed or removed. Each turn also removes the hours older
+than ``--retention-rollups-days`` (400 by default; 0 keeps them all), except the last hour rolled up,
+from which the next turn goes on.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger("trellis.analytics")
 
 HOURLY = "rollup_usage_hourly"
 HOURS = "rollup_usage_hours"
+DAILY = "rollup_usage_daily"
 HOUR = timedelta(hours=1)
 LATENESS = timedelta(minutes=2)
 """An hour is rolled up once it ended this long ago: points sent on time have arrived by then."""
@@ -47,7 +50,12 @@ DDL = [
         {", ".join(f"{c} VARCHAR" for c in SUBJECT)},
         weighted DOUBLE, seconds DOUBLE, samples BIGINT)""",
     f"CREATE TABLE IF NOT EXISTS {HOURS} (hour TIMESTAMPTZ PRIMARY KEY, rolled_at TIMESTAMPTZ NOT NULL)",
+    f"""CREATE TABLE IF NOT EXISTS {DAILY} (
+        day TIMESTAMPTZ NOT NULL, team VARCHAR, workload VARCHAR, environment VARCHAR, metric_name VARCHAR NOT NULL,
+        counter BOOLEAN, series BIGINT, weighted DOUBLE, seconds DOUBLE, samples BIGINT)""",
 ]
+UTC_DAY = "timezone('UTC', date_trunc('day', timezone('UTC', {})))"
+"""The start of a TIMESTAMPTZ's UTC day, whatever the session's time zone."""
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -126,7 +134,28 @@ def due_hours(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[list[datet
     return late, [h for (h,) in found]
 
 
-def expire(con: duckdb.DuckDBPyConnection, before: datetime) -> int:
+def roll_days(con: duckdb.DuckDBPyConnection, hours: list[datetime]) -> None:
+    """Recompute the daily rows of the UTC days of ``hours`` from the hourly rows, in one transaction."""
+    days = sorted({datetime(h.year, h.month, h.day, tzinfo=UTC) for h in (h.astimezone(UTC) for h in hours)})
+    if not days:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {DAILY} WHERE list_contains($days, day)", {"days": days})
+        con.execute(
+            f"""INSERT INTO {DAILY}
+                SELECT {UTC_DAY.format("hour")} AS day, team, workload, environment, metric_name, counter,
+                       count(DISTINCT series_id), sum(weighted), sum(seconds), sum(samples)
+                FROM {HOURLY} WHERE list_contains($days, {UTC_DAY.format("hour")}) GROUP BY ALL""",
+            {"days": days},
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def expire(con: duckdb.DuckDBPyConnection, before: datetime) -> list[datetime]:
     """Remove the rollups of the hours that start before ``before``, but the last hour rolled up (the
     next turn goes on from it); the hours removed."""
     con.execute("BEGIN TRANSACTION")
@@ -142,7 +171,7 @@ def expire(con: duckdb.DuckDBPyConnection, before: datetime) -> int:
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return len(gone)
+    return [h for (h,) in gone]
 
 
 class RollupService:
@@ -153,7 +182,14 @@ class RollupService:
         self.store, self.keep_days = store, keep_days
         self.cursor = store.cursor()
         ensure_tables(self.cursor)
+        self._fill_daily()
         self._watch_after_last()
+
+    def _fill_daily(self) -> None:
+        """The daily rows of hours rolled up before the daily table existed (a store made by an older version)."""
+        if self.cursor.execute(f"SELECT count(*) FROM {DAILY}").fetchall()[0][0]:
+            return
+        roll_days(self.cursor, [h for (h,) in self.cursor.execute(f"SELECT DISTINCT hour FROM {HOURLY}").fetchall()])
 
     def _watch_after_last(self) -> None:
         """Late points for an hour rolled up already mark it, from now on (also after a restart)."""
@@ -173,8 +209,10 @@ class RollupService:
             self.store.late_hours.watch(hour + HOUR, LOOKBACK)
             roll_hour(self.cursor, hour)
             rolled.append(hour)
-        if self.keep_days:
-            expire(self.cursor, (now or datetime.now(UTC)) - timedelta(days=self.keep_days))
+        gone = (
+            expire(self.cursor, (now or datetime.now(UTC)) - timedelta(days=self.keep_days)) if self.keep_days else []
+        )
+        roll_days(self.cursor, rolled + gone)
         return rolled
 
     def scheduled_turn(self) -> None:
@@ -184,4 +222,15 @@ class RollupService:
             log.info("rollups: %d hours, up to %s", len(rolled), max(rolled).isoformat())
 
 
-__all__ = ["HOURLY", "HOURS", "LATENESS", "RollupService", "due_hours", "ensure_tables", "expire", "roll_hour"]
+__all__ = [
+    "DAILY",
+    "HOURLY",
+    "HOURS",
+    "LATENESS",
+    "RollupService",
+    "due_hours",
+    "ensure_tables",
+    "expire",
+    "roll_days",
+    "roll_hour",
+]
