@@ -13,6 +13,7 @@ Other packages use only what is listed here:
   database of their own, such as the simulator's replay on its simulated clock;
 - ``DRIVERS`` and ``validate_params``, so an editor checks a document the way the catalog will;
 - ``plan_headline`` and ``diff_text``: the blast radius and a diff in words, as the CLI prints them;
+- ``webhook_signature``: how the catalog signs a webhook's body, for other senders that sign alike;
 - ``CatalogSettings`` and the errors a user can cause.
 """
 
@@ -30,6 +31,7 @@ from trellis.catalog.service import Catalog
 from trellis.catalog.settings import CatalogSettings
 from trellis.catalog.tables import migrate_catalog
 from trellis.catalog.webhooks import WebhooksFileError
+from trellis.catalog.webhooks import signature as webhook_signature
 
 __all__ = [
     "DRIVERS",
@@ -51,4 +53,5 @@ __all__ = [
     "plan_headline",
     "register_commands",
     "validate_params",
+    "webhook_signature",
 ]

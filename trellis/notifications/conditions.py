@@ -1,0 +1,102 @@
+"""Conditions checked each turn, and the filters of rules.
+
+A check returns the notices that hold now, each with a key naming what it is about. The service records a
+notice once while its key holds, and marks it cleared when the key no longer holds, so that it notifies
+again if the condition returns.
+
+- ``pin.expiring``: a pin expires within the rule's ``days_ahead`` (the key names the pin and its expiry,
+  so a pin extended and expiring again notifies again);
+- ``source.silent``: a service that sent metrics, logs or spans in the last ``LOOKBACK`` has sent none for
+  the rule's ``minutes`` (the time of its newest point, span end or log record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from trellis.notifications import events
+from trellis.notifications.outbox import Notice
+from trellis.notifications.rules import Rule
+
+if TYPE_CHECKING:
+    from trellis.catalog import Catalog
+
+LOOKBACK = timedelta(days=1)
+"""source.silent watches the services that sent anything this recently: one gone longer is not news."""
+
+SIGNAL_TIMES = {
+    "otel_metrics_gauge": "time",
+    "otel_metrics_sum": "time",
+    "otel_metrics_histogram": "time",
+    "otel_metrics_exponential_histogram": "time",
+    "otel_metrics_summary": "time",
+    "otel_logs": "time",
+    "otel_traces": "end_time",
+}
+"""Each signal table and the column that says when its row happened."""
+
+FACETS = {"teams": "team", "environments": "environment", "definitions": "definition", "services": "service"}
+"""A filter's lists and the field of an event each one reads."""
+
+
+def matches(rule: Rule, data: dict[str, Any]) -> bool:
+    """Whether what an event says passes the rule's filter: every list given must hold the event's value."""
+    for listed, facet in FACETS.items():
+        wanted = getattr(rule.filter, listed)
+        if wanted and data.get(facet) not in wanted:
+            return False
+    return True
+
+
+def pins_expiring(con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime) -> list[Notice]:
+    if catalog is None:
+        return []
+    found = events.expiring_pins(catalog, now, timedelta(days=rule.options.days_ahead))
+    return [
+        Notice(rule.name, rule.on, key, _pin_subject(data), data, "rollouts")
+        for key, data in found
+        if matches(rule, {"environment": data["env"], "definition": data["definition"]})
+    ]
+
+
+def _pin_subject(data: dict[str, Any]) -> str:
+    return f"Pin {data['pin']} of {data['app']}/{data['env']}/{data['workload']} expires {data['expires'][:10]}"
+
+
+def last_seen(con: duckdb.DuckDBPyConnection, since: datetime) -> dict[str, datetime]:
+    """The time of the newest row of each service that sent anything after ``since``."""
+    union = " UNION ALL ".join(
+        f"SELECT service_name, max({column}) AS last FROM {table} WHERE {column} > $since GROUP BY service_name"
+        for table, column in SIGNAL_TIMES.items()
+    )
+    rows = con.execute(
+        f"SELECT service_name, max(last) FROM ({union}) WHERE service_name IS NOT NULL GROUP BY ALL", {"since": since}
+    ).fetchall()
+    return {name: last for name, last in rows}
+
+
+def sources_silent(con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime) -> list[Notice]:
+    quiet = timedelta(minutes=rule.options.minutes)
+    found = []
+    for service, last in sorted(last_seen(con, now - LOOKBACK).items()):
+        data = {"service": service, "last_seen": last.isoformat(), "minutes": rule.options.minutes}
+        if now - last > quiet and matches(rule, data):
+            subject = f"{service} has sent nothing for {rule.options.minutes:g} minutes"
+            found.append(Notice(rule.name, rule.on, f"service/{service}", subject, data, "connectors"))
+    return found
+
+
+Check = Callable[[duckdb.DuckDBPyConnection, "Catalog | None", Rule, datetime], list[Notice]]
+CHECKS: dict[str, Check] = {"pin.expiring": pins_expiring, "source.silent": sources_silent}
+"""What each condition-like rule checks every turn."""
+
+
+def check(con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime) -> list[Notice]:
+    return CHECKS[rule.on](con, catalog, rule, now)
+
+
+__all__ = ["CHECKS", "LOOKBACK", "SIGNAL_TIMES", "check", "last_seen", "matches"]

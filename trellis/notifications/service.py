@@ -1,0 +1,136 @@
+"""The notification service: each turn it finds what the rules are on, records it, and delivers what is due.
+
+A turn reads the catalog's audit since the last turn and the announcements held since (events), checks the
+conditions, records the notices in one transaction with the new audit position, then attempts every
+notification whose attempt is due: sent, or retried after ``first_delay_seconds`` doubled per attempt, or
+failed after ``max_attempts``. Delivery happens outside any transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from trellis.notifications import channels, conditions, events, outbox
+from trellis.notifications.outbox import Notice
+from trellis.notifications.rules import NotificationsFile, Rule
+
+if TYPE_CHECKING:
+    from trellis.catalog import Catalog
+
+log = logging.getLogger("trellis.notifications")
+
+SUBJECTS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "approval.requested": lambda d: f"{d['definition']} version {d['version']} awaits approval",
+    "version.activated": lambda d: f"{d['definition']} version {d['version']} is active",
+    "consumer.deadline_passed": lambda d: (
+        f"{d['app']}/{d['environment']}/{d['workload']} still uses {d['definition']} version {d['version']} "
+        "past its deadline"
+    ),
+}
+PAGES = {"approval.requested": "approvals", "version.activated": "catalog", "consumer.deadline_passed": "rollouts",
+         "pin.expiring": "rollouts", "gate.denied": "catalog", "source.silent": "connectors"}  # fmt: skip
+"""The dashboard page a notice links to."""
+
+
+class NotificationService:
+    """Runs the rules of a notifications file on a cursor of its own."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: NotificationsFile, catalog: Catalog | None) -> None:
+        self.con, self.config, self.catalog = con, config, catalog
+        self.denials = events.GateDenials()
+
+    def on_catalog_event(self, name: str, payload: dict[str, Any]) -> None:
+        """The catalog's announcements: ``gate.denied`` is held for the next turn (the rest is read from the store)."""
+        if name == "gate.denied":
+            self.denials.hold(datetime.now(UTC), payload)
+
+    def turn(self, now: datetime | None = None) -> int:
+        """Record what the rules found and attempt what is due; returns the notifications attempted."""
+        now = now or datetime.now(UTC)
+        self._record(now)
+        return self._deliver(now)
+
+    def scheduled_turn(self) -> None:
+        attempted = self.turn()
+        if attempted:
+            log.info("notifications: %d attempted", attempted)
+
+    def _record(self, now: datetime) -> None:
+        position = outbox.read_position(self.con, events.AUDIT)
+        start = events.audit_end(self.con) if position is None else position
+        entries = events.read_audit(self.con, start) if self.catalog is not None else []
+        found = self._audit_notices(entries) + self._denials()
+        holding = {rule.name: conditions.check(self.con, self.catalog, rule, now) for rule in self._conditions()}
+        with outbox.transaction(self.con):
+            for notice in found + [n for notices in holding.values() for n in notices]:
+                outbox.add(self.con, notice, self._rule(notice.rule).channels, now)
+            for rule_name, notices in holding.items():
+                outbox.clear_others(self.con, rule_name, {n.key for n in notices}, now)
+            outbox.write_position(self.con, events.AUDIT, entries[-1][0] if entries else start, now)
+
+    def _rule(self, name: str) -> Rule:
+        return next(rule for rule in self.config.rules if rule.name == name)
+
+    def _conditions(self) -> list[Rule]:
+        return [rule for rule in self.config.rules if rule.on in conditions.CHECKS]
+
+    def _audit_notices(self, entries: list[tuple[int, datetime, str, str, str]]) -> list[Notice]:
+        assert self.catalog is not None or not entries
+        found = []
+        for entry in entries:
+            described = events.audit_notice(self.catalog, entry) if self.catalog is not None else None
+            if described is None:
+                continue
+            event, data, key, people = described
+            data.setdefault("team", events.team_of(self.catalog, data["definition"]) if self.catalog else None)
+            found += self._notices(event, key, data, people)
+        return found
+
+    def _denials(self) -> list[Notice]:
+        found = []
+        for at, payload in self.denials.take():
+            found += [
+                events.denial_notice(rule.name, at, payload)
+                for rule in self.config.rules
+                if rule.on == "gate.denied" and conditions.matches(rule, {"environment": payload.get("env")})
+            ]
+        return found
+
+    def _notices(self, event: str, key: str, data: dict[str, Any], people: tuple[str, ...]) -> list[Notice]:
+        subject = SUBJECTS[event](data)
+        return [
+            Notice(rule.name, event, key, subject, data, PAGES[event], people)
+            for rule in self.config.rules
+            if rule.on == event and conditions.matches(rule, data)
+        ]
+
+    def _deliver(self, now: datetime) -> int:
+        items = outbox.due(self.con, now)
+        for item in items:
+            channel = self.config.channels.get(item.channel)
+            error = (
+                channels.send(channel, item, self.config.dashboard_url)
+                if channel is not None
+                else f"the channel {item.channel} is no longer in the notifications file"
+            )
+            if error:
+                log.warning(
+                    "notification %s on %s failed (attempt %d): %s", item.rule, item.channel, item.attempts + 1, error
+                )
+            with outbox.transaction(self.con):
+                outbox.record_attempt(self.con, item, error, datetime.now(UTC), self._retry_in(item.attempts + 1))
+        return len(items)
+
+    def _retry_in(self, attempts: int) -> timedelta | None:
+        retry = self.config.retry
+        if attempts >= retry.max_attempts:
+            return None
+        return timedelta(seconds=retry.first_delay_seconds * 2 ** (attempts - 1))
+
+
+__all__ = ["PAGES", "SUBJECTS", "NotificationService"]
