@@ -17,6 +17,15 @@ from aiosmtpd.controller import Controller
 
 from trellis.testing import free_port
 
+HOOK_SECRET = "notify-signing-secret-0123"
+
+
+@pytest.fixture(autouse=True)
+def hook_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The generic webhook channel's signing secret, in the variable the notifications files name."""
+    monkeypatch.setenv("NOTIFY_HOOK_SECRET", HOOK_SECRET)
+    return HOOK_SECRET
+
 
 @dataclass
 class Received:

@@ -14,11 +14,10 @@ import orjson
 import pytest
 import yaml
 
-from tests.dashboard.scenario import bearer, call, catalog_documents, organisation_documents, tokens_yaml
-from tests.notifications.conftest import HttpReceiver, SmtpServer, wait_for
+from tests.dashboard.scenario import bearer, call, catalog_documents, organisation_documents, score, tokens_yaml
+from tests.notifications.conftest import HOOK_SECRET, HttpReceiver, SmtpServer, wait_for
 from trellis.testing import RunningCollector
 
-SECRET = "notify-signing-secret-0123"
 ADDRESSES = {"bob": "bob@example.com", "carol": "carol@example.com", "dave": "dave@example.com"}
 
 
@@ -69,8 +68,7 @@ def propose_redis(collector: RunningCollector) -> None:
 
 
 @pytest.fixture
-def rules_file(tmp_path: Path, http_receiver: HttpReceiver, smtp_server: SmtpServer, monkeypatch: Any) -> Path:
-    monkeypatch.setenv("NOTIFY_HOOK_SECRET", SECRET)
+def rules_file(tmp_path: Path, http_receiver: HttpReceiver, smtp_server: SmtpServer) -> Path:
     rules = [
         {"name": "approvals", "on": "approval.requested", "channels": ["mail", "hook"]},
         {"name": "redis-active", "on": "version.activated", "filter": {"definitions": ["redis-shared"]},
@@ -96,7 +94,7 @@ def test_an_approval_request_reaches_the_approvers_and_a_failing_webhook_is_retr
 
     delivered = wait_for(lambda: http_receiver.at("/hook", 200), what="the webhook's retry")[0]
     assert len(http_receiver.at("/hook", 500)) == 1
-    expected = "sha256=" + hmac.new(SECRET.encode(), delivered.body, hashlib.sha256).hexdigest()
+    expected = "sha256=" + hmac.new(HOOK_SECRET.encode(), delivered.body, hashlib.sha256).hexdigest()
     assert delivered.headers["X-Trellis-Signature"] == expected
     sent = orjson.loads(delivered.body)
     assert sent["event"] == "approval.requested" and sent["rule"] == "approvals"
@@ -131,3 +129,25 @@ def test_an_activation_reaches_slack_once_with_a_link_to_the_dashboard(
     wait_for(lambda: all(r["status"] == "sent" for r in listed(collector)), what="every row sent")
     time.sleep(1.5)
     assert len(http_receiver.received) == seen
+
+
+def test_a_denied_deployment_is_sent_for_the_rule_of_its_environment(
+    make_collector: Any, tmp_path: Path, http_receiver: HttpReceiver, smtp_server: SmtpServer
+) -> None:
+    rules = [
+        {"name": "gate-prod", "on": "gate.denied", "filter": {"environments": ["production-eu"]}, "channels": ["hook"]},
+        {"name": "gate-staging", "on": "gate.denied", "filter": {"environments": ["staging"]}, "channels": ["chat"]},
+    ]  # fmt: skip
+    collector = start(make_collector, tmp_path, write_rules(tmp_path / "n.yaml", http_receiver, smtp_server, rules))
+    fill_catalog(collector)
+    workload = score("shop-api", {"search": {"type": "postgres", "class": "large"}})  # nothing serves it
+    body = {"workload": workload, "app": "shop", "env": "production-eu", "env_type": "production"}
+    response = httpx.post(f"{collector.api}/api/v1/deployments/check", json=body, headers=bearer("alice"), timeout=60)
+    assert response.status_code == 200 and response.json()["decision"] == "deny", response.text
+
+    sent = wait_for(lambda: http_receiver.at("/hook", 200), what="the gate's webhook")
+    data = orjson.loads(sent[0].body)
+    assert data["subject"] == "Deployment of shop/production-eu/shop-api denied by the gate"
+    assert data["data"]["reasons"] and data["data"]["asked_by"] == "alice"
+    time.sleep(1.0)
+    assert http_receiver.at("/slack") == [] and len(http_receiver.at("/hook")) == 1
