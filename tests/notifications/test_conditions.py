@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.dashboard.scenario import _doc, bearer, call
+from tests.dashboard.scenario import _doc, bearer, call, catalog_documents, score
 from tests.notifications.conftest import HttpReceiver, SmtpServer, wait_for
 from tests.notifications.test_service import fill_catalog, listed, start, write_rules
 from trellis.testing import RunningCollector, gauge_points, metrics_request
@@ -64,3 +64,62 @@ def test_a_pin_expiring_within_days_ahead_notifies_and_a_later_one_does_not(
     assert body["event"] == "pin.expiring" and body["data"]["pin"] == "soon"
     assert body["subject"].startswith("Pin soon of shop/staging/shop-api expires ")
     assert body["link"] == "http://dashboard.example:8501/rollouts"
+
+
+def test_a_consumer_left_on_a_replaced_version_is_late_and_behind(
+    make_collector: Any, tmp_path: Path, http_receiver: HttpReceiver, smtp_server: SmtpServer
+) -> None:
+    staging = {"environments": ["staging"]}
+    rules = [
+        {"name": "late", "on": "consumer.deadline_passed", "filter": staging, "channels": ["hook"]},
+        {"name": "behind", "on": "consumer.behind", "options": {"days": 0.00001}, "channels": ["chat"]},
+    ]  # fmt: skip
+    collector = start(
+        make_collector, tmp_path, write_rules(tmp_path / "n.yaml", http_receiver, smtp_server, rules),
+        "--deprecation-days", "0", "--housekeeping-seconds", "0.5",
+    )  # fmt: skip
+    fill_catalog(collector)
+    body = {"workload": score("shop-api", {"db": {"type": "postgres"}}), "app": "shop", "env": "staging"}
+    call(collector, "resolve", "/api/v1/resolve", body)
+    pg_dev = catalog_documents()[3]
+    pg_dev["spec"]["params"]["size"] = "medium"
+    call(collector, "propose", "/api/v1/catalog/propose", {"document": pg_dev, "base_version": 1})
+
+    late = orjson.loads(wait_for(lambda: http_receiver.at("/hook", 200), what="the deadline's webhook")[0].body)
+    assert late["event"] == "consumer.deadline_passed"
+    assert late["subject"] == "shop/staging/shop-api still uses pg-dev version 1 past its deadline"
+    assert {k: late["data"][k] for k in ("definition", "version", "resource")} == {
+        "definition": "pg-dev", "version": 1, "resource": "db"
+    }  # fmt: skip
+    behind = orjson.loads(wait_for(lambda: http_receiver.at("/slack", 200), what="the lag's message")[0].body)
+    assert behind["text"].startswith("shop/staging/shop-api.db runs pg-dev version 1, ")
+    assert behind["text"].endswith(" days behind version 2")
+    time.sleep(1.5)
+    assert len(http_receiver.at("/hook")) == 1 and len(http_receiver.at("/slack")) == 1
+
+
+def test_a_webhook_source_whose_deliveries_are_left_unmapped_notifies(
+    make_collector: Any, tmp_path: Path, http_receiver: HttpReceiver, smtp_server: SmtpServer, monkeypatch: Any
+) -> None:
+    import yaml
+
+    from tests.collector.webhooks.conftest import SECRETS, payload, secret_env, send_github
+    from tests.collector.webhooks.test_github import GITHUB
+
+    monkeypatch.setenv(secret_env("github"), SECRETS["github"])
+    connectors = tmp_path / "connectors.yaml"
+    connectors.write_text(yaml.safe_dump({"github": {"secret_env": secret_env("github"), **GITHUB}}))
+    rules = [{"name": "hooks", "on": "webhook.failing", "options": {"minutes": 10, "share": 0.6}, "channels": ["chat"]}]
+    rules_file = write_rules(tmp_path / "n.yaml", http_receiver, smtp_server, rules)
+    collector = start(make_collector, tmp_path, rules_file, "--connectors-file", str(connectors))
+    deployment = payload("github-webhooks", "deployment_status.json")
+    assert send_github(collector, "deployment_status", deployment).json() == {"outcome": "accepted"}
+    time.sleep(1.0)  # one of one accepted: nothing to say
+    assert http_receiver.at("/slack") == []
+    deployment["repository"]["full_name"] = "someone/else"
+    for _ in range(2):
+        assert send_github(collector, "deployment_status", deployment).json()["outcome"] == "unmapped"
+
+    sent = orjson.loads(wait_for(lambda: http_receiver.at("/slack", 200), what="the failing source's message")[0].body)
+    assert sent["text"] == "github webhooks: 2 of 3 deliveries unmapped"
+    assert "someone/else" in sent["blocks"][1]["text"]["text"]

@@ -37,12 +37,12 @@ def write_rules(path: Path, receiver: HttpReceiver, smtp: SmtpServer, rules: lis
     return path
 
 
-def start(make_collector: Any, tmp_path: Path, rules: Path) -> RunningCollector:
+def start(make_collector: Any, tmp_path: Path, rules: Path, *args: str) -> RunningCollector:
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text(tokens_yaml())
     return make_collector(
         "--tokens-file", str(tokens), "--notifications-file", str(rules), "--notifications-interval-seconds", "0.3",
-        "--analytics-interval-seconds", "0", headers=bearer("reader"),
+        "--analytics-interval-seconds", "0", *args, headers=bearer("reader"),
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ Other packages use only what is listed here:
   database of their own, such as the simulator's replay on its simulated clock;
 - ``DRIVERS`` and ``validate_params``, so an editor checks a document the way the catalog will;
 - ``plan_headline`` and ``diff_text``: the blast radius and a diff in words, as the CLI prints them;
+- ``consumer_convergence``: who consumes a definition, on which version, and how long each lags the active one;
 - ``webhook_signature``: how the catalog signs a webhook's body, for other senders that sign alike;
 - ``CatalogSettings`` and the errors a user can cause.
 """
@@ -20,6 +21,7 @@ Other packages use only what is listed here:
 from trellis.catalog.api import install as install_routes
 from trellis.catalog.cli import register as register_commands
 from trellis.catalog.client import READ_OPERATIONS, CatalogCalls, CatalogClient, connect, open_read_only
+from trellis.catalog.convergence import convergence as consumer_convergence
 from trellis.catalog.documents import DocumentError
 from trellis.catalog.drivers import DRIVERS, DriverError
 from trellis.catalog.errors import CatalogError
@@ -46,6 +48,7 @@ __all__ = [
     "LegacyImportError",
     "WebhooksFileError",
     "connect",
+    "consumer_convergence",
     "diff_text",
     "install_routes",
     "migrate_catalog",

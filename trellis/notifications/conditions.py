@@ -7,7 +7,11 @@ again if the condition returns.
 - ``pin.expiring``: a pin expires within the rule's ``days_ahead`` (the key names the pin and its expiry,
   so a pin extended and expiring again notifies again);
 - ``source.silent``: a service that sent metrics, logs or spans in the last ``LOOKBACK`` has sent none for
-  the rule's ``minutes`` (the time of its newest point, span end or log record).
+  the rule's ``minutes`` (the time of its newest point, span end or log record);
+- ``consumer.behind``: a consumer of a definition runs an older version than the active one, which has
+  been active for more than the rule's ``days`` (the catalog's convergence);
+- ``webhook.failing``: of a webhook source's deliveries in the last ``minutes``, the rule's ``share`` or
+  more were left unmapped (``webhook_deliveries``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from trellis.catalog import consumer_convergence
 from trellis.notifications import events
 from trellis.notifications.outbox import Notice
 from trellis.notifications.rules import Rule
@@ -90,8 +95,65 @@ def sources_silent(con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule
     return found
 
 
+def consumers_behind(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime
+) -> list[Notice]:
+    if catalog is None:
+        return []
+    with catalog.reading():
+        active = [row.definition_id for row in catalog.repo.versions(states=("active",))]
+        found = [(definition, consumer_convergence(catalog, definition)) for definition in sorted(active)]
+    notices = []
+    for definition, state in found:
+        for row in state["rows"]:
+            data = {"definition": definition, "active_version": state["active_version"], **_lagging(row)}
+            if row["behind_days"] > rule.options.days and matches(rule, data):
+                notices.append(_behind_notice(rule, data))
+    return notices
+
+
+def _lagging(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("app", "workload", "resource", "version")
+    return {**{k: row[k] for k in keys}, "environment": row["env"], "behind_days": round(row["behind_days"], 1)}
+
+
+def _behind_notice(rule: Rule, data: dict[str, Any]) -> Notice:
+    consumer = f"{data['app']}/{data['environment']}/{data['workload']}.{data['resource']}"
+    subject = (
+        f"{consumer} runs {data['definition']} version {data['version']}, "
+        f"{data['behind_days']:g} days behind version {data['active_version']}"
+    )
+    return Notice(rule.name, rule.on, f"consumer/{data['definition']}/{consumer}", subject, data, "rollouts")
+
+
+UNMAPPED_SQL = """
+    SELECT source, count(*) AS deliveries, count(*) FILTER (WHERE outcome = 'unmapped') AS unmapped,
+           max(reason) FILTER (WHERE outcome = 'unmapped') AS reason
+    FROM webhook_deliveries WHERE received_at > $since GROUP BY source ORDER BY source
+"""
+
+
+def webhooks_failing(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime
+) -> list[Notice]:
+    """Webhook sources whose deliveries in the last ``minutes`` were left unmapped at ``share`` or more."""
+    since = now - timedelta(minutes=rule.options.minutes)
+    notices = []
+    for source, deliveries, unmapped, reason in con.execute(UNMAPPED_SQL, {"since": since}).fetchall():
+        data = {"service": source, "deliveries": deliveries, "unmapped": unmapped, "last_reason": reason}
+        if unmapped / deliveries >= rule.options.share and matches(rule, data):
+            subject = f"{source} webhooks: {unmapped} of {deliveries} deliveries unmapped"
+            notices.append(Notice(rule.name, rule.on, f"webhook/{source}", subject, data, "connectors"))
+    return notices
+
+
 Check = Callable[[duckdb.DuckDBPyConnection, "Catalog | None", Rule, datetime], list[Notice]]
-CHECKS: dict[str, Check] = {"pin.expiring": pins_expiring, "source.silent": sources_silent}
+CHECKS: dict[str, Check] = {
+    "pin.expiring": pins_expiring,
+    "source.silent": sources_silent,
+    "consumer.behind": consumers_behind,
+    "webhook.failing": webhooks_failing,
+}
 """What each condition-like rule checks every turn."""
 
 

@@ -18,7 +18,7 @@ from trellis.catalog.documents import describe_validation
 EVENTS = ("approval.requested", "version.activated", "pin.expiring", "consumer.deadline_passed", "gate.denied")
 """What the catalog does that a rule can be on."""
 
-CONDITIONS = ("source.silent",)
+CONDITIONS = ("source.silent", "consumer.behind", "webhook.failing")
 """What a rule can watch on a schedule: it notifies when the condition starts to hold, and again only after
 it cleared and returned."""
 
@@ -66,7 +66,16 @@ class RuleFilter(Strict):
 
 class RuleOptions(Strict):
     days_ahead: float = Field(7.0, gt=0, description="pin.expiring: how long before the expiry to notify.")
-    minutes: float = Field(30.0, gt=0, description="source.silent: how long without anything received.")
+    minutes: float = Field(
+        30.0, gt=0, description="source.silent: how long without anything received; webhook.failing: the window."
+    )
+    days: float = Field(14.0, gt=0, description="consumer.behind: how long a consumer may lag the active version.")
+    share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="webhook.failing: the share of a source's deliveries left unmapped that is too much.",
+    )
 
 
 class Rule(Strict):
