@@ -3,6 +3,7 @@ notifications' routes mounted (the notifications after the catalog, whose events
 
 from __future__ import annotations
 
+from trellis.analytics import config_from_settings
 from trellis.analytics import install_routes as analytics_routes
 from trellis.catalog import install_routes as catalog_routes
 from trellis.collector import ApiContext
@@ -21,7 +22,7 @@ def serve(settings: Settings) -> None:
         analytics_routes(ctx, settings)
 
     def notifications(ctx: ApiContext) -> None:
-        notifications_routes(ctx, settings)
+        notifications_routes(ctx, settings, config_from_settings(settings))
 
     serve_collector(settings, [catalog, analytics, notifications])
 

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from trellis.analytics import AnalyticsConfig, Answers
 from trellis.collector import ApiContext, ApiError, Caller, Scope, json_response
 from trellis.notifications import outbox
 from trellis.notifications.rules import read_notifications
@@ -20,10 +21,11 @@ LIST_LIMIT = 500
 """The most notifications ``GET /api/v1/notifications`` lists."""
 
 
-def install(ctx: ApiContext, settings: NotificationsSettings) -> None:
-    """Start the notifications' turns (after the catalog's routes, whose events they follow) and their route."""
+def install(ctx: ApiContext, settings: NotificationsSettings, analytics: AnalyticsConfig | None = None) -> None:
+    """Start the notifications' turns (after the catalog's routes, whose events they follow) and their route;
+    ``analytics`` is the jobs' configuration the conditions read from answers use (none: they find nothing)."""
     if settings.notifications_file is not None:
-        _start(ctx, settings)
+        _start(ctx, settings, analytics)
     reader = ctx.store.cursor()
 
     async def listing(request: Request, caller: Caller) -> Response:
@@ -36,11 +38,12 @@ def install(ctx: ApiContext, settings: NotificationsSettings) -> None:
     ctx.add("/api/v1/notifications", listing, Scope.READ, ["GET"])
 
 
-def _start(ctx: ApiContext, settings: NotificationsSettings) -> None:
+def _start(ctx: ApiContext, settings: NotificationsSettings, analytics: AnalyticsConfig | None) -> None:
     assert settings.notifications_file is not None
     config = read_notifications(settings.notifications_file)
     catalog = ctx.extensions.get("catalog")
-    service = NotificationService(ctx.store.cursor(), config, catalog)
+    answers = Answers(ctx.store.cursor(), analytics) if analytics is not None else None
+    service = NotificationService(ctx.store.cursor(), config, catalog, answers)
     if catalog is not None:
         catalog.on_event = _both(catalog.on_event, service.on_catalog_event)
     ctx.every("trellis-notifications", settings.notifications_interval_seconds, service.scheduled_turn)

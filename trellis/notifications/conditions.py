@@ -11,24 +11,23 @@ again if the condition returns.
 - ``consumer.behind``: a consumer of a definition runs an older version than the active one, which has
   been active for more than the rule's ``days`` (the catalog's convergence);
 - ``webhook.failing``: of a webhook source's deliveries in the last ``minutes``, the rule's ``share`` or
-  more were left unmapped (``webhook_deliveries``).
+  more were left unmapped (``webhook_deliveries``);
+- ``dora.band_fell`` and ``cost.idle``: from the analytics' answers (``trends``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
 from trellis.catalog import consumer_convergence
-from trellis.notifications import events
+from trellis.notifications import events, trends
 from trellis.notifications.outbox import Notice
 from trellis.notifications.rules import Rule
-
-if TYPE_CHECKING:
-    from trellis.catalog import Catalog
+from trellis.notifications.trends import Reach, matches
 
 LOOKBACK = timedelta(days=1)
 """source.silent watches the services that sent anything this recently: one gone longer is not news."""
@@ -44,23 +43,11 @@ SIGNAL_TIMES = {
 }
 """Each signal table and the column that says when its row happened."""
 
-FACETS = {"teams": "team", "environments": "environment", "definitions": "definition", "services": "service"}
-"""A filter's lists and the field of an event each one reads."""
 
-
-def matches(rule: Rule, data: dict[str, Any]) -> bool:
-    """Whether what an event says passes the rule's filter: every list given must hold the event's value."""
-    for listed, facet in FACETS.items():
-        wanted = getattr(rule.filter, listed)
-        if wanted and data.get(facet) not in wanted:
-            return False
-    return True
-
-
-def pins_expiring(con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime) -> list[Notice]:
-    if catalog is None:
+def pins_expiring(reach: Reach, rule: Rule, now: datetime) -> list[Notice]:
+    if reach.catalog is None:
         return []
-    found = events.expiring_pins(catalog, now, timedelta(days=rule.options.days_ahead))
+    found = events.expiring_pins(reach.catalog, now, timedelta(days=rule.options.days_ahead))
     return [
         Notice(rule.name, rule.on, key, _pin_subject(data), data, "rollouts")
         for key, data in found
@@ -84,10 +71,10 @@ def last_seen(con: duckdb.DuckDBPyConnection, since: datetime) -> dict[str, date
     return {name: last for name, last in rows}
 
 
-def sources_silent(con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime) -> list[Notice]:
+def sources_silent(reach: Reach, rule: Rule, now: datetime) -> list[Notice]:
     quiet = timedelta(minutes=rule.options.minutes)
     found = []
-    for service, last in sorted(last_seen(con, now - LOOKBACK).items()):
+    for service, last in sorted(last_seen(reach.con, now - LOOKBACK).items()):
         data = {"service": service, "last_seen": last.isoformat(), "minutes": rule.options.minutes}
         if now - last > quiet and matches(rule, data):
             subject = f"{service} has sent nothing for {rule.options.minutes:g} minutes"
@@ -95,9 +82,8 @@ def sources_silent(con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule
     return found
 
 
-def consumers_behind(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime
-) -> list[Notice]:
+def consumers_behind(reach: Reach, rule: Rule, now: datetime) -> list[Notice]:
+    catalog = reach.catalog
     if catalog is None:
         return []
     with catalog.reading():
@@ -133,13 +119,11 @@ UNMAPPED_SQL = """
 """
 
 
-def webhooks_failing(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime
-) -> list[Notice]:
+def webhooks_failing(reach: Reach, rule: Rule, now: datetime) -> list[Notice]:
     """Webhook sources whose deliveries in the last ``minutes`` were left unmapped at ``share`` or more."""
     since = now - timedelta(minutes=rule.options.minutes)
     notices = []
-    for source, deliveries, unmapped, reason in con.execute(UNMAPPED_SQL, {"since": since}).fetchall():
+    for source, deliveries, unmapped, reason in reach.con.execute(UNMAPPED_SQL, {"since": since}).fetchall():
         data = {"service": source, "deliveries": deliveries, "unmapped": unmapped, "last_reason": reason}
         if unmapped / deliveries >= rule.options.share and matches(rule, data):
             subject = f"{source} webhooks: {unmapped} of {deliveries} deliveries unmapped"
@@ -147,18 +131,22 @@ def webhooks_failing(
     return notices
 
 
-Check = Callable[[duckdb.DuckDBPyConnection, "Catalog | None", Rule, datetime], list[Notice]]
+Check = Callable[[Reach, Rule, datetime], list[Notice]]
 CHECKS: dict[str, Check] = {
     "pin.expiring": pins_expiring,
     "source.silent": sources_silent,
     "consumer.behind": consumers_behind,
     "webhook.failing": webhooks_failing,
+    "dora.band_fell": trends.bands_fallen,
+    "cost.idle": trends.idle_costs,
 }
 """What each condition-like rule checks every turn."""
+FROM_ANSWERS = ("dora.band_fell", "cost.idle")
+"""Conditions read from the analytics' answers, which cost seconds: checked less often."""
 
 
-def check(con: duckdb.DuckDBPyConnection, catalog: Catalog | None, rule: Rule, now: datetime) -> list[Notice]:
-    return CHECKS[rule.on](con, catalog, rule, now)
+def check(reach: Reach, rule: Rule, now: datetime) -> list[Notice]:
+    return CHECKS[rule.on](reach, rule, now)
 
 
-__all__ = ["CHECKS", "LOOKBACK", "SIGNAL_TIMES", "check", "last_seen", "matches"]
+__all__ = ["CHECKS", "FROM_ANSWERS", "LOOKBACK", "SIGNAL_TIMES", "Reach", "check", "last_seen", "matches"]

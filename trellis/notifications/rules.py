@@ -18,7 +18,7 @@ from trellis.catalog.documents import describe_validation
 EVENTS = ("approval.requested", "version.activated", "pin.expiring", "consumer.deadline_passed", "gate.denied")
 """What the catalog does that a rule can be on."""
 
-CONDITIONS = ("source.silent", "consumer.behind", "webhook.failing")
+CONDITIONS = ("source.silent", "consumer.behind", "webhook.failing", "dora.band_fell", "cost.idle")
 """What a rule can watch on a schedule: it notifies when the condition starts to hold, and again only after
 it cleared and returned."""
 
@@ -69,6 +69,7 @@ class RuleOptions(Strict):
     minutes: float = Field(
         30.0, gt=0, description="source.silent: how long without anything received; webhook.failing: the window."
     )
+    threshold: float = Field(100.0, ge=0, description="cost.idle: a team's idle cost over 7 days that is too much.")
     days: float = Field(14.0, gt=0, description="consumer.behind: how long a consumer may lag the active version.")
     share: float = Field(
         0.5,

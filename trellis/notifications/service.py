@@ -20,6 +20,7 @@ from trellis.notifications.outbox import Notice
 from trellis.notifications.rules import NotificationsFile, Rule
 
 if TYPE_CHECKING:
+    from trellis.analytics import Answers
     from trellis.catalog import Catalog
 
 log = logging.getLogger("trellis.notifications")
@@ -32,17 +33,26 @@ SUBJECTS: dict[str, Callable[[dict[str, Any]], str]] = {
         "past its deadline"
     ),
 }
-PAGES = {"approval.requested": "approvals", "version.activated": "catalog", "consumer.deadline_passed": "rollouts",
-         "pin.expiring": "rollouts", "gate.denied": "catalog", "source.silent": "connectors"}  # fmt: skip
-"""The dashboard page a notice links to."""
+PAGES = {"approval.requested": "approvals", "version.activated": "catalog", "consumer.deadline_passed": "rollouts"}
+"""The dashboard page an event's notice links to (conditions name their own)."""
+ANSWERS_EVERY = timedelta(minutes=15)
+"""Conditions read from the analytics' answers (``trends``) are checked this often: an answer costs seconds."""
 
 
 class NotificationService:
     """Runs the rules of a notifications file on a cursor of its own."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, config: NotificationsFile, catalog: Catalog | None) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        config: NotificationsFile,
+        catalog: Catalog | None,
+        answers: Answers | None = None,
+    ) -> None:
         self.con, self.config, self.catalog = con, config, catalog
+        self.reach = conditions.Reach(con, catalog, answers)
         self.denials = events.GateDenials()
+        self._answered: dict[str, tuple[datetime, list[Notice]]] = {}
 
     def on_catalog_event(self, name: str, payload: dict[str, Any]) -> None:
         """The catalog's announcements: ``gate.denied`` is held for the next turn (the rest is read from the store)."""
@@ -65,13 +75,28 @@ class NotificationService:
         start = events.audit_end(self.con) if position is None else position
         entries = events.read_audit(self.con, start) if self.catalog is not None else []
         found = self._audit_notices(entries) + self._denials()
-        holding = {rule.name: conditions.check(self.con, self.catalog, rule, now) for rule in self._conditions()}
+        checked = {rule.name: self._check(rule, now) for rule in self._conditions()}
+        holding = {name: held for name, held in checked.items() if held is not None}
         with outbox.transaction(self.con):
             for notice in found + [n for notices in holding.values() for n in notices]:
                 outbox.add(self.con, notice, self._rule(notice.rule).channels, now)
             for rule_name, notices in holding.items():
                 outbox.clear_others(self.con, rule_name, {n.key for n in notices}, now)
             outbox.write_position(self.con, events.AUDIT, entries[-1][0] if entries else start, now)
+
+    def _check(self, rule: Rule, now: datetime) -> list[Notice] | None:
+        """What holds for a condition now; None when it could not be checked (nothing is cleared then)."""
+        cached = self._answered.get(rule.name)
+        if rule.on in conditions.FROM_ANSWERS and cached is not None and now - cached[0] < ANSWERS_EVERY:
+            return cached[1]
+        try:
+            found = conditions.check(self.reach, rule, now)
+        except Exception:
+            log.exception("notifications: the condition of rule %s could not be checked", rule.name)
+            return None
+        if rule.on in conditions.FROM_ANSWERS:
+            self._answered[rule.name] = (now, found)
+        return found
 
     def _rule(self, name: str) -> Rule:
         return next(rule for rule in self.config.rules if rule.name == name)
