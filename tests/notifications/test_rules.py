@@ -30,7 +30,7 @@ def test_a_full_file_is_read_with_its_defaults(tmp_path: Path) -> None:
     ("document", "message"),
     [
         ({"channels": CHANNELS, "rules": [{"name": "a", "on": "version.activated", "channels": ["mail"]}]},
-         "rules.0.channels: channel 'mail' is not defined under channels"),
+         "field rules.0.channels: channel 'mail' is not defined under channels"),
         ({"channels": CHANNELS, "rules": [{"name": "a", "on": "version.exploded", "channels": ["hook"]}]},
          "field rules.0: 'version.exploded' is neither an event nor a condition"),
         ({"channels": CHANNELS, "rules": [{"name": "a", "on": "gate.denied", "channels": ["hook"], "when": 1}]},
@@ -38,7 +38,7 @@ def test_a_full_file_is_read_with_its_defaults(tmp_path: Path) -> None:
         ({"channels": {"m": {"type": "email", "host": "x", "from": "a@b", "password": "p"}}, "rules": []},
          "field channels.m.email.password: Extra inputs are not permitted"),
         ({"channels": CHANNELS, "rules": [{"name": "a", "on": "gate.denied", "channels": ["hook"]}] * 2},
-         "two rules have the same name"),
+         "field rules: two rules are named a; each rule needs a name of its own"),
         ("rules: [", "not valid YAML"),
     ],
 )  # fmt: skip
@@ -47,6 +47,13 @@ def test_a_wrong_file_names_the_file_and_the_field(tmp_path: Path, document: Any
     with pytest.raises(NotificationsFileError) as caught:
         read_notifications(path)
     assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value)
+
+
+def test_an_unquoted_on_key_which_yaml_reads_as_true_is_the_rules_on(tmp_path: Path) -> None:
+    text = (
+        yaml.safe_dump({"channels": CHANNELS}) + "rules:\n  - name: gate\n    on: gate.denied\n    channels: [hook]\n"
+    )
+    assert read_notifications(write(tmp_path, text)).rules[0].on == "gate.denied"
 
 
 def test_a_secret_variable_that_is_not_set_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

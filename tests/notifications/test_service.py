@@ -21,10 +21,12 @@ from trellis.testing import RunningCollector
 ADDRESSES = {"bob": "bob@example.com", "carol": "carol@example.com", "dave": "dave@example.com"}
 
 
-def write_rules(path: Path, receiver: HttpReceiver, smtp: SmtpServer, rules: list[dict[str, Any]]) -> Path:
+def write_rules(
+    path: Path, receiver: HttpReceiver, smtp: SmtpServer, rules: list[dict[str, Any]], max_attempts: int = 4
+) -> Path:
     document = {
         "dashboard_url": "http://dashboard.example:8501",
-        "retry": {"first_delay_seconds": 0.5, "max_attempts": 4},
+        "retry": {"first_delay_seconds": 0.5, "max_attempts": max_attempts},
         "channels": {
             "hook": {"type": "webhook", "url": f"{receiver.url}/hook", "secret_env": "NOTIFY_HOOK_SECRET"},
             "chat": {"type": "slack", "url": f"{receiver.url}/slack"},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -86,6 +86,14 @@ class Rule(Strict):
     options: RuleOptions = Field(default_factory=RuleOptions)
     channels: list[str] = Field(min_length=1, description="Names of channels defined in the same file.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _on_read_as_true(cls, data: Any) -> Any:
+        """YAML 1.1 reads an unquoted ``on:`` key as the boolean true (as in CI workflow files): take it as ``on``."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
     @model_validator(mode="after")
     def _known(self) -> Rule:
         if self.on not in EVENTS + CONDITIONS:
@@ -106,16 +114,15 @@ class NotificationsFile(Strict):
     channels: dict[str, Channel]
     rules: list[Rule]
 
-    @model_validator(mode="after")
-    def _channels_exist(self) -> NotificationsFile:
+    def mistake(self) -> str | None:
+        """What refers to nothing or is named twice, as 'field <where>: <what>'; None when all is well."""
         for index, rule in enumerate(self.rules):
             unknown = [c for c in rule.channels if c not in self.channels]
             if unknown:
-                raise ValueError(f"rules.{index}.channels: channel {unknown[0]!r} is not defined under channels")
+                return f"field rules.{index}.channels: channel {unknown[0]!r} is not defined under channels"
         names = [rule.name for rule in self.rules]
-        if len(set(names)) < len(names):
-            raise ValueError("two rules have the same name; each rule needs a name of its own")
-        return self
+        twice = sorted({name for name in names if names.count(name) > 1})
+        return f"field rules: two rules are named {twice[0]}; each rule needs a name of its own" if twice else None
 
 
 class NotificationsFileError(ValueError):
@@ -132,6 +139,9 @@ def read_notifications(path: Path) -> NotificationsFile:
         raise NotificationsFileError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     except ValidationError as exc:
         raise NotificationsFileError(f"{path}: {describe_validation(exc)}") from None
+    mistake = found.mistake()
+    if mistake is not None:
+        raise NotificationsFileError(f"{path}: {mistake}")
     for name, channel in found.channels.items():
         variable = getattr(channel, "secret_env", None) or getattr(channel, "password_env", None)
         if variable and not os.environ.get(variable):
