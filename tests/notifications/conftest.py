@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from trellis.testing import free_port
 
@@ -99,19 +100,32 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
 
+SMTP_LOGIN = ("trellis", "smtp-password-0123")
+
+
 @dataclass
 class SmtpServer:
     port: int
     mailbox: Mailbox
+    logins: list[tuple[str, str]] = field(default_factory=list)
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        """Accept only SMTP_LOGIN, and remember every login tried."""
+        tried = (auth_data.login.decode(), auth_data.password.decode())
+        self.logins.append(tried)
+        return AuthResult(success=tried == SMTP_LOGIN)
 
 
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
-    mailbox = Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    """A local SMTP server; a client that logs in must give SMTP_LOGIN (no TLS: it is local)."""
+    server = SmtpServer(free_port(), Mailbox())
+    controller = Controller(
+        server.mailbox, hostname="127.0.0.1", port=server.port, authenticator=server.authenticate,
+        auth_require_tls=False,
+    )  # fmt: skip
     controller.start()
-    yield SmtpServer(port, mailbox)
+    yield server
     controller.stop()
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.dashboard.scenario import bearer, call, catalog_documents, organisation_documents, score, tokens_yaml
-from tests.notifications.conftest import HOOK_SECRET, HttpReceiver, SmtpServer, wait_for
+from tests.notifications.conftest import HOOK_SECRET, SMTP_LOGIN, HttpReceiver, SmtpServer, wait_for
 from trellis.testing import RunningCollector
 
 ADDRESSES = {"bob": "bob@example.com", "carol": "carol@example.com", "dave": "dave@example.com"}
@@ -153,3 +153,26 @@ def test_a_denied_deployment_is_sent_for_the_rule_of_its_environment(
     assert data["data"]["reasons"] and data["data"]["asked_by"] == "alice"
     time.sleep(1.0)
     assert http_receiver.at("/slack") == [] and len(http_receiver.at("/hook")) == 1
+
+
+def test_an_e_mail_channel_logs_in_with_the_password_of_its_variable_which_is_stored_and_logged_nowhere(
+    make_collector: Any, tmp_path: Path, http_receiver: HttpReceiver, smtp_server: SmtpServer, monkeypatch: Any
+) -> None:
+    username, password = SMTP_LOGIN
+    monkeypatch.setenv("NOTIFY_SMTP_PASSWORD", password)
+    rules = [{"name": "redis-active", "on": "version.activated", "filter": {"definitions": ["redis-shared"]},
+              "channels": ["mail"]}]  # fmt: skip
+    path = write_rules(tmp_path / "n.yaml", http_receiver, smtp_server, rules)
+    document = yaml.safe_load(path.read_text())
+    document["channels"]["mail"].update(username=username, password_env="NOTIFY_SMTP_PASSWORD")
+    path.write_text(yaml.safe_dump(document))
+    collector = start(make_collector, tmp_path, path, "--log-level", "debug")
+    fill_catalog(collector)
+
+    recipients, mail = wait_for(lambda: smtp_server.mailbox.messages, what="the activation e-mail")[0]
+    assert smtp_server.logins == [SMTP_LOGIN]
+    assert recipients == ["platform@example.com"] and mail["Subject"] == "redis-shared version 1 is active"
+    answer = httpx.post(f"{collector.api}/api/v1/query", json={"sql": "SELECT * FROM notifications"},
+                        headers=bearer("reader"), timeout=30)  # fmt: skip
+    assert answer.status_code == 200 and "redis-shared" in answer.text
+    assert password not in answer.text and password not in collector.log()
