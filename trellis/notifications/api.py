@@ -26,16 +26,24 @@ def install(ctx: ApiContext, settings: NotificationsSettings, analytics: Analyti
     ``analytics`` is the jobs' configuration the conditions read from answers use (none: they find nothing)."""
     if settings.notifications_file is not None:
         _start(ctx, settings, analytics)
-    reader = ctx.store.cursor()
 
     async def listing(request: Request, caller: Caller) -> Response:
         limit = request.query_params.get("limit", "100")
         if not limit.isdigit() or not 0 < int(limit) <= LIST_LIMIT:
             raise ApiError(400, f"limit must be a whole number from 1 to {LIST_LIMIT}")
-        rows = await run_in_threadpool(outbox.recent, reader, int(limit))
+        rows = await run_in_threadpool(_recent, ctx, int(limit))
         return json_response({"configured": settings.notifications_file is not None, "notifications": rows})
 
     ctx.add("/api/v1/notifications", listing, Scope.READ, ["GET"])
+
+
+def _recent(ctx: ApiContext, limit: int) -> list[dict[str, Any]]:
+    """The latest notifications on a cursor of the request's own: requests run side by side."""
+    cursor = ctx.store.cursor()
+    try:
+        return outbox.recent(cursor, limit)
+    finally:
+        cursor.close()
 
 
 def _start(ctx: ApiContext, settings: NotificationsSettings, analytics: AnalyticsConfig | None) -> None:
