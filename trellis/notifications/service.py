@@ -105,15 +105,17 @@ class NotificationService:
         return [rule for rule in self.config.rules if rule.on in conditions.CHECKS]
 
     def _audit_notices(self, entries: list[tuple[int, datetime, str, str, str]]) -> list[Notice]:
-        assert self.catalog is not None or not entries
+        """The events the audit's entries are, for the rules on them (entries no rule wants are not read)."""
+        catalog, wanted = self.catalog, {rule.on for rule in self.config.rules}
+        if catalog is None:
+            return []
         found = []
         for entry in entries:
-            described = events.audit_notice(self.catalog, entry) if self.catalog is not None else None
-            if described is None:
-                continue
-            event, data, key, people = described
-            data.setdefault("team", events.team_of(self.catalog, data["definition"]) if self.catalog else None)
-            found += self._notices(event, key, data, people)
+            described = events.audit_notice(catalog, entry) if events.ACTIONS[entry[3]] in wanted else None
+            if described is not None:
+                event, data, key, people = described
+                data.setdefault("team", events.team_of(catalog, data["definition"]))
+                found += self._notices(event, key, data, people)
         return found
 
     def _denials(self) -> list[Notice]:
