@@ -176,3 +176,18 @@ def test_an_e_mail_channel_logs_in_with_the_password_of_its_variable_which_is_st
                         headers=bearer("reader"), timeout=30)  # fmt: skip
     assert answer.status_code == 200 and "redis-shared" in answer.text
     assert password not in answer.text and password not in collector.log()
+
+
+def test_a_governed_change_of_an_approval_rule_asks_the_rules_group(
+    make_collector: Any, tmp_path: Path, rules_file: Path, http_receiver: HttpReceiver
+) -> None:
+    collector = start(make_collector, tmp_path, rules_file)
+    fill_catalog(collector)
+    rule = catalog_documents()[0]
+    rule["spec"]["approvals"] = 2
+    call(collector, "apply", "/api/v1/catalog/apply", {"documents": [rule]})
+
+    sent = orjson.loads(wait_for(lambda: http_receiver.at("/hook", 200), what="the change's webhook")[0].body)
+    assert sent["subject"] == "ApprovalRule/production-changes version 1 awaits approval"
+    assert sent["data"]["approvers"] == ["bob", "carol", "dave"]
+    assert sent["data"]["missing"] == ["production-changes needs 1 more from platform-admins"]

@@ -1,7 +1,8 @@
 """The catalog's events, found by reading what it stored since the last turn.
 
 The catalog writes every change to its audit log (``catalog_audit``, in the transaction of the change):
-a proposal (``propose``), an activation (``activate``), a consumer past its deadline (``deadline-passed``).
+a proposal of a definition's version or of a governed change of another document (``propose``), an
+activation (``activate``), a consumer past its deadline (``deadline-passed``).
 Each turn reads the entries after the last ``seq`` read (``notification_cursors``), so a restart neither
 repeats nor misses one. A proposal is an ``approval.requested`` when its version still waits for
 approvals; the approvers are those the catalog counts as eligible. ``pin.expiring`` is read from the pins
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from trellis.catalog import pending_changes
 from trellis.notifications.outbox import Notice
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ ACTIONS = {
     "deadline-passed": "consumer.deadline_passed",
 }
 """The audit's actions that are events, and the event each is."""
+Described = tuple[str, dict[str, Any], str, tuple[str, ...]]
+"""An audit entry as an event: its name, what it says, its key, and the identities it is for."""
 
 
 def audit_end(con: duckdb.DuckDBPyConnection) -> int:
@@ -43,16 +47,17 @@ def read_audit(con: duckdb.DuckDBPyConnection, after: int) -> list[tuple[int, da
     return [tuple(row) for row in con.execute(sql, [after]).fetchall()]
 
 
-def audit_notice(
-    catalog: Catalog, entry: tuple[int, datetime, str, str, str]
-) -> tuple[str, dict[str, Any], str, tuple[str, ...]] | None:
+def audit_notice(catalog: Catalog, entry: tuple[int, datetime, str, str, str]) -> Described | None:
     """The event an audit entry is: (event, what it says, key, who it is for), or None when it is not one now."""
     _, at, actor, action, obj = entry
     ref, _, consumer = obj.partition(" ")
     kind, _, versioned = ref.partition("/")
     definition, _, version = versioned.partition("@")
-    if kind != "ResourceDefinition" or not version.isdigit():
+    if not version.isdigit():
         return None
+    if kind != "ResourceDefinition":
+        governed = {"definition": f"{kind}/{definition}", "version": int(version), "by": actor, "at": at.isoformat()}
+        return _change_requested(catalog, governed) if action == "propose" else None
     data: dict[str, Any] = {"definition": definition, "version": int(version), "by": actor, "at": at.isoformat()}
     if action == "deadline-passed":
         return "consumer.deadline_passed", {**data, **_consumer(consumer)}, obj, ()
@@ -67,9 +72,7 @@ def _consumer(text: str) -> dict[str, str]:
     return {"app": app, "environment": env, "workload": workload, "resource": resource}
 
 
-def _approval_requested(
-    catalog: Catalog, definition: str, version: int, data: dict[str, Any]
-) -> tuple[str, dict[str, Any], str, tuple[str, ...]] | None:
+def _approval_requested(catalog: Catalog, definition: str, version: int, data: dict[str, Any]) -> Described | None:
     with catalog.reading():
         rows = [r for r in catalog.repo.versions(definition, ("proposed",)) if r.version == version]
         if not rows or not catalog.missing_approvals(rows[0]):
@@ -77,6 +80,20 @@ def _approval_requested(
         missing, approvers = catalog.missing_approvals(rows[0]), catalog.eligible(rows[0])
     key = f"ResourceDefinition/{definition}@{version}"
     return "approval.requested", {**data, "missing": missing, "approvers": approvers}, key, tuple(approvers)
+
+
+def _change_requested(catalog: Catalog, data: dict[str, Any]) -> Described | None:
+    """A governed change of another document (an approval rule, a policy...) that waits for approvals."""
+    with catalog.reading():
+        waiting = [
+            c
+            for c in pending_changes(catalog)
+            if (c["definition"], c["version"]) == (data["definition"], data["version"])
+        ]
+    if not waiting or not waiting[0]["missing"]:
+        return None
+    found = {**data, "missing": waiting[0]["missing"], "approvers": waiting[0]["approvers"]}
+    return "approval.requested", found, f"{data['definition']}@{data['version']}", tuple(waiting[0]["approvers"])
 
 
 def team_of(catalog: Catalog, definition: str) -> str | None:
