@@ -151,6 +151,7 @@ def test_a_denied_deployment_is_sent_for_the_rule_of_its_environment(
     data = orjson.loads(sent[0].body)
     assert data["subject"] == "Deployment of shop/production-eu/shop-api denied by the gate"
     assert data["data"]["reasons"] and data["data"]["asked_by"] == "alice"
+    assert data["link"] == "http://dashboard.example:8501/catalog"
     time.sleep(1.0)
     assert http_receiver.at("/slack") == [] and len(http_receiver.at("/hook")) == 1
 

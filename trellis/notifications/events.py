@@ -134,7 +134,7 @@ def denial_notice(rule: str, at: datetime, payload: dict[str, Any]) -> Notice:
     where = f"{payload.get('app')}/{payload.get('env')}/{payload.get('workload')}"
     data = {**payload, "environment": payload.get("env"), "at": at.isoformat()}
     subject = f"Deployment of {where} denied by the gate"
-    return Notice(rule, "gate.denied", f"{where}@{at.isoformat()}", subject, data, "Catalog")
+    return Notice(rule, "gate.denied", f"{where}@{at.isoformat()}", subject, data, "catalog")
 
 
 __all__ = [
