@@ -98,7 +98,7 @@ def test_a_consumer_left_on_a_replaced_version_is_late_and_behind(
     assert len(http_receiver.at("/hook")) == 1 and len(http_receiver.at("/slack")) == 1
 
 
-def test_a_webhook_source_whose_deliveries_are_left_unmapped_notifies(
+def test_a_webhook_source_whose_deliveries_are_refused_or_left_unmapped_notifies(
     make_collector: Any, tmp_path: Path, http_receiver: HttpReceiver, smtp_server: SmtpServer, monkeypatch: Any
 ) -> None:
     import yaml
@@ -117,9 +117,11 @@ def test_a_webhook_source_whose_deliveries_are_left_unmapped_notifies(
     time.sleep(1.0)  # one of one accepted: nothing to say
     assert http_receiver.at("/slack") == []
     deployment["repository"]["full_name"] = "someone/else"
-    for _ in range(2):
-        assert send_github(collector, "deployment_status", deployment).json()["outcome"] == "unmapped"
+    assert send_github(collector, "deployment_status", deployment).json()["outcome"] == "unmapped"
+    time.sleep(1.0)  # one of two failed: below the share
+    assert http_receiver.at("/slack") == []
+    assert send_github(collector, "deployment_status", deployment, signature="sha256=00").status_code == 401
 
     sent = orjson.loads(wait_for(lambda: http_receiver.at("/slack", 200), what="the failing source's message")[0].body)
-    assert sent["text"] == "github webhooks: 2 of 3 deliveries unmapped"
+    assert sent["text"] == "github webhooks: 1 unmapped and 1 refused of 3 deliveries in 10 minutes"
     assert "someone/else" in sent["blocks"][1]["text"]["text"]

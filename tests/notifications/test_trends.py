@@ -10,7 +10,7 @@ from tests.analytics.conftest import con, deployment, insert  # noqa: F401 (con:
 from tests.analytics.scenarios import HOUR, containers
 from trellis.analytics import AnalyticsConfig, Answers
 from trellis.notifications.rules import Rule
-from trellis.notifications.trends import Reach, bands_fallen, idle_costs
+from trellis.notifications.trends import Reach, RefusalHistory, bands_fallen, idle_costs
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
@@ -48,3 +48,16 @@ def test_idle_cost_above_the_threshold_notifies_and_below_does_not(con: duckdb.D
     assert [(n.key, n.data["idle_cost"]) for n in found] == [("cost/shop", 9.0)]
     assert found[0].subject == "shop: idle cost 9.00 USD over 7 days"
     assert idle_costs(reach(con, prices=prices), rule("cost.idle", threshold=9.5), now) == []
+
+
+def test_refusals_are_counted_within_the_window_from_what_each_turn_saw() -> None:
+    counts = {"github": 0}
+    history = RefusalHistory(lambda: dict(counts))
+    window = timedelta(minutes=10)
+    assert history.within(NOW, window) == {}
+    counts["github"] = 3
+    assert history.within(NOW + timedelta(minutes=5), window) == {"github": 3}
+    counts["github"] = 4  # the three of minute 5 leave the window at minute 15
+    assert history.within(NOW + timedelta(minutes=16), window) == {"github": 1}
+    assert history.within(NOW + timedelta(minutes=40), window) == {}
+    assert RefusalHistory().within(NOW, window) == {}

@@ -51,7 +51,9 @@ def _start(ctx: ApiContext, settings: NotificationsSettings, analytics: Analytic
     config = read_notifications(settings.notifications_file)
     catalog = ctx.extensions.get("catalog")
     answers = Answers(ctx.store.cursor(), analytics) if analytics is not None else None
-    service = NotificationService(ctx.store.cursor(), config, catalog, answers)
+    refusals = ctx.extensions.get("webhook_refusals")
+    counts = refusals.counts if refusals is not None else None
+    service = NotificationService(ctx.store.cursor(), config, catalog, answers, counts)
     if catalog is not None:
         catalog.on_event = _both(catalog.on_event, service.on_catalog_event)
     ctx.every("trellis-notifications", settings.notifications_interval_seconds, service.scheduled_turn)

@@ -11,7 +11,7 @@ again if the condition returns.
 - ``consumer.behind``: a consumer of a definition runs an older version than the active one, which has
   been active for more than the rule's ``days`` (the catalog's convergence);
 - ``webhook.failing``: of a webhook source's deliveries in the last ``minutes``, the rule's ``share`` or
-  more were left unmapped (``webhook_deliveries``);
+  more were left unmapped (``webhook_deliveries``) or refused (the receivers' counts, kept in memory);
 - ``dora.band_fell`` and ``cost.idle``: from the analytics' answers (``trends``).
 """
 
@@ -27,7 +27,7 @@ from trellis.catalog import consumer_convergence
 from trellis.notifications import events, trends
 from trellis.notifications.outbox import Notice
 from trellis.notifications.rules import Rule
-from trellis.notifications.trends import Reach, matches
+from trellis.notifications.trends import Reach, RefusalHistory, matches
 
 LOOKBACK = timedelta(days=1)
 """source.silent watches the services that sent anything this recently: one gone longer is not news."""
@@ -115,18 +115,25 @@ def _behind_notice(rule: Rule, data: dict[str, Any]) -> Notice:
 UNMAPPED_SQL = """
     SELECT source, count(*) AS deliveries, count(*) FILTER (WHERE outcome = 'unmapped') AS unmapped,
            max(reason) FILTER (WHERE outcome = 'unmapped') AS reason
-    FROM webhook_deliveries WHERE received_at > $since GROUP BY source ORDER BY source
+    FROM webhook_deliveries WHERE received_at > $since GROUP BY source
 """
 
 
 def webhooks_failing(reach: Reach, rule: Rule, now: datetime) -> list[Notice]:
-    """Webhook sources whose deliveries in the last ``minutes`` were left unmapped at ``share`` or more."""
-    since = now - timedelta(minutes=rule.options.minutes)
+    """Webhook sources whose deliveries in the last ``minutes`` were refused or left unmapped at ``share`` or more."""
+    window = timedelta(minutes=rule.options.minutes)
+    stored = {row[0]: row[1:] for row in reach.con.execute(UNMAPPED_SQL, {"since": now - window}).fetchall()}
+    refused = reach.refusals.within(now, window)
     notices = []
-    for source, deliveries, unmapped, reason in reach.con.execute(UNMAPPED_SQL, {"since": since}).fetchall():
-        data = {"service": source, "deliveries": deliveries, "unmapped": unmapped, "last_reason": reason}
-        if unmapped / deliveries >= rule.options.share and matches(rule, data):
-            subject = f"{source} webhooks: {unmapped} of {deliveries} deliveries unmapped"
+    for source in sorted(set(stored) | set(refused)):
+        deliveries, unmapped, reason = stored.get(source, (0, 0, None))
+        data = {"service": source, "deliveries": deliveries + refused.get(source, 0), "unmapped": unmapped,
+                "refused": refused.get(source, 0), "last_unmapped_reason": reason}  # fmt: skip
+        if (unmapped + data["refused"]) / data["deliveries"] >= rule.options.share and matches(rule, data):
+            subject = (
+                f"{source} webhooks: {unmapped} unmapped and {data['refused']} refused of {data['deliveries']} "
+                f"deliveries in {rule.options.minutes:g} minutes"
+            )
             notices.append(Notice(rule.name, rule.on, f"webhook/{source}", subject, data, "connectors"))
     return notices
 
@@ -149,4 +156,14 @@ def check(reach: Reach, rule: Rule, now: datetime) -> list[Notice]:
     return CHECKS[rule.on](reach, rule, now)
 
 
-__all__ = ["CHECKS", "FROM_ANSWERS", "LOOKBACK", "SIGNAL_TIMES", "Reach", "check", "last_seen", "matches"]
+__all__ = [
+    "CHECKS",
+    "FROM_ANSWERS",
+    "LOOKBACK",
+    "SIGNAL_TIMES",
+    "Reach",
+    "RefusalHistory",
+    "check",
+    "last_seen",
+    "matches",
+]

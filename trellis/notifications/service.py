@@ -48,9 +48,10 @@ class NotificationService:
         config: NotificationsFile,
         catalog: Catalog | None,
         answers: Answers | None = None,
+        refusals: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.con, self.config, self.catalog = con, config, catalog
-        self.reach = conditions.Reach(con, catalog, answers)
+        self.reach = conditions.Reach(con, catalog, answers, conditions.RefusalHistory(refusals))
         self.denials = events.GateDenials()
         self._answered: dict[str, tuple[datetime, list[Notice]]] = {}
 

@@ -11,7 +11,8 @@ Each is the job's answer computed for the period (``Answers``), written nowhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +35,37 @@ FACETS = {"teams": "team", "environments": "environment", "definitions": "defini
 """A filter's lists and the field of an event each one reads."""
 
 
+class RefusalHistory:
+    """The webhook receivers' refusals per source since the start, as each turn saw them, so that a check
+    knows how many came in a window (refusals are counted in memory only, never stored)."""
+
+    def __init__(self, read: Callable[[], dict[str, int]] | None = None) -> None:
+        self.read = read
+        self.seen: list[tuple[datetime, dict[str, int]]] = []
+
+    def within(self, now: datetime, window: timedelta) -> dict[str, int]:
+        """Refusals per source after ``now - window`` (since the start when it began later)."""
+        if self.read is None:
+            return {}
+        counts, start = self.read(), now - window
+        self.seen = [s for s in self.seen if s[0] > now - KEPT] + [(now, counts)]
+        baseline = next((seen for at, seen in reversed(self.seen) if at <= start), {})
+        return {source: n - baseline.get(source, 0) for source, n in counts.items() if n > baseline.get(source, 0)}
+
+
+KEPT = timedelta(days=1)
+"""How long the refusal history is kept: the longest window a webhook.failing rule can look back."""
+
+
 @dataclass
 class Reach:
-    """What a condition check reads: the service's cursor, the catalog when it is served, the analytics."""
+    """What a condition check reads: the service's cursor, the catalog when it is served, the analytics,
+    and the webhook receivers' refusals."""
 
     con: duckdb.DuckDBPyConnection
     catalog: Catalog | None
     answers: Answers | None
+    refusals: RefusalHistory = field(default_factory=RefusalHistory)
 
 
 def matches(rule: Rule, data: dict[str, Any]) -> bool:
@@ -104,4 +129,4 @@ def idle_costs(reach: Reach, rule: Rule, now: datetime) -> list[Notice]:
     return found
 
 
-__all__ = ["BANDS", "FACETS", "Reach", "bands_fallen", "idle_costs", "matches"]
+__all__ = ["BANDS", "FACETS", "KEPT", "Reach", "RefusalHistory", "bands_fallen", "idle_costs", "matches"]
