@@ -3,7 +3,7 @@ module imports itself back through others.
 
 1. ``trellis.collector``: the ground floor;
 2. ``trellis.catalog``, ``trellis.analytics``: above it, independent of each other;
-3. ``trellis.dashboard``, ``trellis.simulator``: above those, independent of each other;
+3. ``trellis.dashboard``, ``trellis.simulator``, ``trellis.notifications``: above those, independent of each other;
 4. the top floor: ``trellis.cli``, ``trellis.server``, ``trellis.settings``, ``trellis.testing``.
 
 ``trellis`` itself (its ``__init__``) holds only the version and may be imported from anywhere.
@@ -27,6 +27,7 @@ FLOORS = {
     "trellis.analytics": 2,
     "trellis.dashboard": 3,
     "trellis.simulator": 3,
+    "trellis.notifications": 3,
 }
 TOP_FLOOR = 4
 LONGEST_MODULE = 500

@@ -19,6 +19,7 @@ from trellis.collector import ClientError, ConfigError, EmitError, TokensFileErr
 from trellis.collector import register_commands as register_collector
 from trellis.collector.options import setting_option
 from trellis.dashboard import register_commands as register_dashboard
+from trellis.notifications import NotificationsFileError
 from trellis.settings import Settings
 from trellis.simulator import SimulationError
 from trellis.simulator import register_commands as register_simulator
@@ -40,6 +41,7 @@ KNOWN_ERRORS: tuple[type[Exception], ...] = (
     CatalogError,
     DocumentError,
     WebhooksFileError,
+    NotificationsFileError,
     PriceTableError,
     SimulationError,
 )
@@ -102,6 +104,8 @@ def serve(
     production_environments: str = _opt("production_environments"),
     price_table: Path = _opt("price_table"),
     analytics_dead_after_days: int = _opt("analytics_dead_after_days"),
+    notifications_file: Path = _opt("notifications_file"),
+    notifications_interval_seconds: float = _opt("notifications_interval_seconds"),
 ) -> None:
     """Run the collector: OTLP over gRPC and HTTP into DuckDB, and the API."""
     settings = Settings(**{k: v for k, v in locals().items() if v is not None})

@@ -1,11 +1,14 @@
-"""The server that composes Trellis: the collector, with the catalog's and the analytics' routes mounted."""
+"""The server that composes Trellis: the collector, with the catalog's, the analytics' and the
+notifications' routes mounted (the notifications after the catalog, whose events they follow)."""
 
 from __future__ import annotations
 
+from trellis.analytics import config_from_settings
 from trellis.analytics import install_routes as analytics_routes
 from trellis.catalog import install_routes as catalog_routes
 from trellis.collector import ApiContext
 from trellis.collector import serve as serve_collector
+from trellis.notifications import install_routes as notifications_routes
 from trellis.settings import Settings
 
 
@@ -18,7 +21,10 @@ def serve(settings: Settings) -> None:
     def analytics(ctx: ApiContext) -> None:
         analytics_routes(ctx, settings)
 
-    serve_collector(settings, [catalog, analytics])
+    def notifications(ctx: ApiContext) -> None:
+        notifications_routes(ctx, settings, config_from_settings(settings))
+
+    serve_collector(settings, [catalog, analytics, notifications])
 
 
 __all__ = ["serve"]

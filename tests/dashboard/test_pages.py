@@ -283,3 +283,41 @@ def test_connectors_show_what_each_source_sent_and_why_deliveries_were_not_count
     assert sources[["source", "accepted", "unmapped", "refused since start"]].values.tolist() == [["github", 1, 1, 1]]
     assert "the X-Hub-Signature-256 header is missing" in "\n".join(str(w.value) for w in at.warning)
     assert "someone/else" in "\n".join(frames(at)[1]["reason"]), "the unmapped delivery's reason is listed"
+
+
+def test_connectors_show_the_notifications_sent_and_why_one_failed(
+    make_collector: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+    import yaml
+
+    from trellis.testing import free_port, gauge_points, metrics_request
+
+    nowhere = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: every attempt fails
+    rule = {"name": "quiet", "on": "source.silent", "options": {"minutes": 5}, "channels": ["hook"]}
+    rules = {"retry": {"max_attempts": 1}, "channels": {"hook": {"type": "webhook", "url": nowhere}}, "rules": [rule]}
+    (tmp_path / "n.yaml").write_text(yaml.safe_dump(rules))
+    collector = make_collector(
+        "--notifications-file", str(tmp_path / "n.yaml"), "--notifications-interval-seconds", "0.3"
+    )
+    old = int((datetime.now(UTC) - timedelta(minutes=10)).timestamp() * 1e9)
+    body = metrics_request(gauge_points(1, old), service_name="checkout")
+    assert httpx.post(f"{collector.otlp_http}/v1/metrics", json=body, timeout=30).status_code == 200
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = httpx.get(f"{collector.api}/api/v1/notifications", timeout=10).json()["notifications"]
+        if listed and listed[0]["status"] == "failed":
+            break
+        time.sleep(0.2)
+
+    at = page(open_app(monkeypatch, collector.api), "connectors")
+    assert problems(at) == []
+    shown = frames(at)[-1]
+    assert shown[["rule", "subject", "channel", "status", "attempts"]].values.tolist() == [
+        ["quiet", "checkout has sent nothing for 5 minutes", "hook", "failed", 1]
+    ]
+    assert "ConnectError" in shown["last_error"][0] and nowhere not in shown["last_error"][0]
+    assert "1 of the latest notifications failed" in "\n".join(str(w.value) for w in at.warning)

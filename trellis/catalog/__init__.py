@@ -13,15 +13,21 @@ Other packages use only what is listed here:
   database of their own, such as the simulator's replay on its simulated clock;
 - ``DRIVERS`` and ``validate_params``, so an editor checks a document the way the catalog will;
 - ``plan_headline`` and ``diff_text``: the blast radius and a diff in words, as the CLI prints them;
+- ``pending_changes``: the governed changes of documents other than definitions that wait, with who is
+  missing and who can approve;
+- ``consumer_convergence``: who consumes a definition, on which version, and how long each lags the active one;
+- ``webhook_signature``: how the catalog signs a webhook's body, for other senders that sign alike;
 - ``CatalogSettings`` and the errors a user can cause.
 """
 
 from trellis.catalog.api import install as install_routes
 from trellis.catalog.cli import register as register_commands
 from trellis.catalog.client import READ_OPERATIONS, CatalogCalls, CatalogClient, connect, open_read_only
+from trellis.catalog.convergence import convergence as consumer_convergence
 from trellis.catalog.documents import DocumentError
 from trellis.catalog.drivers import DRIVERS, DriverError
 from trellis.catalog.errors import CatalogError
+from trellis.catalog.governance import pending as pending_changes
 from trellis.catalog.importers import LegacyImportError
 from trellis.catalog.params import validate_params
 from trellis.catalog.plan_text import diff_text
@@ -30,6 +36,7 @@ from trellis.catalog.service import Catalog
 from trellis.catalog.settings import CatalogSettings
 from trellis.catalog.tables import migrate_catalog
 from trellis.catalog.webhooks import WebhooksFileError
+from trellis.catalog.webhooks import signature as webhook_signature
 
 __all__ = [
     "DRIVERS",
@@ -44,11 +51,14 @@ __all__ = [
     "LegacyImportError",
     "WebhooksFileError",
     "connect",
+    "consumer_convergence",
     "diff_text",
     "install_routes",
     "migrate_catalog",
     "open_read_only",
+    "pending_changes",
     "plan_headline",
     "register_commands",
     "validate_params",
+    "webhook_signature",
 ]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import duckdb
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _ATTRS = pa.map_(pa.string(), pa.string())
 _TS = pa.timestamp("ns", tz="UTC")
@@ -391,6 +391,34 @@ WEBHOOK_DDL = {
 the revisions pushed or merged, which a later deployment of that revision takes for its lead time
 (docs/connectors.md)."""
 
+NOTIFICATIONS_DDL = {
+    "notifications": """
+        CREATE TABLE IF NOT EXISTS notifications (
+            id VARCHAR PRIMARY KEY,
+            rule VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            channel VARCHAR NOT NULL,
+            event VARCHAR NOT NULL,
+            subject VARCHAR NOT NULL,
+            payload JSON NOT NULL,
+            created_at TIMESTAMPTZ_NS NOT NULL,
+            status VARCHAR NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_attempt_at TIMESTAMPTZ_NS,
+            sent_at TIMESTAMPTZ_NS,
+            last_error VARCHAR,
+            cleared_at TIMESTAMPTZ_NS
+        )""",
+    "notification_cursors": """
+        CREATE TABLE IF NOT EXISTS notification_cursors (
+            name VARCHAR PRIMARY KEY,
+            position BIGINT NOT NULL,
+            updated_at TIMESTAMPTZ_NS NOT NULL
+        )""",
+}
+"""Schema 6: the notifications the rules of ``--notifications-file`` raised, one row per rule, subject and
+channel, with their delivery (docs/notifications.md), and how far the notifications read the catalog's audit."""
+
 Migration: TypeAlias = "str | Callable[[duckdb.DuckDBPyConnection], None]"
 """A statement to run, or a function that migrates with the connection it is given."""
 
@@ -406,6 +434,7 @@ MIGRATIONS: list[tuple[int, list[Migration]]] = [
     (3, [_times_in_utc]),
     (4, [LATE_HOURS_DDL]),
     (5, list(WEBHOOK_DDL.values())),
+    (6, list(NOTIFICATIONS_DDL.values())),
 ]
 """Each migration brings the database to its version; they run in order, once."""
 

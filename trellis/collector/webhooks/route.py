@@ -58,6 +58,7 @@ def webhook_routes(connectors: Mapping[str, Connector]) -> RouteInstaller:
     def install(ctx: ApiContext) -> None:
         one_at_a_time = {source: asyncio.Lock() for source in connectors}
         refusals = Refusals()
+        ctx.extensions["webhook_refusals"] = refusals
 
         async def endpoint(request: Request) -> Response:
             try:
@@ -93,6 +94,11 @@ class Refusals:
         with self._lock:
             self._counts[source] = self._counts.get(source, 0) + 1
             self._last[source] = (time.time(), reason)
+
+    def counts(self) -> dict[str, int]:
+        """Deliveries refused per source since the start (what the notifications' webhook.failing reads)."""
+        with self._lock:
+            return dict(self._counts)
 
     def of(self, source: str) -> dict[str, Any]:
         with self._lock:

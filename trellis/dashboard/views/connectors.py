@@ -1,5 +1,6 @@
 """Connectors: per webhook source (GitHub, GitLab, PagerDuty, Opsgenie), what arrived, what became of it and
-why, so that a hook that stopped sending or keeps being refused is seen (docs/connectors.md)."""
+why, so that a hook that stopped sending or keeps being refused is seen (docs/connectors.md); and the latest
+notifications the collector sent, with their delivery (docs/notifications.md)."""
 
 from __future__ import annotations
 
@@ -67,14 +68,37 @@ def _in_range(ctx: Context) -> None:
         ui.table(unplaced)
 
 
-def render(ctx: Context) -> None:
-    ui.header("Connectors", "Webhooks from delivery and incident tools: what arrived and what became of it", ctx)
-    st.caption("Every team: a delivery's team is known only once the connectors file maps it to a workload.")
-    if not data.has(ctx, "webhook_deliveries"):
-        ui.empty_state(ctx, "webhook deliveries")
+def _notifications(ctx: Context) -> None:
+    """The latest notifications the rules of the notifications file raised, and how their delivery went."""
+    st.subheader("Notifications")
+    if not data.has(ctx, "notifications"):
+        st.info("This database has no notifications table yet: the collector creates it when it starts.")
         return
-    _sources(ctx)
-    _in_range(ctx)
+    sent = data.sql(
+        ctx,
+        """SELECT created_at, rule, event, subject, channel, status, attempts, sent_at, next_attempt_at, last_error,
+                  cleared_at FROM notifications ORDER BY created_at DESC, channel""",
+        limit=200,
+    )
+    if sent.height == 0:
+        st.info("No notification was raised: give the collector a notifications file (`--notifications-file`).")
+        return
+    failed = sent.filter(pl.col("status") == "failed").height
+    if failed:
+        st.warning(f"{failed} of the latest notifications failed on every attempt; the table says why.",
+                   icon=":material/notifications_off:")  # fmt: skip
+    ui.table(sent)
+
+
+def render(ctx: Context) -> None:
+    ui.header("Connectors", "Webhooks from delivery and incident tools, and the notifications sent", ctx)
+    st.caption("Every team: a delivery's team is known only once the connectors file maps it to a workload.")
+    if data.has(ctx, "webhook_deliveries"):
+        _sources(ctx)
+        _in_range(ctx)
+    else:
+        ui.empty_state(ctx, "webhook deliveries")
+    _notifications(ctx)
 
 
 ui.run_page(render)
