@@ -35,7 +35,7 @@ system-deps:
 	else echo "chromium or pdftoppm is missing and cannot be installed here: the browser and PDF tests will be skipped"; fi
 
 test: lint typecheck system-deps
-	$(VENV)/bin/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests'; exit 0; fi; exit $$rc
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile; rc=$$?; if [ $$rc -eq 5 ]; then echo 'pytest collected no tests'; exit 0; fi; exit $$rc
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
