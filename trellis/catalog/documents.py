@@ -10,6 +10,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from trellis.catalog.models import KINDS, Document
+from trellis.collector import describe_validation
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Document)
 
@@ -40,13 +41,6 @@ def parse_document(raw: Any, source: Source) -> Any:
         return _ADAPTER.validate_python(raw)
     except ValidationError as exc:
         raise DocumentError(f"{source}: {describe_validation(exc, skip=1)}") from None
-
-
-def describe_validation(exc: ValidationError, skip: int = 0) -> str:
-    """The first validation error as 'field a.b: message'."""
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"][skip:]) or "document"
-    return f"field {where}: {first['msg'].removeprefix('Value error, ')}"
 
 
 MAX_NODES = 100_000

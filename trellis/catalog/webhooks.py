@@ -24,11 +24,10 @@ from typing import Any
 import duckdb
 import httpx
 import orjson
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from trellis.catalog.documents import describe_validation
 from trellis.catalog.models import Name
+from trellis.collector import read_model_file
 
 log = logging.getLogger("trellis.webhooks")
 
@@ -84,15 +83,7 @@ class WebhooksFileError(ValueError):
 
 
 def read_webhooks(path: Path) -> list[Webhook]:
-    try:
-        raw = yaml.safe_load(path.read_text())
-        return WebhooksFile.model_validate(raw).webhooks
-    except OSError as exc:
-        raise WebhooksFileError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise WebhooksFileError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    except ValidationError as exc:
-        raise WebhooksFileError(f"{path}: {describe_validation(exc)}") from None
+    return read_model_file(path, WebhooksFile, WebhooksFileError).webhooks
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
     from trellis.collector.emit import EmitError
     from trellis.collector.events import DEPLOYMENT_EVENT, INCIDENT_EVENT
     from trellis.collector.messages import first_line
+    from trellis.collector.model_files import describe_validation, read_model_file
     from trellis.collector.query import (
         QueryFailed,
         QueryRefused,
@@ -64,6 +65,7 @@ _MODULES = {
     "emit": ["EmitError"],
     "events": ["DEPLOYMENT_EVENT", "INCIDENT_EVENT"],
     "messages": ["first_line"],
+    "model_files": ["describe_validation", "read_model_file"],
     "query": ["QueryFailed", "QueryRefused", "arrow_ipc", "named_params", "run_query", "to_json_ready"],
     "schedule": ["Every"],
     "schema": ["LATE_HOURS_TABLE", "RESOURCES_TABLE", "instant_sql", "migrate", "run_migrations", "stored_table"],
@@ -119,6 +121,7 @@ __all__ = [
     "Store",
     "TokensFileError",
     "arrow_ipc",
+    "describe_validation",
     "first_line",
     "instant_sql",
     "json_response",
@@ -128,6 +131,7 @@ __all__ = [
     "open_read_only",
     "read_body",
     "read_model",
+    "read_model_file",
     "read_only_file",
     "register_commands",
     "register_receiver",

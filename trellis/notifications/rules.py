@@ -10,10 +10,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trellis.catalog.documents import describe_validation
+from trellis.collector import read_model_file
 
 EVENTS = ("approval.requested", "version.activated", "pin.expiring", "consumer.deadline_passed", "gate.denied")
 """What the catalog does that a rule can be on."""
@@ -131,14 +130,7 @@ class NotificationsFileError(ValueError):
 
 def read_notifications(path: Path) -> NotificationsFile:
     """The file's rules and channels, with every secret variable it names present in the environment."""
-    try:
-        found = NotificationsFile.model_validate(yaml.safe_load(path.read_text()))
-    except OSError as exc:
-        raise NotificationsFileError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise NotificationsFileError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    except ValidationError as exc:
-        raise NotificationsFileError(f"{path}: {describe_validation(exc)}") from None
+    found = read_model_file(path, NotificationsFile, NotificationsFileError)
     mistake = found.mistake()
     if mistake is not None:
         raise NotificationsFileError(f"{path}: {mistake}")

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from trellis.collector.model_files import read_model_file
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -146,16 +147,7 @@ def read_connectors(path: Path, environ: Mapping[str, str] | None = None) -> dic
 
 
 def _document(path: Path) -> ConnectorsFile:
-    try:
-        return ConnectorsFile.model_validate(yaml.safe_load(path.read_text()) or {})
-    except OSError as exc:
-        raise ConnectorsFileError(f"{path}: cannot read the connectors file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConnectorsFileError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the file"
-        raise ConnectorsFileError(f"{path}: field {where}: {first['msg'].removeprefix('Value error, ')}") from None
+    return read_model_file(path, ConnectorsFile, ConnectorsFileError, what="connectors file", empty={})
 
 
 def _secret(path: Path, source: str, name: str, env: Mapping[str, str]) -> SecretStr:
