@@ -30,7 +30,7 @@ import resource
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--memory-limit", default="3GB",
                    help="DuckDB memory_limit of the runs; '' keeps 80%% of RAM (default: 3GB)")  # fmt: skip
     p.add_argument("--build-only", action="store_true", help="build the store and stop")
+    p.add_argument(
+        "--no-rollups",
+        action="store_true",
+        help="do not roll the store's hours up (by default they are, once, as the collector does)",
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -152,6 +157,27 @@ def _outdated(path: Path) -> bool:
     return False
 
 
+def ensure_rollups(path: Path, now: datetime) -> None:
+    """Roll up every hour of the store, as the collector's rollups would have as the points arrived (once:
+    a store whose rollups reach its last hour is left as it is)."""
+    import duckdb
+
+    from trellis.analytics import rollups
+
+    with duckdb.connect(str(path)) as con:
+        rollups.ensure_tables(con)
+        late, new = rollups.due_hours(con, now)
+        ranges = rollups.batches(sorted(set(late + new)))
+        if not ranges:
+            return
+        started = time.monotonic()
+        for number, (first, end) in enumerate(ranges, 1):
+            rollups.roll_hours(con, first, end)
+            if number % 10 == 0 or number == len(ranges):
+                _progress(f"rollups: {number}/{len(ranges)} days of hours ({time.monotonic() - started:.0f} s)")
+        rollups.roll_days(con, [first for first, _ in ranges] + [end - timedelta(hours=1) for _, end in ranges])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
@@ -161,11 +187,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.rebuild or not args.db.exists() or _outdated(args.db):
         build_analytics_store(args.db, args.workloads, args.days, args.step_minutes, args.deployments, _progress)
+    end = START + timedelta(days=args.days)
+    if not args.no_rollups:
+        ensure_rollups(args.db, (end + timedelta(hours=2)).replace(tzinfo=UTC))
     if args.build_only:
         return 0
     from trellis.analytics import JOBS
 
-    end = START + timedelta(days=args.days)
     begin = end - timedelta(days=args.window_days) if args.window_days else START
     start_s, end_s = begin.isoformat(), end.isoformat()
     names = args.job or list(JOBS)

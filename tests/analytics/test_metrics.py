@@ -10,7 +10,7 @@ from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import insert
 from tests.analytics.scenarios import HOUR, S1, as_delta, cumulative, point
-from trellis.analytics.metrics import read_intervals
+from trellis.analytics.metrics import hourly, read_intervals
 from trellis.analytics.sources import Period, Sources
 
 D = datetime
@@ -120,3 +120,26 @@ def test_kubernetes_workload_names_come_from_the_resource_when_there_is_no_servi
 def test_no_metric_tables_or_no_points_give_no_intervals(con: duckdb.DuckDBPyConnection) -> None:
     assert intervals(con).is_empty()
     assert read_intervals(Sources(duckdb.connect()), HOUR).is_empty()
+
+
+def test_an_interval_that_crosses_an_hour_counts_its_part_in_each(con: duckdb.DuckDBPyConnection) -> None:
+    """A gauge held from 10:57 to 11:02 is three minutes of hour 10 and two of hour 11 (not five of hour 11,
+    the hour it ends in), so that hours computed over a long period equal the hourly rollups. Hour 10 also
+    holds the two minutes from 10:55 to 10:57."""
+    times = [D(2026, 1, 5, 10, 55), D(2026, 1, 5, 10, 57), D(2026, 1, 5, 11, 2)]
+    insert(con, "otel_metrics_gauge", [point("container.memory.working_set", 7, t, 2.0, "api") for t in times])
+    frame = hourly(read_intervals(Sources(con), Period(D(2026, 1, 5, 10, 50), D(2026, 1, 5, 11, 10))))
+    running = frame.sort("hour").select("hour", (pl.col("running_hours") * 60).round(9))
+    assert running.rows() == [(D(2026, 1, 5, 10), 5.0), (D(2026, 1, 5, 11), 2.0)]
+
+
+def test_a_period_counts_its_part_of_an_interval_that_ends_after_it(con: duckdb.DuckDBPyConnection) -> None:
+    """The point at 11:02 holds its value from 10:57: three of those minutes are in the hour up to 11:00."""
+    times = [D(2026, 1, 5, 10, 55), D(2026, 1, 5, 10, 57), D(2026, 1, 5, 11, 2)]
+    insert(con, "otel_metrics_gauge", [point("container.memory.working_set", 7, t, 2.0, "api") for t in times])
+    memory = intervals(con).select("start", "end", "seconds", "sample")
+    assert memory.rows() == [
+        (D(2026, 1, 5, 10, 55), D(2026, 1, 5, 10, 55), 0.0, True),  # a first point: no duration
+        (D(2026, 1, 5, 10, 55), D(2026, 1, 5, 10, 57), 120.0, True),
+        (D(2026, 1, 5, 10, 57), D(2026, 1, 5, 11, 0), 180.0, False),  # the period's part; not one of its samples
+    ]

@@ -18,6 +18,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from trellis.analytics import rollups
+from trellis.analytics.cost import _containers, _containers_in_polars
 from trellis.analytics.metrics import LOOKBACK, read_intervals
 from trellis.analytics.sources import Period, Sources
 from trellis.collector import Client, otlp_json
@@ -251,3 +252,75 @@ def test_rollups_older_than_their_retention_go_and_are_not_rolled_up_again(tmp_p
 
     assert kept and min(kept) >= now - timedelta(days=1)
     assert rows and rows <= kept
+
+
+def _cost(store: Store, period: Period) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Container cost per workload and day for ``period``, as the job computes it (from the rollups where they
+    cover the period) and as the Polars reference does from every raw point."""
+    prices = {"cpu_core_hour": 0.03, "memory_gib_hour": 0.004}
+    keys = ["workload", "day"]
+    amounts = ["cpu_core_hours", "memory_gib_hours", "cpu_cost", "memory_cost", "idle_cpu_cost", "idle_memory_cost"]
+    sources = Sources(store.cursor())
+    job = _containers(sources, period, prices).group_by(keys).agg(pl.col(amounts).sum()).sort(keys)
+    reference = _containers_in_polars(sources, period, prices).group_by(keys).agg(pl.col(amounts).sum()).sort(keys)
+    return job, reference
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cost_reads_the_hours_the_rollups_cover_and_equals_the_raw_points(tmp_path: Path, seed: int) -> None:
+    """A period that starts and ends inside hours, with one hour marked by a late point: the job takes the
+    whole hours from the rollups and the rest from the points, and its cost equals the reference's. Then
+    the raw points of the whole hours go (as retention removes them) and the cost stays the same."""
+    rng = random.Random(seed)
+    store = _store(tmp_path, _exports(rng), rolls_between=2)
+    period = Period(
+        (START + timedelta(minutes=17)).replace(tzinfo=None), (END - timedelta(minutes=23)).replace(tzinfo=None)
+    )
+    late = START + timedelta(hours=2, minutes=30, seconds=7)
+    body = metrics_request([{"asDouble": 5e9, "timeUnixNano": _ns(late)}], name="container.memory.working_set",
+                           kind="gauge", service_name="api")  # fmt: skip
+    try:
+        store.submit(otlp_json.decode("metrics", orjson.dumps(body))).result(30)
+        cover = rollups.covered(Sources(store.cursor()), period)
+        job, reference = _cost(store, period)
+        cursor = store.cursor()
+        for hour in cover:  # the points only these hours' passes would read
+            for table in ("otel_metrics_gauge_rows", "otel_metrics_sum_rows"):
+                cursor.execute(
+                    f'DELETE FROM {table} WHERE "time" > $first AND "time" < $last',
+                    {"first": hour + LOOKBACK, "last": hour + timedelta(hours=1) - LOOKBACK},
+                )
+        after_retention, _ = _cost(store, period)
+    finally:
+        store.close()
+
+    assert cover == [START + timedelta(hours=h) for h in (1, 3)]  # hour 2 is marked; hour 4 ends after the period
+    assert job.height == reference.height == 2
+    assert_frame_equal(job, reference, rel_tol=1e-9, abs_tol=1e-9, check_dtypes=False)
+    assert_frame_equal(after_retention.drop("day"), job.drop("day"), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_a_late_point_just_after_an_hour_marks_the_hour_before_whose_interval_it_cuts(tmp_path: Path) -> None:
+    """Points every 5 minutes; a late one at 1:01 cuts the interval from 0:55 to 1:05, which counts its first
+    five minutes in hour 0 (at the late point's value now): hour 0 is recomputed too."""
+    store = Store(tmp_path / "trellis.duckdb")
+    service = rollups.RollupService(store)
+    name = "container.memory.working_set"
+
+    def send(minutes: list[int], value: float) -> None:
+        points = [{"asDouble": value, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in minutes]
+        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
+
+    try:
+        send(list(range(0, 125, 5)), 1e9)
+        service.turn(now=START + timedelta(hours=4))
+        send([61], 4e9)
+        marked = {h for (h,) in store.cursor().execute("SELECT DISTINCT hour FROM late_metric_hours").fetchall()}
+        service.turn(now=START + timedelta(hours=4))
+        rolled = _from_rollups(store)
+        reference = _reference(store)
+    finally:
+        store.close()
+
+    assert marked == {START, START + timedelta(hours=1)}
+    assert_frame_equal(rolled, reference, rel_tol=1e-9, abs_tol=1e-6, check_dtypes=False)

@@ -30,8 +30,7 @@ LOOKBACK = timedelta(minutes=10)
 """Points this long before the period are read too, so the first interval inside it has a start."""
 MAX_GAP = timedelta(minutes=5)
 """A gauge value holds at most this long before the point that carries it."""
-END_SLACK = timedelta(microseconds=1)
-"""A point at the period's very end describes time inside it, so it is read too."""
+HOUR = timedelta(hours=1)
 
 CPU_TIME = ("container.cpu.time", "k8s.pod.cpu.time")
 CPU_USAGE = ("container.cpu.usage", "k8s.pod.cpu.usage")
@@ -186,11 +185,12 @@ def _clip(frame: Frame, period: Period) -> Frame:
     return clipped.with_columns(seconds=to_seconds(pl.col("end") - pl.col("start")).clip(0.0))
 
 
-def read_intervals(sources: Sources, period: Period, lookahead: timedelta = END_SLACK) -> pl.DataFrame:
+def read_intervals(sources: Sources, period: Period, lookahead: timedelta = LOOKBACK) -> pl.DataFrame:
     """Every usage and request interval of the period, one row each (see INTERVAL_SCHEMA).
 
-    ``lookahead``: points read after the period's end, whose intervals start inside it (their part inside
-    the period counts, and they are not samples of it); by default only a point at the very end."""
+    ``lookahead``: points read after the period's end, whose intervals start inside it: their part inside
+    the period counts, and they are not samples of it. By default as far as the lookback, so that a period
+    that ends on an hour counts what the hourly rollups count."""
     sums = _read(sources, "otel_metrics_sum", CPU_TIME + CPU_REQUEST + MEMORY_REQUEST + MEMORY_USAGE, period,
                  ["aggregation_temporality", "is_monotonic"], lookahead)  # fmt: skip
     gauges = _read(sources, "otel_metrics_gauge", CPU_USAGE + CPU_REQUEST + MEMORY_REQUEST + MEMORY_USAGE, period, [],
@@ -230,6 +230,30 @@ def _prefer(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def split_hours(frame: Frame) -> Frame:
+    """Each interval ``(start, end]`` cut at the hours it crosses, with the ``hour`` each piece is in: a
+    piece's ``seconds`` are its part of the interval, and only the piece of the hour the interval ends in
+    keeps its ``sample``. An hour is ``(H, H + 1h]``, as a rollup's hour counts it, so that hours computed
+    over a long period equal hours computed one at a time."""
+    last = (pl.col("end") - pl.duration(nanoseconds=1)).dt.truncate("1h")
+    first = pl.min_horizontal(pl.col("start").dt.truncate("1h"), last)
+    marked = frame.with_columns(first_hour=first, hour=last)
+    single = marked.filter(pl.col("first_hour") == pl.col("hour"))
+    pieces = (
+        marked.filter(pl.col("first_hour") != pl.col("hour"))
+        .with_columns(last_hour="hour", hour=pl.datetime_ranges("first_hour", "hour", interval="1h"))
+        .explode("hour")
+        .with_columns(
+            start=pl.max_horizontal("start", "hour"),
+            end=pl.min_horizontal("end", pl.col("hour") + HOUR),
+            sample=pl.col("sample") & (pl.col("hour") == pl.col("last_hour")),
+        )
+        .with_columns(seconds=to_seconds(pl.col("end") - pl.col("start")).clip(0.0))
+        .drop("last_hour")
+    )
+    return pl.concat([single, pieces], how="vertical_relaxed").drop("first_hour")
+
+
 HOURLY_SCHEMA: dict[str, pl.DataType] = {
     **{name: pl.String() for name in SUBJECT},
     "resource": pl.String(),
@@ -244,15 +268,17 @@ HOURLY_SCHEMA: dict[str, pl.DataType] = {
 
 
 def hourly(intervals: pl.DataFrame) -> pl.DataFrame:
-    """Per subject, resource and hour (an interval counts in the hour it ends): the time-weighted average
-    usage and request, how long the subject ran, and what it was allocated: max(request, usage) x time, of
-    which idle is (request - usage)+ x time. Units are core-hours or byte-hours."""
+    """Per subject, resource and hour (an interval counts its part in each hour it crosses, ``split_hours``):
+    the time-weighted average usage and request, how long the subject ran, and what it was allocated:
+    max(request, usage) x time, of which idle is (request - usage)+ x time. Units are core-hours or
+    byte-hours."""
     if intervals.is_empty():
         return pl.DataFrame(schema=HOURLY_SCHEMA)
     usage, request = pl.col("kind") == "usage", pl.col("kind") == "request"
     weighted = pl.col("value") * pl.col("seconds")
     frame = (
-        intervals.with_columns(hour=(pl.col("end") - timedelta(microseconds=1)).dt.truncate("1h").cast(TS))
+        split_hours(intervals)
+        .with_columns(pl.col("hour").cast(TS))
         .group_by([*SUBJECT, "resource", "hour"])
         .agg(
             use_int=weighted.filter(usage).sum(),

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+import polars as pl
+import pyarrow as pa
 
 from trellis.analytics.metrics import LOOKBACK, SUBJECT
 from trellis.analytics.sources import Period, Sources
@@ -48,7 +51,7 @@ DDL = [
     f"""CREATE TABLE IF NOT EXISTS {HOURLY} (
         hour TIMESTAMPTZ NOT NULL, series_id UBIGINT NOT NULL, metric_name VARCHAR NOT NULL, counter BOOLEAN,
         {", ".join(f"{c} VARCHAR" for c in SUBJECT)},
-        weighted DOUBLE, seconds DOUBLE, samples BIGINT)""",
+        weighted DOUBLE, seconds DOUBLE, samples BIGINT, subset UTINYINT)""",
     f"CREATE TABLE IF NOT EXISTS {HOURS} (hour TIMESTAMPTZ PRIMARY KEY, rolled_at TIMESTAMPTZ NOT NULL)",
     f"""CREATE TABLE IF NOT EXISTS {DAILY} (
         day TIMESTAMPTZ NOT NULL, team VARCHAR, workload VARCHAR, environment VARCHAR, metric_name VARCHAR NOT NULL,
@@ -58,23 +61,43 @@ UTC_DAY = "timezone('UTC', date_trunc('day', timezone('UTC', {})))"
 """The start of a TIMESTAMPTZ's UTC day, whatever the session's time zone."""
 
 
+BATCH_HOURS = 24
+"""Consecutive hours rolled up by one pass over their points."""
+_NAMES_SQL = "(VALUES " + ", ".join(f"({code}, '{name}')" for code, name in enumerate(NAMES)) + ") n(code, name)"
+"""Each metric's code in the pass (its position in ``usage_pass.NAMES``) and its name."""
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in DDL:
         con.execute(ddl)
+    columns = {name for (name,) in con.execute(f"SELECT name FROM pragma_table_info('{HOURLY}')").fetchall()}
+    if "subset" not in columns:
+        # Rollups made before the subset was kept: a counter's subset is known; the other two (gauges read
+        # from the sum or the gauge table) only key the series' names, which each row carries.
+        con.execute(f"ALTER TABLE {HOURLY} ADD COLUMN subset UTINYINT")
+        con.execute(f"UPDATE {HOURLY} SET subset = CASE WHEN counter THEN 0 ELSE 2 END")
 
 
 def roll_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> int:
     """Replace the rollups of ``hour`` (UTC) with what the pass computes from the raw points; rows written."""
-    start = hour.astimezone(UTC).replace(tzinfo=None)
-    built = Pass(Sources(con), Period(start, start + HOUR), with_samples=False, lookahead=LOOKBACK)
+    return roll_hours(con, hour, hour + HOUR)
+
+
+def roll_hours(con: duckdb.DuckDBPyConnection, first: datetime, end: datetime) -> int:
+    """Replace the rollups of the hours from ``first`` up to ``end`` (UTC, on the hour) with what one pass
+    over their points computes, hour by hour (``metrics.split_hours``); rows written."""
+    start, stop = (moment.astimezone(UTC).replace(tzinfo=None) for moment in (first, end))
+    built = Pass(Sources(con), Period(start, stop), with_samples=False, lookahead=LOOKBACK)
+    hours = [first + HOUR * n for n in range(round((end - first) / HOUR))]
     try:
         found = built.run()
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"DELETE FROM {HOURLY} WHERE hour = ?", [hour])
-            rows = _insert(con, built, hour) if found else 0
-            con.execute(f"DELETE FROM {LATE_HOURS_TABLE} WHERE hour = ?", [hour])
-            con.execute(f"INSERT OR REPLACE INTO {HOURS} VALUES (?, now())", [hour])
+            con.execute(f"DELETE FROM {HOURLY} WHERE hour >= $first AND hour < $end", {"first": first, "end": end})
+            rows = _insert(con, built) if found else 0
+            con.execute(f"DELETE FROM {LATE_HOURS_TABLE} WHERE hour >= $first AND hour < $end",
+                        {"first": first, "end": end})  # fmt: skip
+            con.execute(f"INSERT OR REPLACE INTO {HOURS} SELECT unnest($hours::TIMESTAMPTZ[]), now()", {"hours": hours})
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -84,26 +107,89 @@ def roll_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> int:
     return rows
 
 
-def _insert(con: duckdb.DuckDBPyConnection, built: Pass, hour: datetime) -> int:
-    import polars as pl
-
+def _insert(con: duckdb.DuckDBPyConnection, built: Pass) -> int:
     idents = pl.concat(built.idents, how="vertical_relaxed").unique(["subset", "series_id"], keep="first")
-    names = ", ".join(f"({code}, '{name}')" for code, name in enumerate(NAMES))
     con.register("rollup_idents", idents.to_arrow())
     try:
         return int(
             con.execute(
                 f"""INSERT INTO {HOURLY}
-                SELECT $hour, r.series_id, n.name, r.counter, {", ".join(f"i.{c}" for c in SUBJECT)},
-                       sum(r.weighted), sum(r.seconds), sum(r.samples)
-                FROM {built.raw} r JOIN (VALUES {names}) n(code, name) ON r.code = n.code
+                SELECT make_timestamptz(r.hour_ns // 1000), r.series_id, n.name, r.counter,
+                       {", ".join(f"i.{c}" for c in SUBJECT)}, sum(r.weighted), sum(r.seconds), sum(r.samples),
+                       r.subset
+                FROM {built.raw} r JOIN {_NAMES_SQL} ON r.code = n.code
                 LEFT JOIN rollup_idents i ON i.subset = r.subset AND i.series_id = r.series_id
-                GROUP BY ALL""",
-                {"hour": hour},
+                GROUP BY ALL"""
             ).fetchall()[0][0]
         )
     finally:
         con.unregister("rollup_idents")
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def covered(sources: Sources, period: Period) -> list[datetime]:
+    """The hours inside ``period`` (UTC) whose rollups stand for their raw points: rolled up, and not marked
+    by a late point since. Between the first and the last hour rolled up, an hour without rows had no points."""
+    if not all(sources.has(table) for table in (HOURLY, HOURS, LATE_HOURS_TABLE)):
+        return []
+    first, last = sources.con.execute(f"SELECT min(hour), max(hour) FROM {HOURS}").fetchall()[0]
+    if first is None:
+        return []
+    start, end = (moment.replace(tzinfo=UTC) for moment in (period.start, period.end))
+    low = max(_floor_hour(start) + (HOUR if start > _floor_hour(start) else timedelta(0)), first)
+    high = min(_floor_hour(end) - HOUR, last)
+    if high < low:
+        return []
+    late = {
+        hour
+        for (hour,) in sources.con.execute(
+            f"SELECT DISTINCT hour FROM {LATE_HOURS_TABLE} WHERE hour BETWEEN $low AND $high",
+            {"low": low, "high": high},
+        ).fetchall()
+    }
+    return [hour for hour in (low + HOUR * n for n in range(round((high - low) / HOUR) + 1)) if hour not in late]
+
+
+def gaps(period: Period, hours: list[datetime]) -> list[Period]:
+    """The parts of ``period`` outside ``hours`` (sorted, UTC), as periods of their own (naive UTC)."""
+    parts, start = [], period.start
+    for hour in (h.astimezone(UTC).replace(tzinfo=None) for h in hours):
+        if hour > start:
+            parts.append(Period(start, hour))
+        start = max(start, hour + HOUR)
+    if start < period.end:
+        parts.append(Period(start, period.end))
+    return parts
+
+
+def fill(sources: Sources, raw: str, hours: list[datetime]) -> pl.DataFrame:
+    """Add the rollups of ``hours`` to a pass's ``raw`` table (``usage_pass.Pass.create``); their series'
+    subjects, as ``Pass.idents`` has them."""
+    con, chosen = sources.con, f"trellis_rolled_{uuid.uuid4().hex}"
+    con.register(chosen, pa.table({"hour": pa.array(hours, pa.timestamp("us", tz="UTC"))}))
+    try:
+        con.execute(f"""INSERT INTO {raw}
+            SELECT subset, series_id, n.code, counter, epoch_ns(hour), weighted, seconds, samples
+            FROM {HOURLY} JOIN {chosen} USING (hour) JOIN {_NAMES_SQL} ON metric_name = n.name""")
+        return sources.sql(f"""SELECT DISTINCT ON (subset, series_id) subset, series_id, {", ".join(SUBJECT)}
+            FROM {HOURLY} JOIN {chosen} USING (hour) ORDER BY subset, series_id, hour""")
+    finally:
+        con.unregister(chosen)
+
+
+def batches(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Hours (sorted) as ranges ``[first, end)`` of up to BATCH_HOURS, each from one of them to the hour
+    after the last of them it holds (the hours between, without points, are rolled up as empty)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for hour in hours:
+        if ranges and hour < ranges[-1][0] + BATCH_HOURS * HOUR:
+            ranges[-1] = (ranges[-1][0], hour + HOUR)
+        else:
+            ranges.append((hour, hour + HOUR))
+    return ranges
 
 
 def due_hours(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[list[datetime], list[datetime]]:
@@ -203,12 +289,12 @@ class RollupService:
         for hour in late:
             roll_hour(self.cursor, hour)
         started, rolled = time.monotonic(), list(late)
-        for hour in new:
+        for first, end in batches(new):
             if time.monotonic() - started > TURN_SECONDS:
                 break
-            self.store.late_hours.watch(hour + HOUR, LOOKBACK)
-            roll_hour(self.cursor, hour)
-            rolled.append(hour)
+            self.store.late_hours.watch(end, LOOKBACK)
+            roll_hours(self.cursor, first, end)
+            rolled += [first + HOUR * n for n in range(round((end - first) / HOUR))]
         gone = (
             expire(self.cursor, (now or datetime.now(UTC)) - timedelta(days=self.keep_days)) if self.keep_days else []
         )
@@ -228,9 +314,14 @@ __all__ = [
     "HOURS",
     "LATENESS",
     "RollupService",
+    "batches",
+    "covered",
     "due_hours",
     "ensure_tables",
     "expire",
+    "fill",
+    "gaps",
     "roll_days",
     "roll_hour",
+    "roll_hours",
 ]

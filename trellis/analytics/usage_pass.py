@@ -33,13 +33,13 @@ from trellis.analytics.metrics import (
     CPU_REQUEST,
     CPU_TIME,
     CPU_USAGE,
-    END_SLACK,
     LOOKBACK,
     MEMORY_REQUEST,
     MEMORY_USAGE,
     _clip,
     counter_intervals,
     gauge_intervals,
+    split_hours,
 )
 from trellis.analytics.sources import Period, Sources, naive_utc
 from trellis.collector import RESOURCES_TABLE, instant_sql, stored_table
@@ -95,26 +95,41 @@ def _previous_row(column: str) -> pl.Expr:
 class Pass:
     """Fills ``raw`` (and ``samples``) for the period and reads each series' subject (``idents``)."""
 
-    def __init__(self, sources: Sources, period: Period, with_samples: bool, lookahead: timedelta = END_SLACK) -> None:
-        """``lookahead``: as ``metrics.read_intervals`` takes it."""
+    def __init__(
+        self,
+        sources: Sources,
+        period: Period,
+        with_samples: bool,
+        lookahead: timedelta = LOOKBACK,
+        into: tuple[str, str] | None = None,
+    ) -> None:
+        """``lookahead``: as ``metrics.read_intervals`` takes it; ``into``: the ``raw`` and ``samples`` tables
+        of another pass to add to (one for each part of a period), else tables of its own."""
         self.sources, self.con, self.period = sources, sources.con, period
         self.low, self.high = ns(period.start - LOOKBACK), ns(period.end + lookahead)
         self.with_samples = with_samples
         tag = uuid.uuid4().hex
-        self.raw, self.samples, self._staged = f"trellis_raw_{tag}", f"trellis_samples_{tag}", f"trellis_staged_{tag}"
+        self.raw, self.samples = into or (f"trellis_raw_{tag}", f"trellis_samples_{tag}")
+        self._staged = f"trellis_staged_{tag}"
         self.idents: list[pl.DataFrame] = []
 
     def drop(self) -> None:
         for table in (self.raw, self.samples):
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
 
+    def create(self) -> None:
+        """The ``raw`` and ``samples`` tables, empty, unless they exist."""
+        self.con.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {self.raw} (subset UTINYINT, series_id UBIGINT, code UTINYINT, "
+            "counter BOOLEAN, hour_ns BIGINT, weighted DOUBLE, seconds DOUBLE, samples BIGINT)"
+        )
+        self.con.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {self.samples} (series_id UBIGINT, code UTINYINT, value DOUBLE)"
+        )
+
     def run(self) -> bool:
         """Go over every subset's points; False when there are none."""
-        self.con.execute(
-            f"CREATE TEMP TABLE {self.raw} (subset UTINYINT, series_id UBIGINT, code UTINYINT, counter BOOLEAN, "
-            "hour_ns BIGINT, weighted DOUBLE, seconds DOUBLE, samples BIGINT)"
-        )
-        self.con.execute(f"CREATE TEMP TABLE {self.samples} (series_id UBIGINT, code UTINYINT, value DOUBLE)")
+        self.create()
         for number, (subset, table, names) in enumerate(SUBSETS):
             if self.sources.has(table):
                 _Subset(self, number, subset == "counter", table, names).run()
@@ -220,8 +235,7 @@ class _Subset:
         # A carried point's own interval was counted with the chunk it came from.
         found = intervals(points.lazy(), _previous_row).filter(pl.col("time") >= pl.lit(low).cast(pl.Datetime("ns")))
         clipped = _clip(found, self.owner.period)
-        hour_ns = (pl.col("end") - timedelta(microseconds=1)).dt.truncate("1h").dt.epoch("ns")
-        sums = clipped.group_by("series_id", "code", hour_ns=hour_ns).agg(
+        sums = split_hours(clipped).group_by("series_id", "code", hour_ns=pl.col("hour").dt.epoch("ns")).agg(
             weighted=(pl.col("value") * pl.col("seconds")).sum(),
             seconds=pl.col("seconds").sum(),
             samples=pl.col("sample").sum().cast(pl.Int64),

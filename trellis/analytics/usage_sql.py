@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 
 import polars as pl
 
+from trellis.analytics import rollups
 from trellis.analytics.metrics import _KIND_OF, _RESOURCE_OF, SUBJECT, _prefer
 from trellis.analytics.run_sources import RunSources, holds, shared
 from trellis.analytics.sources import Period, Sources
@@ -55,6 +56,7 @@ class _Builder:
         self.start_ns, self.end_ns = ns(period.start), ns(period.end)
         self.points = Pass(sources, period, with_samples)
         self.raw, self.samples = self.points.raw, self.points.samples
+        self.idents: list[pl.DataFrame] = []
         self.chosen = self.raw.replace("trellis_raw_", "trellis_chosen_")
         self.kept_hourly = self.raw.replace("trellis_raw_", "trellis_hourly_")
         self.keeps_hourly = isinstance(sources, RunSources)
@@ -65,6 +67,23 @@ class _Builder:
         self.con.execute(f"DROP TABLE IF EXISTS {self.kept_hourly}")
         with suppress(Exception):
             self.con.unregister(self.chosen)
+
+    def fill(self) -> bool:
+        """The period's partial sums in ``raw``: the hours the rollups cover read from them (unless usage
+        samples are asked for, which only the points have), the rest from a pass over each part's points.
+        False when there are none."""
+        hours = [] if self.points.with_samples else rollups.covered(self.sources, self.period)
+        if not hours:
+            found = self.points.run()
+            self.idents = self.points.idents
+            return found
+        self.points.create()
+        self.idents = [rollups.fill(self.sources, self.raw, hours)]
+        for part in rollups.gaps(self.period, hours):
+            rest = Pass(self.sources, part, with_samples=False, into=(self.raw, self.samples))
+            rest.run()
+            self.idents += rest.idents
+        return any(not frame.is_empty() for frame in self.idents)
 
     def hourly(self) -> str:
         """``hourly_sql`` as a relation: within a run, where utilization and cost both read it, a temporary
@@ -82,7 +101,7 @@ class _Builder:
         The rules only ask whether a subject has counter intervals, or a pod containers, so applied to the
         distinct keys of the partial sums they keep exactly the sums of the intervals they would keep."""
         present = self.sources.sql(f"SELECT DISTINCT subset, series_id, code, counter FROM {self.raw}")
-        ident = pl.concat(self.points.idents, how="vertical_relaxed")
+        ident = pl.concat(self.idents, how="vertical_relaxed").unique(["subset", "series_id"], keep="first")
         keys = present.join(ident, on=["subset", "series_id"], how="inner").with_columns(
             resource=pl.col("code").replace_strict(
                 dict(enumerate(_RESOURCE_OF[n] for n in NAMES)), return_dtype=pl.String
@@ -158,7 +177,7 @@ def usage(
 def _usage(sources: Sources, period: Period, with_samples: bool) -> Iterator[tuple[_Builder, pl.DataFrame] | None]:
     builder = _Builder(sources, period, with_samples)
     try:
-        if not builder.points.run():
+        if not builder.fill():
             yield None
             return
         yield builder, builder.choose()

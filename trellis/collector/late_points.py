@@ -2,7 +2,8 @@
 
 Whoever keeps rollups (``trellis.analytics.rollups``) tells the store up to when it has rolled hours up
 (``LateHours.watch``). From then on, the writer marks, in the same transaction that stores the points,
-the hour of every metric point older than that, and the hour ``reach`` later (a point is the
+the hour of every metric point older than that, the hour ``reach`` earlier (the interval the point ends
+began there, and counts its part in each hour it crosses) and the hour ``reach`` later (a point is the
 predecessor of the next one, whose interval it starts), in ``late_metric_hours``; the rollups
 recompute those hours and remove the marks. Marks are made as points are committed, so none is lost
 to a crash.
@@ -29,7 +30,8 @@ class LateHours:
         self._reach = timedelta(0)
 
     def watch(self, until: datetime, reach: timedelta) -> None:
-        """Rollups now cover every hour before ``until``; a point also affects the hour ``reach`` later."""
+        """Rollups now cover every hour before ``until``; a point also affects the hours ``reach`` earlier and
+        later."""
         with self._lock:
             self._until, self._reach = until, reach
 
@@ -44,9 +46,10 @@ class LateHours:
         if earliest is None or earliest >= until:
             return
         late = pc.filter(times, pc.less(times, pa.scalar(until, type=times.type)))
-        hours = set(pc.unique(pc.floor_temporal(late, unit="hour")).to_pylist())
-        hours |= set(pc.unique(pc.floor_temporal(pc.add(late, pa.scalar(reach)), unit="hour")).to_pylist())
-        hours.discard(None)
+        hours: set[datetime] = set()
+        for shift in (-reach, timedelta(0), reach):
+            moved = pc.add(late, pa.scalar(shift)) if shift else late
+            hours |= {hour for hour in pc.unique(pc.floor_temporal(moved, unit="hour")).to_pylist() if hour}
         cur.execute(
             f"INSERT INTO {LATE_HOURS_TABLE} SELECT unnest($hours::TIMESTAMPTZ[]), now()", {"hours": sorted(hours)}
         )
