@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 
 from trellis.analytics.metrics import LOOKBACK, SUBJECT
 from trellis.analytics.sources import Period, Sources
-from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass
+from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass, code_sql
 from trellis.collector import LATE_HOURS_TABLE, Store, stored_table
 
 log = logging.getLogger("trellis.analytics")
@@ -166,18 +164,22 @@ def gaps(period: Period, hours: list[datetime]) -> list[Period]:
 
 
 def fill(sources: Sources, raw: str, hours: list[datetime]) -> pl.DataFrame:
-    """Add the rollups of ``hours`` to a pass's ``raw`` table (``usage_pass.Pass.create``); their series'
-    subjects, as ``Pass.idents`` has them."""
-    con, chosen = sources.con, f"trellis_rolled_{uuid.uuid4().hex}"
-    con.register(chosen, pa.table({"hour": pa.array(hours, pa.timestamp("us", tz="UTC"))}))
-    try:
-        con.execute(f"""INSERT INTO {raw}
-            SELECT subset, series_id, n.code, counter, epoch_ns(hour), weighted, seconds, samples
-            FROM {HOURLY} JOIN {chosen} USING (hour) JOIN {_NAMES_SQL} ON metric_name = n.name""")
-        return sources.sql(f"""SELECT DISTINCT ON (subset, series_id) subset, series_id, {", ".join(SUBJECT)}
-            FROM {HOURLY} JOIN {chosen} USING (hour) ORDER BY subset, series_id, hour""")
-    finally:
-        con.unregister(chosen)
+    """Add the rollups of ``hours`` (sorted) to a pass's ``raw`` table (``usage_pass.Pass.create``); their
+    series' subjects, as ``Pass.idents`` has them."""
+    first, last = hours[0], hours[-1]
+    skipped = sorted(set(first + HOUR * n for n in range(round((last - first) / HOUR) + 1)) - set(hours))
+    # The hours as a range, which DuckDB reads by the zone maps of the hour column, less the few not covered.
+    where = "hour BETWEEN $first AND $last" + (" AND NOT list_contains($skipped, hour)" if skipped else "")
+    params = {"first": first, "last": last, **({"skipped": skipped} if skipped else {})}
+    sources.con.execute(
+        f"""INSERT INTO {raw}
+            SELECT subset, series_id, {code_sql(NAMES)}, counter, epoch_ns(hour), weighted, seconds, samples
+            FROM {HOURLY} WHERE {where}""",
+        params,
+    )
+    # A series is one resource's, so each of its rows names the same subject.
+    subject = ", ".join(f"any_value({c}) AS {c}" for c in SUBJECT)
+    return sources.sql(f"SELECT subset, series_id, {subject} FROM {HOURLY} WHERE {where} GROUP BY ALL", params)
 
 
 def batches(hours: list[datetime]) -> list[tuple[datetime, datetime]]:

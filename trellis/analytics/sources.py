@@ -96,7 +96,7 @@ class Sources:
             relation = relation.project(f"*, {extra}")
         return naive_utc(relation.pl(lazy=True))
 
-    def sql(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         """Run SQL in DuckDB and return the (already reduced) result as a DataFrame."""
         relation = self.con.sql(query, params=params) if params else self.con.sql(query)
         frame = pl.from_arrow(relation.to_arrow_table())

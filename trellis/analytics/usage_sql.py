@@ -23,7 +23,7 @@ import polars as pl
 
 from trellis.analytics import rollups
 from trellis.analytics.metrics import _KIND_OF, _RESOURCE_OF, SUBJECT, _prefer
-from trellis.analytics.run_sources import RunSources, holds, shared
+from trellis.analytics.run_sources import holds, shared
 from trellis.analytics.sources import Period, Sources
 from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass, code_sql, ns, points_where
 from trellis.collector import memory_limit_bytes
@@ -37,6 +37,8 @@ SAMPLE_BYTES = 40
 """What DuckDB holds per usage sample while it computes percentiles, with room to spare: one quantile over a
 list of fractions keeps one state per group (two quantiles kept two, and 100 bytes fitted 30 million in
 3 GB); batches of 52 million samples kept the benchmark's process under 3.3 GiB with a 3 GB limit."""
+HOURLY_ROWS = 2_000_000
+"""Partial sums grouped into hours at a time (``_Builder.hourly``)."""
 SAMPLES_PER_BATCH: int | None = None
 """Usage samples whose percentiles DuckDB computes at a time; None: as many as its memory limit allows."""
 
@@ -59,7 +61,6 @@ class _Builder:
         self.idents: list[pl.DataFrame] = []
         self.chosen = self.raw.replace("trellis_raw_", "trellis_chosen_")
         self.kept_hourly = self.raw.replace("trellis_raw_", "trellis_hourly_")
-        self.keeps_hourly = isinstance(sources, RunSources)
         self._hourly_made = False
 
     def drop(self) -> None:
@@ -86,14 +87,27 @@ class _Builder:
         return any(not frame.is_empty() for frame in self.idents)
 
     def hourly(self) -> str:
-        """``hourly_sql`` as a relation: within a run, where utilization and cost both read it, a temporary
-        table made the first time it is asked for; otherwise the query itself."""
-        if not self.keeps_hourly:
-            return f"({self.hourly_sql()})"
+        """``hourly_sql`` as a temporary table, made the first time it is asked for (within a run utilization
+        and cost both read it), a few days of hours at a time: grouping millions of (subject, hour) rows
+        at once costs DuckDB about twice the CPU of grouping them in pieces whose hash tables stay small."""
         if not self._hourly_made:
-            self.con.execute(f"CREATE TEMP TABLE {self.kept_hourly} AS {self.hourly_sql()}")
+            self.con.execute(f"CREATE TEMP TABLE {self.kept_hourly} AS SELECT * FROM ({self.hourly_sql()}) LIMIT 0")
+            for low, high in self._day_ranges():
+                self.con.execute(f"INSERT INTO {self.kept_hourly} {self.hourly_sql(low, high)}")
             self._hourly_made = True
         return self.kept_hourly
+
+    def _day_ranges(self) -> list[tuple[int, int]]:
+        """Ranges of whole UTC days (ns) of about HOURLY_ROWS partial sums each, that cover ``raw``."""
+        count, low, high = self.con.execute(f"SELECT count(*), min(hour_ns), max(hour_ns) FROM {self.raw}").fetchall()[
+            0
+        ]
+        if not count:
+            return []
+        day = 24 * HOUR_NS
+        first, days = low - low % day, high // day - low // day + 1
+        step = max(1, days * HOURLY_ROWS // count) * day
+        return [(start, start + step) for start in range(first, high + 1, step)]
 
     def choose(self) -> pl.DataFrame:
         """The (subset, series, metric, source) kept by ``metrics._prefer``, with their subject and group.
@@ -113,15 +127,20 @@ class _Builder:
         subject = chosen.select(SUBJECT).unique(maintain_order=True).with_row_index("subject_no")
         group = chosen.select(KEYS).unique(maintain_order=True).with_row_index("group_no")
         chosen = chosen.join(subject, on=SUBJECT, nulls_equal=True).join(group, on=KEYS, nulls_equal=True)
+        # Flags rather than names: DuckDB groups and filters the partial sums by them.
         self.con.register(self.chosen, chosen.select(
-            "subset", "series_id", "code", "counter", "subject_no", "group_no", "resource", "kind"
+            "subset", "series_id", "code", "counter", "subject_no", "group_no", "resource", "kind",
+            memory=pl.col("resource") == "memory", usage=pl.col("kind") == "usage",
         ).to_arrow())  # fmt: skip
         return chosen
 
-    def hourly_sql(self) -> str:
-        """``metrics.hourly`` over the partial sums: per subject number, resource and hour."""
+    def hourly_sql(self, low: int | None = None, high: int | None = None) -> str:
+        """``metrics.hourly`` over the partial sums: per subject number, resource and hour (those from ``low``
+        up to ``high``, ns, when given)."""
+        where = f"WHERE r.hour_ns >= {low} AND r.hour_ns < {high}" if low is not None else ""
         return f"""
-            SELECT subject_no, resource, hour_ns, usage_avg, request_avg, running_hours,
+            SELECT subject_no, CASE WHEN memory THEN 'memory' ELSE 'cpu' END AS resource, hour_ns, usage_avg,
+                   request_avg, running_hours,
                    coalesce(greatest(request_avg, usage_avg), 0.0) * running_hours AS allocated_hours,
                    CASE WHEN request_avg IS NOT NULL AND usage_avg IS NOT NULL
                         THEN greatest(request_avg - usage_avg, 0.0) END * running_hours AS idle_hours,
@@ -131,12 +150,13 @@ class _Builder:
                        CASE WHEN req_sec > 0 THEN req_int / req_sec END AS request_avg,
                        least(greatest(use_sec, req_sec), 3600.0) / 3600.0 AS running_hours
                 FROM (
-                    SELECT c.subject_no, c.resource, r.hour_ns,
-                           coalesce(sum(r.weighted) FILTER (WHERE c.kind = 'usage'), 0.0) AS use_int,
-                           coalesce(sum(r.seconds) FILTER (WHERE c.kind = 'usage'), 0.0) AS use_sec,
-                           coalesce(sum(r.weighted) FILTER (WHERE c.kind = 'request'), 0.0) AS req_int,
-                           coalesce(sum(r.seconds) FILTER (WHERE c.kind = 'request'), 0.0) AS req_sec
+                    SELECT c.subject_no, c.memory, r.hour_ns,
+                           coalesce(sum(r.weighted) FILTER (WHERE c.usage), 0.0) AS use_int,
+                           coalesce(sum(r.seconds) FILTER (WHERE c.usage), 0.0) AS use_sec,
+                           coalesce(sum(r.weighted) FILTER (WHERE NOT c.usage), 0.0) AS req_int,
+                           coalesce(sum(r.seconds) FILTER (WHERE NOT c.usage), 0.0) AS req_sec
                     FROM {self.raw} r JOIN {self.chosen} c USING (subset, series_id, code, counter)
+                    {where}
                     GROUP BY ALL
                 )
             )"""
