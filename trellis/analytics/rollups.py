@@ -163,23 +163,32 @@ def gaps(period: Period, hours: list[datetime]) -> list[Period]:
     return parts
 
 
-def fill(sources: Sources, raw: str, hours: list[datetime]) -> pl.DataFrame:
-    """Add the rollups of ``hours`` (sorted) to a pass's ``raw`` table (``usage_pass.Pass.create``); their
-    series' subjects, as ``Pass.idents`` has them."""
+def _covering(hours: list[datetime], low: int | None = None, high: int | None = None) -> str:
+    """SQL keeping the rollups of ``hours`` (sorted, UTC), those from ``low`` up to ``high`` (ns) when given:
+    the hours as a range, which DuckDB reads by the zone maps of the hour column, less the few inside it
+    that are not covered."""
     first, last = hours[0], hours[-1]
-    skipped = sorted(set(first + HOUR * n for n in range(round((last - first) / HOUR) + 1)) - set(hours))
-    # The hours as a range, which DuckDB reads by the zone maps of the hour column, less the few not covered.
-    where = "hour BETWEEN $first AND $last" + (" AND NOT list_contains($skipped, hour)" if skipped else "")
-    params = {"first": first, "last": last, **({"skipped": skipped} if skipped else {})}
-    sources.con.execute(
-        f"""INSERT INTO {raw}
-            SELECT subset, series_id, {code_sql(NAMES)}, counter, epoch_ns(hour), weighted, seconds, samples
-            FROM {HOURLY} WHERE {where}""",
-        params,
-    )
-    # A series is one resource's, so each of its rows names the same subject.
+    skipped = sorted({first + HOUR * n for n in range(round((last - first) / HOUR) + 1)} - set(hours))
+    where = [f"hour BETWEEN '{first.isoformat()}'::TIMESTAMPTZ AND '{last.isoformat()}'::TIMESTAMPTZ"]
+    if skipped:
+        where.append("NOT list_contains([" + ", ".join(f"'{h.isoformat()}'::TIMESTAMPTZ" for h in skipped) + "], hour)")
+    if low is not None and high is not None:
+        where.append(f"hour >= make_timestamptz({low // 1000}) AND hour < make_timestamptz({high // 1000})")
+    return " AND ".join(where)
+
+
+def rows_sql(hours: list[datetime], low: int | None = None, high: int | None = None) -> str:
+    """The rollups of ``hours`` (from ``low`` up to ``high``, ns, when given) shaped as a pass's ``raw`` rows
+    (``usage_pass.Pass.create``), in SQL."""
+    return f"""SELECT subset, series_id, {code_sql(NAMES)} AS code, counter, epoch_ns(hour) AS hour_ns, weighted,
+        seconds, samples FROM {HOURLY} WHERE {_covering(hours, low, high)}"""
+
+
+def subjects(sources: Sources, hours: list[datetime]) -> pl.DataFrame:
+    """The subjects of the series the rollups of ``hours`` hold, as ``usage_pass.Pass.idents`` has them. A
+    series is one resource's, so each of its rows names the same subject."""
     subject = ", ".join(f"any_value({c}) AS {c}" for c in SUBJECT)
-    return sources.sql(f"SELECT subset, series_id, {subject} FROM {HOURLY} WHERE {where} GROUP BY ALL", params)
+    return sources.sql(f"SELECT subset, series_id, {subject} FROM {HOURLY} WHERE {_covering(hours)} GROUP BY ALL")
 
 
 def batches(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
@@ -321,9 +330,10 @@ __all__ = [
     "due_hours",
     "ensure_tables",
     "expire",
-    "fill",
     "gaps",
     "roll_days",
     "roll_hour",
     "roll_hours",
+    "rows_sql",
+    "subjects",
 ]

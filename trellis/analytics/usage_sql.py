@@ -16,8 +16,9 @@ them on data chunked finely.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from datetime import datetime
 
 import polars as pl
 
@@ -60,12 +61,11 @@ class _Builder:
         self.raw, self.samples = self.points.raw, self.points.samples
         self.idents: list[pl.DataFrame] = []
         self.chosen = self.raw.replace("trellis_raw_", "trellis_chosen_")
-        self.kept_hourly = self.raw.replace("trellis_raw_", "trellis_hourly_")
-        self._hourly_made = False
+        self.rolled: list[datetime] = []
+        """The hours whose partial sums are the rollups' (``fill``)."""
 
     def drop(self) -> None:
         self.points.drop()
-        self.con.execute(f"DROP TABLE IF EXISTS {self.kept_hourly}")
         with suppress(Exception):
             self.con.unregister(self.chosen)
 
@@ -79,29 +79,33 @@ class _Builder:
             self.idents = self.points.idents
             return found
         self.points.create()
-        self.idents = [rollups.fill(self.sources, self.raw, hours)]
+        self.rolled, self.idents = hours, [rollups.subjects(self.sources, hours)]
         for part in rollups.gaps(self.period, hours):
             rest = Pass(self.sources, part, with_samples=False, into=(self.raw, self.samples))
             rest.run()
             self.idents += rest.idents
         return any(not frame.is_empty() for frame in self.idents)
 
-    def hourly(self) -> str:
-        """``hourly_sql`` as a temporary table, made the first time it is asked for (within a run utilization
-        and cost both read it), a few days of hours at a time: grouping millions of (subject, hour) rows
-        at once costs DuckDB about twice the CPU of grouping them in pieces whose hash tables stay small."""
-        if not self._hourly_made:
-            self.con.execute(f"CREATE TEMP TABLE {self.kept_hourly} AS SELECT * FROM ({self.hourly_sql()}) LIMIT 0")
-            for low, high in self._day_ranges():
-                self.con.execute(f"INSERT INTO {self.kept_hourly} {self.hourly_sql(low, high)}")
-            self._hourly_made = True
-        return self.kept_hourly
+    def partial_sums(self, low: int | None = None, high: int | None = None) -> str:
+        """The partial sums, from the pass's ``raw`` table and the rollups, as a relation in SQL; those from
+        ``low`` up to ``high`` (``hour_ns``) when given."""
+        where = f" WHERE hour_ns >= {low} AND hour_ns < {high}" if low is not None else ""
+        if not self.rolled:
+            return f"(SELECT * FROM {self.raw}{where})"
+        return f"(SELECT * FROM {self.raw}{where} UNION ALL {rollups.rows_sql(self.rolled, low, high)})"
+
+    def by_days(self, query: Callable[[str], str]) -> pl.DataFrame:
+        """``query`` over ``hourly_sql`` (the relation it is given), a few whole UTC days at a time: grouping
+        millions of partial sums into (subject, hour) rows at once costs DuckDB about twice the CPU of
+        grouping them in pieces whose hash tables stay small, and no piece is kept. The pieces' rows."""
+        frames = [self.sources.sql(query(f"({self.hourly_sql(low, high)})")) for low, high in self._day_ranges()]
+        kept = [frame for frame in frames if not frame.is_empty()] or frames[:1]
+        return pl.concat(kept, how="vertical_relaxed") if kept else pl.DataFrame()
 
     def _day_ranges(self) -> list[tuple[int, int]]:
-        """Ranges of whole UTC days (ns) of about HOURLY_ROWS partial sums each, that cover ``raw``."""
-        count, low, high = self.con.execute(f"SELECT count(*), min(hour_ns), max(hour_ns) FROM {self.raw}").fetchall()[
-            0
-        ]
+        """Ranges of whole UTC days (ns) of about HOURLY_ROWS partial sums each, that cover them all."""
+        row = self.con.execute(f"SELECT count(*), min(hour_ns), max(hour_ns) FROM {self.partial_sums()}").fetchall()
+        count, low, high = row[0]
         if not count:
             return []
         day = 24 * HOUR_NS
@@ -114,7 +118,7 @@ class _Builder:
 
         The rules only ask whether a subject has counter intervals, or a pod containers, so applied to the
         distinct keys of the partial sums they keep exactly the sums of the intervals they would keep."""
-        present = self.sources.sql(f"SELECT DISTINCT subset, series_id, code, counter FROM {self.raw}")
+        present = self.sources.sql(f"SELECT DISTINCT subset, series_id, code, counter FROM {self.partial_sums()}")
         ident = pl.concat(self.idents, how="vertical_relaxed").unique(["subset", "series_id"], keep="first")
         keys = present.join(ident, on=["subset", "series_id"], how="inner").with_columns(
             resource=pl.col("code").replace_strict(
@@ -137,7 +141,6 @@ class _Builder:
     def hourly_sql(self, low: int | None = None, high: int | None = None) -> str:
         """``metrics.hourly`` over the partial sums: per subject number, resource and hour (those from ``low``
         up to ``high``, ns, when given)."""
-        where = f"WHERE r.hour_ns >= {low} AND r.hour_ns < {high}" if low is not None else ""
         return f"""
             SELECT subject_no, CASE WHEN memory THEN 'memory' ELSE 'cpu' END AS resource, hour_ns, usage_avg,
                    request_avg, running_hours,
@@ -155,8 +158,8 @@ class _Builder:
                            coalesce(sum(r.seconds) FILTER (WHERE c.usage), 0.0) AS use_sec,
                            coalesce(sum(r.weighted) FILTER (WHERE NOT c.usage), 0.0) AS req_int,
                            coalesce(sum(r.seconds) FILTER (WHERE NOT c.usage), 0.0) AS req_sec
-                    FROM {self.raw} r JOIN {self.chosen} c USING (subset, series_id, code, counter)
-                    {where}
+                    FROM {self.partial_sums(low, high)} r
+                    JOIN {self.chosen} c USING (subset, series_id, code, counter)
                     GROUP BY ALL
                 )
             )"""
@@ -215,11 +218,14 @@ def utilization_totals(sources: Sources, period: Period) -> pl.DataFrame:
         per_subject = sources.sql(f"""
             SELECT c.subject_no, c.group_no, c.kind, sum(r.weighted) AS weighted, sum(r.seconds) AS seconds,
                    sum(r.samples) AS samples
-            FROM {built.raw} r JOIN {built.chosen} c USING (subset, series_id, code, counter)
+            FROM {built.partial_sums()} r JOIN {built.chosen} c USING (subset, series_id, code, counter)
             GROUP BY ALL""")
-        idle = sources.sql(f"""
-            SELECT subject_no, resource, sum(idle_hours) AS idle, sum(requested_hours) AS requested
-            FROM {built.hourly()} WHERE idle_hours IS NOT NULL GROUP BY ALL""")
+        idle = built.by_days(
+            lambda hourly: (
+                f"""SELECT subject_no, resource, sum(idle_hours) AS idle, sum(requested_hours) AS requested
+                FROM {hourly} WHERE idle_hours IS NOT NULL GROUP BY ALL"""
+            )
+        )
         # Every kept usage sample is counted in ``samples``; a percentile holds all of its group's in memory,
         # so batches of groups keep that bounded.
         count = int(per_subject.filter(pl.col("kind") == "usage")["samples"].sum())
@@ -278,7 +284,9 @@ def cost_lines(sources: Sources, period: Period, cpu_price: float, memory_price:
         day_ns = 24 * HOUR_NS
         cpu, memory = "resource = 'cpu'", "resource = 'memory'"
         idle = "coalesce(idle_hours, 0.0)"
-        per_subject = sources.sql(f"""
+        per_subject = built.by_days(
+            lambda hourly: (
+                f"""
             SELECT subject_no,
                    make_timestamp(CAST((hour_ns - (((hour_ns % {day_ns}) + {day_ns}) % {day_ns})) // 1000 AS BIGINT))
                        AS day,
@@ -289,8 +297,10 @@ def cost_lines(sources: Sources, period: Period, cpu_price: float, memory_price:
                        AS memory_cost,
                    sum(CASE WHEN {cpu} THEN {idle} * {cpu_price!r} ELSE 0.0 END) AS idle_cpu_cost,
                    sum(CASE WHEN {memory} THEN {idle} / {gib!r} * {memory_price!r} ELSE 0.0 END) AS idle_memory_cost
-            FROM {built.hourly()}
-            GROUP BY ALL""")
+            FROM {hourly}
+            GROUP BY ALL"""
+            )
+        )
     names = chosen.select("subject_no", "team", "workload", "environment").unique()
     amounts = ["cpu_core_hours", "memory_gib_hours", "cpu_cost", "memory_cost", "idle_cpu_cost", "idle_memory_cost"]
     return (
