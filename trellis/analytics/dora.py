@@ -107,16 +107,19 @@ class Deployments:
     Polars groups and joins integers, and only a row per workload leaves the database with its names.
 
     - ``production``: the deployments to production environments, sorted by ``finished_at``, the ones lead
-      time, failure rate, rework and recovery look at, with their ``lead_time`` in nanoseconds;
+      time, failure rate, rework and recovery look at, with their ``lead_time`` in nanoseconds and their
+      ``row`` in ``ids``, their ``deployment_id``s (strings are slow to sort);
     - ``workloads``: every workload's numbers and names;
-    - ``daily``: per workload and day of the period (``day``, counted from the Monday its first week starts
-      on), the deployments and the successful ones, of every environment: all the rest needs of them;
+    - ``weekly``: per workload and week of the period (``week``, counted from the Monday its first week
+      starts on), the deployments and the successful ones, of every environment, and the days with a
+      successful one (``days``: bit 0 is Monday): all the rest needs of them;
     - ``causes``: the deployments incidents name as their cause, with their names.
     """
 
     production: pl.DataFrame
+    ids: pl.Series
     workloads: pl.DataFrame
-    daily: pl.DataFrame
+    weekly: pl.DataFrame
     causes: pl.DataFrame
 
 
@@ -131,28 +134,30 @@ def _numbers(salt: int) -> str:
 
 
 def _read_workloads(sources: Sources, period: Period | None, salt: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Every workload with deployments (a row each, with its names) and its deployments per day of the period,
-    in one grouping: the days' rows carry the numbers alone."""
+    """Every workload with deployments (a row each, with its names) and its deployments per week of the
+    period, in one grouping: the weeks' rows carry the numbers alone. Weeks, not days: a fifth as many groups
+    is most of the grouping's cost, and a bit per day keeps which days had a successful deployment."""
     day, params = "NULL::BIGINT", []
     if period is not None:
         day = f"CASE WHEN t >= ? AND t < ? THEN (t - ?) // {DAY_NS} END"
         params = [epoch_ns(period.start), epoch_ns(period.end), epoch_ns(week_start(period.start))]
-    names = ", ".join(f"CASE WHEN grouping(day) = 1 THEN {name} END AS {name}" for name in KEYS)
+    names = ", ".join(f"CASE WHEN grouping(week) = 1 THEN {name} END AS {name}" for name in KEYS)
     frame = sources.sql(
         f"""
-        SELECT grouping(day) = 1 AS workload_row, {_numbers(salt)}, {names}, day,
-               count(*) AS deployments, count_if(succeeded) AS successful
+        SELECT grouping(week) = 1 AS workload_row, {_numbers(salt)}, {names}, week,
+               count(*) AS deployments, count_if(succeeded) AS successful,
+               bit_or(CASE WHEN succeeded THEN 1 << (day % 7) ELSE 0 END) AS days
         FROM (
-            SELECT {", ".join(KEYS)}, status = 'succeeded' AS succeeded, {day} AS day
+            SELECT {", ".join(KEYS)}, status = 'succeeded' AS succeeded, {day} AS day, {day} // 7 AS week
             FROM (SELECT *, epoch_ns(finished_at) AS t FROM deployments WHERE finished_at IS NOT NULL)
         )
-        GROUP BY GROUPING SETS (({", ".join(KEYS)}, day), ({", ".join(KEYS)}))
+        GROUP BY GROUPING SETS (({", ".join(KEYS)}, week), ({", ".join(KEYS)}))
         """,
-        params,
+        params + params,
     )
     workloads = frame.filter(pl.col("workload_row")).select(*_NUMBERS, *KEYS)
-    daily = frame.filter(~pl.col("workload_row") & pl.col("day").is_not_null())
-    return workloads, daily.select("workload", "day", "deployments", "successful")
+    weekly = frame.filter(~pl.col("workload_row") & pl.col("week").is_not_null())
+    return workloads, weekly.select("workload", "week", "deployments", "successful", pl.col("days").cast(pl.Int64))
 
 
 def _one_name_each(workloads: pl.DataFrame) -> bool:
@@ -163,9 +168,9 @@ def _one_name_each(workloads: pl.DataFrame) -> bool:
     )
 
 
-def _read_production(sources: Sources, config: AnalyticsConfig, salt: int) -> pl.DataFrame:
+def _read_production(sources: Sources, config: AnalyticsConfig, salt: int) -> tuple[pl.DataFrame, pl.Series]:
     """The finished deployments to production environments (as ``in_environments`` tells them), sorted by
-    ``finished_at``, with the lead time of the successful ones."""
+    ``finished_at``, with the lead time of the successful ones; and their ids, in the order read."""
     prefixes = [p for p in config.production_environments if p]
     production = " OR ".join("starts_with(environment, ?)" for _ in prefixes) or "false"
     frame = sources.sql(
@@ -178,23 +183,37 @@ def _read_production(sources: Sources, config: AnalyticsConfig, salt: int) -> pl
         """,
         prefixes,
     )
-    return frame.with_columns(pl.col("finished_at").cast(pl.Datetime("ns"))).sort("finished_at")
+    ordered = (
+        frame.drop("deployment_id")
+        .with_row_index("row")
+        .with_columns(pl.col("finished_at").cast(pl.Datetime("ns")))
+        .sort("finished_at")
+    )
+    return ordered, frame["deployment_id"]
 
 
 def _read_causes(sources: Sources) -> pl.DataFrame:
     """The finished deployments that incidents name as their cause."""
-    named = "deployment_id IN (SELECT caused_by_deployment_id FROM incidents)" if sources.has("incidents") else "false"
-    query = f"SELECT deployment_id, {', '.join(KEYS)} FROM deployments WHERE finished_at IS NOT NULL AND {named}"
-    return sources.sql(query)
+    columns = ", ".join(["deployment_id", *KEYS])
+    if not sources.has("incidents"):
+        return sources.sql(f"SELECT {columns} FROM deployments WHERE false")
+    return sources.sql(
+        f"""
+        SELECT {columns}
+        FROM (SELECT DISTINCT caused_by_deployment_id AS deployment_id FROM incidents)
+        JOIN deployments USING (deployment_id)
+        WHERE finished_at IS NOT NULL
+        """
+    )
 
 
 def read_deployments(sources: Sources, config: AnalyticsConfig, period: Period | None = None) -> Deployments:
-    """Every finished deployment (see ``Deployments``; ``daily`` is empty without a period)."""
+    """Every finished deployment (see ``Deployments``; ``weekly`` is empty without a period)."""
     for salt in range(_SALTS):
-        workloads, daily = _read_workloads(sources, period, salt)
+        workloads, weekly = _read_workloads(sources, period, salt)
         if _one_name_each(workloads):
-            production = _read_production(sources, config, salt)
-            return Deployments(production, workloads, daily, _read_causes(sources))
+            production, ids = _read_production(sources, config, salt)
+            return Deployments(production, ids, workloads, weekly, _read_causes(sources))
     raise RuntimeError(f"the names of the deployments' workloads hashed to the same number {_SALTS} times")
 
 
@@ -228,7 +247,7 @@ def link_incidents(incidents: pl.DataFrame, deployments: Deployments, config: An
         "caused_by_deployment_id"
     )
     candidates = deployments.production.filter(pl.col("succeeded")).select(
-        "workload", "series", "service", "finished_at", linked_deployment_id="deployment_id"
+        "workload", "series", "service", "finished_at", "row"
     )
     implicit = incidents.filter(pl.col("caused_by_deployment_id").is_null()).drop("caused_by_deployment_id")
     by_env = _numbered(implicit.filter(pl.col("environment").is_not_null()), deployments.workloads, "series")
@@ -239,17 +258,13 @@ def link_incidents(incidents: pl.DataFrame, deployments: Deployments, config: An
         linked_service="service_name",
         linked_namespace="service_namespace",
     )
-    linked = [
-        explicit,
-        *(
-            frame.sort("opened_at")
-            .join_asof(
-                candidates.drop(other), left_on="opened_at", right_on="finished_at", by=by, check_sortedness=False
-            )
-            .join(names, on="workload", how="left")
-            for frame, by, other in ((by_env, "series", "service"), (no_env, "service", "series"))
-        ),
-    ]
+    linked = [explicit]
+    for frame, by, other in ((by_env, "series", "service"), (no_env, "service", "series")):
+        found = frame.sort("opened_at").join_asof(
+            candidates.drop(other), left_on="opened_at", right_on="finished_at", by=by, check_sortedness=False
+        )
+        found = found.with_columns(linked_deployment_id=deployments.ids.gather(found["row"]))
+        linked.append(found.join(names, on="workload", how="left"))
     columns = [
         "incident_id",
         "service_name",
@@ -274,16 +289,20 @@ def _changes(deployments: Deployments, incidents: pl.DataFrame) -> pl.DataFrame:
     """The production deployments with whether each is a failed change (failed, or an incident is linked to
     it) and whether it is rework: a successful deployment right after a failed one of the same service and
     environment, or made while a production incident of that service and environment was open."""
-    linked = incidents["linked_deployment_id"].drop_nulls().implode()
+    linked = deployments.ids.is_in(incidents["linked_deployment_id"].drop_nulls().implode())
     during = _open_until(deployments.production, incidents.filter(pl.col("production")), deployments.workloads)
-    return during.with_columns(
-        failed_change=pl.col("failed") | pl.col("deployment_id").is_in(linked),
-        rework=pl.col("succeeded")
-        & (
-            pl.col("failed").shift(1).over("series").fill_null(False)
-            | (pl.col("until") > pl.col("finished_at")).fill_null(False)
-        ),
-    ).drop("until")
+    return (
+        during.with_columns(linked=linked.gather(during["row"]))
+        .with_columns(
+            failed_change=pl.col("failed") | pl.col("linked"),
+            rework=pl.col("succeeded")
+            & (
+                pl.col("failed").shift(1).over("series").fill_null(False)
+                | (pl.col("until") > pl.col("finished_at")).fill_null(False)
+            ),
+        )
+        .drop("until")
+    )
 
 
 def _open_until(deployments: pl.DataFrame, incidents: pl.DataFrame, workloads: pl.DataFrame) -> pl.DataFrame:
@@ -308,13 +327,12 @@ def _open_until(deployments: pl.DataFrame, incidents: pl.DataFrame, workloads: p
     return found.drop("opened_at")
 
 
-def _recoveries_of_deployments(changes: pl.DataFrame, incidents: pl.DataFrame, workloads: pl.DataFrame) -> pl.DataFrame:
+def _recoveries_of_deployments(changes: pl.DataFrame, workloads: pl.DataFrame) -> pl.DataFrame:
     """The failed production deployments no incident is linked to, and how long each took to recover: until
     the next successful deployment of its service and environment (null: not yet; always, for a deployment
     without a service name, which names no service to follow)."""
-    linked = incidents["linked_deployment_id"].drop_nulls().implode()
     unnamed = workloads.filter(pl.col("service_name").is_null())["series"].implode()
-    failed = changes.filter(pl.col("failed") & ~pl.col("deployment_id").is_in(linked)).with_columns(
+    failed = changes.filter(pl.col("failed") & ~pl.col("linked")).with_columns(
         series=pl.when(~pl.col("series").is_in(unnamed)).then(pl.col("series"))
     )
     successes = changes.filter(pl.col("succeeded")).select("series", recovered_at="finished_at")
@@ -335,49 +353,56 @@ def _nanoseconds(duration: pl.Expr) -> pl.Expr:
 
 @dataclass(frozen=True)
 class _Calendar:
-    """The period's days, weeks and months as numbers: day 0 is the Monday its first week starts on."""
+    """The period's days, weeks and months as numbers: day 0 is the Monday its first week starts on, week
+    ``n`` holds days ``7n`` to ``7n + 6``."""
 
     base: datetime
     weeks: pl.DataFrame
-    """``week`` (the day's number // 7), ``bucket_start``, ``bucket_end`` and ``whole`` (``frames.weeks``)."""
+    """``week``, ``bucket_start``, ``bucket_end`` and ``whole`` (``frames.weeks``)."""
     frequency_weeks: pl.Series
     frequency_months: pl.Series
     """The weeks and months the deployment frequency's medians go over: the whole ones (all when none is)."""
-    month_of_day: pl.Series
-    """The month (its row in ``frames.months``) of each day."""
+    week_months: pl.DataFrame
+    """``week``, ``month`` (its row in ``frames.months``) and ``bits``: the week's days in that month."""
 
     @classmethod
     def of(cls, period: Period) -> _Calendar:
         base = week_start(period.start)
         week_rows, month_rows = weeks(period).with_row_index("week"), months(period).with_row_index("month")
         starts = [month_start(m) for m in month_rows["bucket_start"].to_list()]
-        day_months = []
-        for day in range((period.end - base).days + 1):
-            date = base + timedelta(days=day)
-            day_months.append(starts.index(month_start(date)) if month_start(date) in starts else None)
+        bits: dict[tuple[int, int], int] = {}
+        for week in range(week_rows.height):
+            for day in range(7):
+                start = month_start(base + timedelta(days=7 * week + day))
+                if start in starts:
+                    key = (week, starts.index(start))
+                    bits[key] = bits.get(key, 0) | 1 << day
 
         def chosen(rows: pl.DataFrame, index: str) -> pl.Series:
-            return (rows.filter(pl.col("whole")) if rows["whole"].any() else rows)[index]
+            return (rows.filter(pl.col("whole")) if rows["whole"].any() else rows)[index].cast(pl.Int64)
 
-        return cls(
-            base,
-            week_rows.with_columns(pl.col("week").cast(pl.Int64)),
-            chosen(week_rows, "week").cast(pl.Int64),
-            chosen(month_rows, "month").cast(pl.Int64),
-            pl.Series("month", day_months, dtype=pl.Int64),
+        week_months = pl.DataFrame(
+            {"week": [w for w, _ in bits], "month": [m for _, m in bits], "bits": list(bits.values())},
+            schema={"week": pl.Int64, "month": pl.Int64, "bits": pl.Int64},
         )
+        weeks_frame = week_rows.with_columns(pl.col("week").cast(pl.Int64))
+        return cls(base, weeks_frame, chosen(week_rows, "week"), chosen(month_rows, "month"), week_months)
 
-    def day(self, column: str) -> pl.Expr:
-        """The number of the day a time column is in."""
-        return (pl.col(column).dt.epoch("ns") - epoch_ns(self.base)) // DAY_NS
+    def week(self, column: str) -> pl.Expr:
+        """The number of the week a time column is in."""
+        return (pl.col(column).dt.epoch("ns") - epoch_ns(self.base)) // (7 * DAY_NS)
+
+    def key(self, group: pl.Expr) -> pl.Expr:
+        """A group's week as one integer (``k * weeks + week``): grouping by one integer is much cheaper."""
+        return group.cast(pl.Int64) * self.weeks.height + pl.col("week")
 
 
 @dataclass(frozen=True)
 class _Facts:
-    """What the period's rows are made of, per workload (``w``, a row of ``_names``) and day or week."""
+    """What the period's rows are made of, per workload (``w``, a row of ``_names``) and week."""
 
-    daily: pl.DataFrame
-    """``w``, ``day``, ``deployments``, ``successful``."""
+    weekly: pl.DataFrame
+    """``w``, ``week``, ``deployments``, ``successful``, ``days`` (``Deployments.weekly``)."""
     changes: pl.DataFrame
     """``w``, ``week``, ``failed_deployments``, ``rework_deployments``."""
     lead_times: pl.DataFrame
@@ -409,28 +434,34 @@ def _facts(
     calendar: _Calendar,
     period: Period,
 ) -> _Facts:
-    """The period's facts per workload; workloads become rows of ``names``, days and weeks numbers."""
+    """The period's facts per workload and week; workloads become rows of ``names``."""
     by_number = names.select("workload", "w").drop_nulls("workload")
-    week = (calendar.day("at") // 7).alias("week")
     in_changes = changes.filter(in_period("finished_at", period)).join(by_number, on="workload")
-    in_changes = in_changes.with_columns(week=calendar.day("finished_at") // 7)
-    per_week = in_changes.group_by("w", "week").agg(
-        failed_deployments=pl.col("failed_change").sum(), rework_deployments=pl.col("rework").sum()
+    in_changes = in_changes.with_columns(week=calendar.week("finished_at"))
+    per_week = (
+        in_changes.group_by(calendar.key(pl.col("w")).alias("key"))
+        .agg(
+            pl.col("w", "week").first(),
+            failed_deployments=pl.col("failed_change").sum(),
+            rework_deployments=pl.col("rework").sum(),
+        )
+        .drop("key")
     )
     lead_times = in_changes.filter(pl.col("lead_time").is_not_null()).select("w", "week", "lead_time")
     production = incidents.filter(pl.col("production")).join(names.select(*KEYS, "w"), on=KEYS, nulls_equal=True)
     recoveries = pl.concat(
         [
             production.select("w", at="opened_at", recovery=_nanoseconds(pl.col("resolved_at") - pl.col("opened_at"))),
-            _recoveries_of_deployments(changes, incidents, deployments.workloads)
+            _recoveries_of_deployments(changes, deployments.workloads)
             .join(by_number, on="workload")
             .select("w", "at", "recovery"),
         ],
         how="vertical_relaxed",
     )
     opened = production.filter(pl.col("environment").is_not_null()).select("w", at="opened_at")
+    week = calendar.week("at").alias("week")
     return _Facts(
-        deployments.daily.join(by_number, on="workload").select("w", "day", "deployments", "successful"),
+        deployments.weekly.join(by_number, on="workload").drop("workload"),
         per_week,
         lead_times.sort("lead_time"),
         opened.filter(in_period("at", period)).select("w", week),
@@ -495,30 +526,34 @@ def _sorted_lower_median(column: str) -> pl.Expr:
 def _level(
     level: str, facts: _Facts, names: pl.DataFrame, calendar: _Calendar, period: Period, config: AnalyticsConfig
 ) -> pl.DataFrame:
-    """A level's rows: per group (its ``k``: a workload, team or environment), one for the period and one
-    per week. Counts add up from the workloads' weeks; days with deployments and medians are taken anew."""
+    """A level's rows: per group (``k``: a workload, team or environment), one for the period and one per
+    week. Counts add up from the workloads' weeks; days with deployments and medians are taken anew."""
     number = names[_LEVEL_NUMBERS[level]]
 
     def grouped(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.with_columns(k=number.gather(frame["w"]))
+        return frame.with_columns(k=number.gather(frame["w"])).with_columns(key=calendar.key(pl.col("k")))
 
-    daily = grouped(facts.daily)
+    weekly = grouped(facts.weekly)
     if level != "workload":
-        daily = daily.group_by("k", "day").agg(pl.col("deployments", "successful").sum())
-    daily = daily.with_columns(week=pl.col("day") // 7, days=(pl.col("successful") > 0).cast(pl.Int64))
-    recoveries = grouped(facts.recoveries)
-    incidents = grouped(facts.incidents)
-    groups = pl.concat([f.select("k") for f in (daily, incidents, recoveries)]).unique()
+        weekly = weekly.group_by("key").agg(
+            pl.col("k", "week").first(), pl.col("deployments", "successful").sum(), pl.col("days").bitwise_or()
+        )
+    lead_times, incidents, recoveries = (grouped(f) for f in (facts.lead_times, facts.incidents, facts.recoveries))
+    groups = pl.concat([f.select("k") for f in (weekly, incidents, recoveries)]).unique()
     if groups.is_empty():
         return empty(SCHEMA)
-    weekly = _weekly(daily, grouped(facts.changes), grouped(facts.lead_times), incidents, recoveries)
+    counts = _weekly(weekly, grouped(facts.changes), lead_times, incidents, recoveries)
     grid = groups.join(calendar.weeks.select("week", "bucket_start", "bucket_end"), how="cross")
-    per_week = grid.join(weekly, on=["k", "week"], how="left").with_columns(pl.col(_COUNTS).fill_null(0))
+    per_week = (
+        grid.with_columns(key=calendar.key(pl.col("k")))
+        .join(counts, on="key", how="left")
+        .with_columns(pl.col(_COUNTS).fill_null(0))
+    )
     whole = per_week.group_by("k").agg(pl.col(_COUNTS).sum())
     for medians in (
-        grouped(facts.lead_times).group_by("k").agg(lead_time_median=_sorted_lower_median("lead_time")),
+        lead_times.group_by("k").agg(lead_time_median=_sorted_lower_median("lead_time")),
         recoveries.group_by("k").agg(recovery_median=_sorted_lower_median("recovery")),
-        _frequency(per_week, daily, groups, calendar),
+        _frequency(per_week, weekly, groups, calendar),
     ):
         whole = whole.join(medians, on="k", how="left")
     whole = whole.with_columns(
@@ -534,25 +569,24 @@ def _level(
 
 
 def _weekly(
-    daily: pl.DataFrame,
+    weekly: pl.DataFrame,
     changes: pl.DataFrame,
     lead_times: pl.DataFrame,
     incidents: pl.DataFrame,
     recoveries: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Per group and week that has any: the counts and the medians."""
+    """Per group and week (``key``) that has any: the counts and the medians."""
     parts = [
-        daily.group_by("k", "week").agg(
-            deployments=pl.col("deployments").sum(),
-            successful_deployments=pl.col("successful").sum(),
-            deployment_days=pl.col("days").sum(),
+        weekly.select(
+            "key",
+            "deployments",
+            successful_deployments="successful",
+            deployment_days=pl.col("days").bitwise_count_ones(),
         ),
-        changes.group_by("k", "week").agg(pl.col("failed_deployments", "rework_deployments").sum()),
-        lead_times.group_by("k", "week").agg(
-            lead_time_changes=pl.len(), lead_time_median=_sorted_lower_median("lead_time")
-        ),
-        incidents.group_by("k", "week").agg(incidents=pl.len()),
-        recoveries.group_by("k", "week").agg(
+        changes.group_by("key").agg(pl.col("failed_deployments", "rework_deployments").sum()),
+        lead_times.group_by("key").agg(lead_time_changes=pl.len(), lead_time_median=_sorted_lower_median("lead_time")),
+        incidents.group_by("key").agg(incidents=pl.len()),
+        recoveries.group_by("key").agg(
             recoveries=pl.col("recovery").count(),
             unrecovered_failures=pl.col("recovery").null_count(),
             recovery_median=_sorted_lower_median("recovery"),
@@ -560,19 +594,19 @@ def _weekly(
     ]
     frame = parts[0]
     for part in parts[1:]:
-        frame = frame.join(part, on=["k", "week"], how="full", coalesce=True)
+        frame = frame.join(part, on="key", how="full", coalesce=True)
     return frame
 
 
-def _frequency(per_week: pl.DataFrame, daily: pl.DataFrame, groups: pl.DataFrame, calendar: _Calendar) -> pl.DataFrame:
+def _frequency(per_week: pl.DataFrame, weekly: pl.DataFrame, groups: pl.DataFrame, calendar: _Calendar) -> pl.DataFrame:
     """Median deployment days per week and per month, over the whole weeks and months inside the period
     (all the partial ones when none is whole); weeks and months without deployments count as 0."""
     in_weeks = per_week.filter(pl.col("week").is_in(calendar.frequency_weeks.implode()))
     by_week = in_weeks.group_by("k").agg(median_deployment_days_per_week=lower_median(pl.col("deployment_days")))
     monthly = (
-        daily.with_columns(month=calendar.month_of_day.gather(daily["day"]))
+        weekly.join(calendar.week_months, on="week")
         .group_by("k", "month")
-        .agg(pl.col("days").sum())
+        .agg(days=(pl.col("days") & pl.col("bits")).bitwise_count_ones().sum())
     )
     by_month = (
         groups.join(calendar.frequency_months.to_frame(), how="cross")
