@@ -24,7 +24,6 @@ from trellis.analytics.frames import (
     lower_median,
     month_start,
     months,
-    utc_naive,
     week_start,
     weeks,
 )
@@ -215,6 +214,18 @@ def read_deployments(sources: Sources, config: AnalyticsConfig, period: Period |
             production, ids = _read_production(sources, config, salt)
             return Deployments(production, ids, workloads, weekly, _read_causes(sources))
     raise RuntimeError(f"the names of the deployments' workloads hashed to the same number {_SALTS} times")
+
+
+def read_incidents(sources: Sources, period: Period) -> pl.DataFrame:
+    """The incidents opened before the period's end. Read with SQL: a lazy scan's first use in a process
+    imports pandas, a third of a second."""
+    if not sources.has("incidents"):
+        return empty({c: pl.String() for c in _INCIDENT_COLUMNS}).with_columns(
+            pl.col("opened_at", "resolved_at").cast(pl.Datetime("ns"))
+        )
+    query = f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM incidents WHERE epoch_ns(opened_at) < ?"
+    frame = sources.sql(query, [epoch_ns(period.end)])
+    return frame.with_columns(pl.col("opened_at", "resolved_at").cast(pl.Datetime("ns")))
 
 
 def _numbered(frame: pl.DataFrame, workloads: pl.DataFrame, number: str, nulls_equal: bool = False) -> pl.DataFrame:
@@ -643,14 +654,7 @@ def run(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFra
     if not sources.has("deployments"):
         return empty(SCHEMA)
     deployments = read_deployments(sources, config, period)
-    if sources.has("incidents"):
-        raw = sources.scan("incidents", window=("opened_at", None, period.end)).select(_INCIDENT_COLUMNS)
-        raw_incidents = utc_naive(raw, ["opened_at", "resolved_at"]).collect()
-    else:
-        raw_incidents = empty({c: pl.String() for c in _INCIDENT_COLUMNS}).with_columns(
-            pl.col("opened_at", "resolved_at").cast(pl.Datetime("ns"))
-        )
-    incidents = link_incidents(raw_incidents, deployments, config)
+    incidents = link_incidents(read_incidents(sources, period), deployments, config)
     changes = _changes(deployments, incidents)
     names = _names(deployments, incidents.filter(pl.col("production")), config)
     calendar = _Calendar.of(period)
