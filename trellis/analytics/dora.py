@@ -96,7 +96,7 @@ and recovery follow; a service, what an incident without an environment is linke
 _SALTS = 4
 """Salts of those hashes tried in turn until every number stands for one name (two of a few thousand 64-bit
 hashes collide about once in 10^13 runs)."""
-DAY_NS = 86_400 * 1_000_000_000
+_DAY_NS = 86_400 * 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -106,8 +106,9 @@ class Deployments:
     Polars groups and joins integers, and only a row per workload leaves the database with its names.
 
     - ``production``: the deployments to production environments, sorted by ``finished_at``, the ones lead
-      time, failure rate, rework and recovery look at, with their ``lead_time`` in nanoseconds and their
-      ``row`` in ``ids``, their ``deployment_id``s (strings are slow to sort);
+      time, failure rate, rework and recovery look at, with their ``lead_time`` in nanoseconds;
+    - ``ids``: their ``deployment_id``s, in the order read (a deployment's ``row``): a frame with a million
+      strings in it is much slower to sort;
     - ``workloads``: every workload's numbers and names;
     - ``weekly``: per workload and week of the period (``week``, counted from the Monday its first week
       starts on), the deployments and the successful ones, of every environment, and the days with a
@@ -122,13 +123,14 @@ class Deployments:
     causes: pl.DataFrame
 
 
-def epoch_ns(moment: datetime) -> int:
+def _epoch_ns(moment: datetime) -> int:
     """A moment (naive: UTC) in nanoseconds since the epoch, as DuckDB's ``epoch_ns`` counts."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return (aware - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _numbers(salt: int) -> str:
+    """The SQL of the ``_NUMBERS`` columns: 64-bit hashes of the names (NULL hashes as a value of its own)."""
     return ", ".join(f"hash({', '.join(names)}, {salt}) AS {number}" for number, names in _NUMBERS.items())
 
 
@@ -138,8 +140,8 @@ def _read_workloads(sources: Sources, period: Period | None, salt: int) -> tuple
     is most of the grouping's cost, and a bit per day keeps which days had a successful deployment."""
     day, params = "NULL::BIGINT", []
     if period is not None:
-        day = f"CASE WHEN t >= ? AND t < ? THEN (t - ?) // {DAY_NS} END"
-        params = [epoch_ns(period.start), epoch_ns(period.end), epoch_ns(week_start(period.start))]
+        day = f"CASE WHEN t >= ? AND t < ? THEN (t - ?) // {_DAY_NS} END"
+        params = [_epoch_ns(period.start), _epoch_ns(period.end), _epoch_ns(week_start(period.start))]
     names = ", ".join(f"CASE WHEN grouping(week) = 1 THEN {name} END AS {name}" for name in KEYS)
     frame = sources.sql(
         f"""
@@ -224,7 +226,7 @@ def read_incidents(sources: Sources, period: Period) -> pl.DataFrame:
             pl.col("opened_at", "resolved_at").cast(pl.Datetime("ns"))
         )
     query = f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM incidents WHERE epoch_ns(opened_at) < ?"
-    frame = sources.sql(query, [epoch_ns(period.end)])
+    frame = sources.sql(query, [_epoch_ns(period.end)])
     return frame.with_columns(pl.col("opened_at", "resolved_at").cast(pl.Datetime("ns")))
 
 
@@ -401,7 +403,7 @@ class _Calendar:
 
     def week(self, column: str) -> pl.Expr:
         """The number of the week a time column is in."""
-        return (pl.col(column).dt.epoch("ns") - epoch_ns(self.base)) // (7 * DAY_NS)
+        return (pl.col(column).dt.epoch("ns") - _epoch_ns(self.base)) // (7 * _DAY_NS)
 
     def key(self, group: pl.Expr) -> pl.Expr:
         """A group's week as one integer (``k * weeks + week``): grouping by one integer is much cheaper."""
@@ -424,17 +426,16 @@ class _Facts:
     """``w``, ``week``, ``recovery`` (ns; null: not recovered), sorted by recovery, nulls last."""
 
 
-def _names(deployments: Deployments, incidents: pl.DataFrame, config: AnalyticsConfig) -> pl.DataFrame:
+def _names(deployments: Deployments, incidents: pl.DataFrame) -> pl.DataFrame:
     """Every workload a row can be about, numbered ``w`` from 0: those with deployments, then those only
-    incidents name; with the number of its team (``team``) and environment (``env``), and whether it is
-    production."""
+    incidents name; with the number of its team (``team``) and environment (``env``)."""
     known = deployments.workloads.select(*KEYS, "workload")
     others = incidents.select(KEYS).unique().join(known, on=KEYS, how="anti", nulls_equal=True)
     names = pl.concat([known, others], how="diagonal").with_row_index("w")
     for number, keys in (("team", LEVELS["team"]), ("env", LEVELS["environment"])):
         numbered = names.select(keys).unique().with_row_index(number)
         names = names.join(numbered, on=keys, how="left", nulls_equal=True)
-    return names.sort("w").with_columns(production=in_environments("environment", config.production_environments))
+    return names.sort("w")
 
 
 def _facts(
@@ -656,7 +657,7 @@ def run(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFra
     deployments = read_deployments(sources, config, period)
     incidents = link_incidents(read_incidents(sources, period), deployments, config)
     changes = _changes(deployments, incidents)
-    names = _names(deployments, incidents.filter(pl.col("production")), config)
+    names = _names(deployments, incidents.filter(pl.col("production")))
     calendar = _Calendar.of(period)
     facts = _facts(deployments, changes, incidents, names, calendar, period)
     frames = [_level(level, facts, names, calendar, period, config) for level in LEVELS]
