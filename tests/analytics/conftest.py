@@ -47,7 +47,7 @@ def deployment(
     deployment_id: str,
     finished_at: datetime,
     status: str = "succeeded",
-    service: str = "checkout",
+    service: str | None = "checkout",
     namespace: str | None = "shop",
     environment: str | None = "production",
     first_commit_at: datetime | None = None,

@@ -259,3 +259,35 @@ def test_missing_tables_and_no_data_give_the_documented_empty_frame(con: duckdb.
     con.execute("DROP TABLE incidents")
     insert(con, "deployments", [deployment("in", D(2026, 1, 6))])
     assert rows(run(con))["deployments"].to_list() == [1]
+
+
+def test_a_failed_deployment_without_a_service_name_never_recovers(con: duckdb.DuckDBPyConnection) -> None:
+    """It names no service to follow, so the next successful deployment without a name does not recover it."""
+    insert(
+        con,
+        "deployments",
+        [
+            deployment("failed", D(2026, 1, 6, 9), status="failed", service=None),
+            deployment("next", D(2026, 1, 6, 10), service=None),
+        ],
+    )
+    row = rows(run(con)).row(0, named=True)
+    assert (row["service_name"], row["failed_deployments"]) == (None, 1)
+    assert (row["recoveries"], row["unrecovered_failures"], row["rework_deployments"]) == (0, 1, 1)
+
+
+def test_workload_numbers_that_collide_are_hashed_again(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job groups by hashes of the names; when two names hash alike it hashes them again with another salt,
+    and gives up after a few salts."""
+    insert(con, "deployments", SCENARIO)
+    insert(con, "incidents", SCENARIO_INCIDENTS)
+    expected = run(con)
+    hashes = dora._numbers
+    collide = ", ".join(f"0::UBIGINT AS {number}" for number in dora._NUMBERS)
+    monkeypatch.setattr(dora, "_numbers", lambda salt: collide if salt == 0 else hashes(salt))
+    assert_frame_equal(run(con), expected)
+    monkeypatch.setattr(dora, "_numbers", lambda salt: collide)
+    with pytest.raises(RuntimeError, match="hashed to the same number"):
+        run(con)
