@@ -51,10 +51,14 @@ def empty_collector(tmp_path: Path) -> Iterator[RunningCollector]:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test starts with an empty Streamlit cache and no dashboard settings from the environment."""
+    """Every test starts with an empty Streamlit cache and no dashboard settings from the environment; the
+    charts the pages draw are validated."""
     import streamlit as st
+
+    from trellis.dashboard import charts
 
     st.cache_data.clear()
     st.cache_resource.clear()
+    monkeypatch.setattr(charts, "VALIDATE", True)  # every chart a page draws is checked against Vega-Lite's schema
     for name in ("TRELLIS_API", "TRELLIS_TOKEN", "TRELLIS_DASHBOARD_DB"):
         monkeypatch.delenv(name, raising=False)

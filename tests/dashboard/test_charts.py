@@ -6,7 +6,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import altair as alt
 import polars as pl
+import pytest
 
 from trellis.dashboard import charts
 
@@ -66,3 +68,30 @@ def test_every_table_of_every_page_shows_a_missing_value_as_empty() -> None:
     views = sorted((ROOT / "trellis" / "dashboard" / "views").glob("*.py"))
     direct = [path.name for path in views if "st.dataframe(" in path.read_text()]
     assert views and direct == []
+
+
+def test_every_chart_of_every_page_is_drawn_through_show_which_validates_only_when_asked(monkeypatch: Any) -> None:
+    """Pages draw charts with charts.show: Vega-Lite's schema is checked in the tests, not on every run."""
+    views = sorted((ROOT / "trellis" / "dashboard" / "views").glob("*.py"))
+    direct = [path.name for path in views if "altair_chart(" in path.read_text()]
+    assert views and direct == []
+
+    drawn: list[Any] = []
+
+    class Page:
+        def altair_chart(self, chart: Any, **options: Any) -> None:
+            drawn.append((chart.to_dict(), options))
+
+    frame = pl.DataFrame({"definition": ["pg"], "consumers": [3]})
+    chart = charts.bars(frame, "definition", "consumers", "Consumers", "consumers")
+    broken = chart.copy()
+    broken.mark = "no such mark"  # set as an attribute, unchecked until the spec is validated
+    for validate in (False, True):
+        monkeypatch.setattr(charts, "VALIDATE", validate)
+        charts.show(Page(), chart, width="stretch")
+        assert drawn.pop() == (chart.to_dict(), {"width": "stretch"})
+    monkeypatch.setattr(charts, "VALIDATE", False)
+    charts.show(Page(), broken)
+    monkeypatch.setattr(charts, "VALIDATE", True)
+    with pytest.raises(alt.utils.schemapi.SchemaValidationError):
+        charts.show(Page(), broken)

@@ -6,6 +6,9 @@ the page chosen in the navigation.
 
 from __future__ import annotations
 
+import importlib
+import threading
+
 import streamlit as st
 
 from trellis.dashboard import auth, data, filters
@@ -33,6 +36,25 @@ PAGES = {
 }
 
 
+WARM = ("altair", "pandas", "trellis.dashboard.charts", "trellis.dashboard.editor", "trellis.dashboard.figures",
+        "trellis.dashboard.flows", "trellis.dashboard.reports")  # fmt: skip
+"""What the pages import beyond this file: altair and pandas take 0.2 to 0.6 s to import."""
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up() -> threading.Thread:
+    """Import ``WARM`` in the background, once per process, from its first run on (the sign-in form, or the
+    first page): otherwise the first page with a chart or a pandas widget after a start waits for them."""
+    thread = threading.Thread(target=_import, args=(WARM,), name="trellis-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def _locate(api: str, db: str | None) -> Source:
     return locate(api, db, None)
@@ -54,6 +76,7 @@ def _options(ctx: Context) -> tuple[list[str], list[str]]:
 
 def main() -> None:
     st.set_page_config(page_title="Trellis", page_icon=":material/park:", layout="wide")
+    _warm_up()
     page = st.navigation(PAGES)
     config = load()
     try:

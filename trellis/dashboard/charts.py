@@ -21,6 +21,29 @@ FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 """Fill the width; the height is the plot's own, so a long legend adds to it instead of squeezing the plot."""
 
 
+VALIDATE = False
+"""Whether ``show`` checks each spec against Vega-Lite's JSON schema. The check cost 30 to 50 ms a chart on
+every run, more than building the chart, and 0.3 s more the first time (loading the schema); the tests turn
+it on (tests/dashboard/conftest.py), so every chart the pages draw there is checked."""
+
+
+class _Drawn:
+    """A chart as ``st.altair_chart`` takes it (it only asks for ``to_dict()``), validated when ``VALIDATE``."""
+
+    def __init__(self, chart: alt.TopLevelMixin) -> None:
+        self.chart = chart
+
+    def to_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        spec: dict[str, Any] = self.chart.to_dict(*args, **{**kwargs, "validate": VALIDATE})
+        return spec
+
+
+def show(where: Any, chart: alt.TopLevelMixin, **options: Any) -> None:
+    """Draw ``chart`` in ``where`` (``st``, a column, a tab) as ``where.altair_chart`` does, with its ``options``
+    (``width="stretch"``), its spec validated only when ``VALIDATE``. Pages draw every chart through here."""
+    where.altair_chart(_Drawn(chart), **options)
+
+
 def band_scale() -> alt.Scale:
     return alt.Scale(domain=BANDS, range=[BAND_COLORS[b] for b in BANDS])
 
@@ -150,6 +173,7 @@ __all__ = [
     "band_scale",
     "bars",
     "over_time",
+    "show",
     "stacked_area",
     "top_series",
     "version_scale",

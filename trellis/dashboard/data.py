@@ -7,6 +7,9 @@ question, so two people with different tokens never share an answer. ``clear()``
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -53,8 +56,13 @@ def _stats(source: Source, token: str | None) -> dict[str, Any] | None:
 def sql(ctx: Context, query: str, limit: int | None = None, **values: Any) -> pl.DataFrame:
     """The rows of one read-only statement; its ``$name`` placeholders are bound from the page's filters
     (``Filters.params``) and ``values``, never pasted into the text."""
+    return _sql(*_statement(ctx, query, limit, values))
+
+
+def _statement(ctx: Context, query: str, limit: int | None, values: dict[str, Any]) -> tuple[Any, ...]:
+    """``_sql``'s arguments, the cache's key."""
     params = named_params(query, {**ctx.filters.params(), **values})
-    return _sql(ctx.source, ctx.token, query, limit, json.dumps(params, sort_keys=True))
+    return ctx.source, ctx.token, query, limit, json.dumps(params, sort_keys=True)
 
 
 def read(ctx: Context, name: str, payload: dict[str, Any] | None = None) -> Any:
@@ -74,6 +82,32 @@ def answer(ctx: Context, job: str) -> tuple[pl.DataFrame, str]:
     cover; computed for the question (cached like the other reads), never read from a shared table."""
     f = ctx.filters
     return _answer(ctx.source, ctx.token, job, f.start_at, f.end_at, f.teams, f.envs)
+
+
+_AHEAD = ThreadPoolExecutor(max_workers=4, thread_name_prefix="trellis-ahead")
+"""Threads that ask for the answers a page will need while it reads and draws the rest (``ahead``)."""
+
+
+def ahead(ctx: Context, *jobs: str) -> None:
+    """Ask for these jobs' answers now, all at once, in the background: a page names the answers it draws
+    before it starts, so that the collector computes them side by side (two at a time) while the page reads
+    and draws the rest, instead of one after another. ``answer`` then takes each from the cache, or waits
+    for the one being fetched (Streamlit's cache fetches a question once). A failure is left to ``answer``,
+    which asks again and shows it."""
+    f = ctx.filters
+    for job in jobs:
+        _AHEAD.submit(_quietly, _answer, ctx.source, ctx.token, job, f.start_at, f.end_at, f.teams, f.envs)
+
+
+def ahead_sql(ctx: Context, *queries: str, limit: int | None = None) -> None:
+    """``ahead`` for statements the page then reads with ``sql(ctx, query, limit)`` (no values of their own)."""
+    for query in queries:
+        _AHEAD.submit(_quietly, _sql, *_statement(ctx, query, limit, {}))
+
+
+def _quietly(read: Callable[..., Any], *question: Any) -> None:
+    with suppress(Exception):  # the page's own call raises it again, where it can be shown
+        read(*question)
 
 
 @st.cache_data(ttl=LIVE_CACHE_SECONDS, show_spinner=False, max_entries=50)
@@ -118,4 +152,17 @@ def scalar(frame: pl.DataFrame, column: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-__all__ = ["answer", "clear", "has", "read", "read_live", "scalar", "sql", "stats", "tables", "webhooks"]
+__all__ = [
+    "ahead",
+    "ahead_sql",
+    "answer",
+    "clear",
+    "has",
+    "read",
+    "read_live",
+    "scalar",
+    "sql",
+    "stats",
+    "tables",
+    "webhooks",
+]

@@ -124,7 +124,7 @@ def _audit(ctx: Context) -> None:
     if text:
         frame = frame.filter(pl.col("object").str.contains(text, literal=True))
     ui.table(frame, height=360)
-    st.download_button("Download CSV", frame.write_csv(), "audit.csv", "text/csv", key="audit_csv")
+    st.download_button("Download CSV", frame.write_csv, "audit.csv", "text/csv", key="audit_csv")
     if st.button("Verify the hash chain", key="audit_verify", icon=":material/verified:"):
         answer = ctx.backend.call("verify", {})
         if answer["ok"]:

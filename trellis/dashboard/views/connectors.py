@@ -53,7 +53,8 @@ def _in_range(ctx: Context) -> None:
     if counts.height == 0:
         st.info("No delivery was stored in the selected range.")
         return
-    st.altair_chart(
+    charts.show(
+        st,
         charts.bars(counts, "source", "deliveries", "Deliveries by outcome", "deliveries", "outcome", ",.0f"),
         width="stretch",
     )

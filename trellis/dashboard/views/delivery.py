@@ -20,6 +20,8 @@ METRICS = [
     ("change_failure_rate_band", "Change failure rate"),
     ("recovery_band", "Recovery time"),
 ]
+BEHIND_ROWS = 2000
+"""Deployments and incidents the tables behind the numbers show, the latest first."""
 MOST_GROUPS = charts.MOST_SERIES  # charts draw the busiest groups only; the tables have them all
 
 
@@ -90,42 +92,47 @@ def _weekly_charts(weeks: pl.DataFrame, period: pl.DataFrame) -> None:
         st.caption(f"Charts show the {MOST_GROUPS} busiest of {len(period)} groups; the tables have them all.")
     for row in (WEEKLY[:2], WEEKLY[2:]):
         for column, (y, title, unit, fmt) in zip(st.columns(2), row, strict=True):
-            column.altair_chart(
-                charts.over_time(weeks, "bucket_start", y, "grp", title, unit, fmt, partial="partial"), width="stretch"
+            charts.show(
+                column,
+                charts.over_time(weeks, "bucket_start", y, "grp", title, unit, fmt, partial="partial"),
+                width="stretch",
             )
 
 
-def _behind(ctx: Context) -> None:
+def _deployments_sql(ctx: Context) -> str:
     f = ctx.filters
-    deployments = data.sql(
-        ctx,
-        f"""SELECT finished_at, service_namespace AS team, service_name AS workload, environment, status,
-                   service_version AS version, vcs_revision AS revision,
-                   round(date_diff('minute', first_commit_at, finished_at) / 60, 1) AS lead_time_h, deployment_id
-            FROM deployments WHERE {f.where("finished_at", "service_namespace", "environment")}
-            ORDER BY finished_at DESC""",
-        limit=2000,
-    )
-    incidents = data.sql(
-        ctx,
-        f"""SELECT opened_at, resolved_at, service_namespace AS team, service_name AS workload, environment,
-                   round(date_diff('minute', opened_at, resolved_at) / 60, 2) AS hours_to_resolve,
-                   caused_by_deployment_id, incident_id
-            FROM incidents WHERE {f.where("opened_at", "service_namespace", "environment")}
-            ORDER BY opened_at DESC""",
-        limit=2000,
-    )
+    return f"""SELECT finished_at, service_namespace AS team, service_name AS workload, environment, status,
+                      service_version AS version, vcs_revision AS revision,
+                      round(date_diff('minute', first_commit_at, finished_at) / 60, 1) AS lead_time_h, deployment_id
+               FROM deployments WHERE {f.where("finished_at", "service_namespace", "environment")}
+               ORDER BY finished_at DESC"""
+
+
+def _incidents_sql(ctx: Context) -> str:
+    f = ctx.filters
+    return f"""SELECT opened_at, resolved_at, service_namespace AS team, service_name AS workload, environment,
+                      round(date_diff('minute', opened_at, resolved_at) / 60, 2) AS hours_to_resolve,
+                      caused_by_deployment_id, incident_id
+               FROM incidents WHERE {f.where("opened_at", "service_namespace", "environment")}
+               ORDER BY opened_at DESC"""
+
+
+def _behind(ctx: Context) -> None:
+    deployments = data.sql(ctx, _deployments_sql(ctx), limit=BEHIND_ROWS)
+    incidents = data.sql(ctx, _incidents_sql(ctx), limit=BEHIND_ROWS)
     tabs = st.tabs([f"Deployments ({deployments.height:,})", f"Incidents ({incidents.height:,})"])
     with tabs[0]:
         ui.table(deployments, height=320)
-        st.download_button("Download CSV", deployments.write_csv(), "deployments.csv", "text/csv", key="dl_deploy")
+        st.download_button("Download CSV", deployments.write_csv, "deployments.csv", "text/csv", key="dl_deploy")
     with tabs[1]:
         ui.table(incidents, height=320)
-        st.download_button("Download CSV", incidents.write_csv(), "incidents.csv", "text/csv", key="dl_incidents")
+        st.download_button("Download CSV", incidents.write_csv, "incidents.csv", "text/csv", key="dl_incidents")
 
 
 def render(ctx: Context) -> None:
     ui.header("Delivery", "DORA metrics: how often, how fast and how safely changes reach production", ctx)
+    data.ahead(ctx, "dora")
+    data.ahead_sql(ctx, _deployments_sql(ctx), _incidents_sql(ctx), limit=BEHIND_ROWS)
     count = data.sql(ctx, "SELECT count(*) AS n FROM deployments")
     if not data.scalar(count, "n", 0):
         ui.empty_state(ctx, "deployments")
@@ -139,7 +146,7 @@ def render(ctx: Context) -> None:
     else:
         heatmap = _band_heatmap(period.filter(pl.col("production")))
         if heatmap is not None:
-            st.altair_chart(heatmap, width="stretch")
+            charts.show(st, heatmap, width="stretch")
         st.subheader("Over time")
         _weekly_charts(_dora(ctx, level, "week"), period)
         st.subheader("For the period")

@@ -83,9 +83,9 @@ def _sql_box(ctx: Context) -> None:
     st.caption(f"{frame.height:,} rows" + (f" (the first {ROW_LIMIT:,})" if frame.height >= ROW_LIMIT else ""))
     chart = charts.auto(frame)
     if chart is not None:
-        st.altair_chart(chart, width="stretch")
+        charts.show(st, chart, width="stretch")
     ui.table(frame)
-    st.download_button("Download CSV", frame.write_csv(), "query.csv", "text/csv", key="explore_csv")
+    st.download_button("Download CSV", frame.write_csv, "query.csv", "text/csv", key="explore_csv")
 
 
 def _metrics(ctx: Context) -> None:
@@ -132,7 +132,8 @@ def _metrics(ctx: Context) -> None:
     title = f"{row['metric_name']}: {how} per {bucket_for(f)}, by {group}"
     if ranked.height > charts.MOST_SERIES:
         title += f" (the {charts.MOST_SERIES} of {ranked.height} groups with the most points)"
-    st.altair_chart(
+    charts.show(
+        st,
         charts.over_time(shown, "bucket", "value", "grp", title, row["unit"] or how, ",.3~s", partial="partial"),
         width="stretch",
     )

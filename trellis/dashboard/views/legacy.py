@@ -94,11 +94,15 @@ def _share(ctx: Context) -> None:
         index="snapshot_at", on=["legacy_definitions", "managed_definitions"], variable_name="kind", value_name="n"
     ).with_columns(pl.col("kind").str.replace("_definitions", ""))
     left, right = st.columns(2)
-    left.altair_chart(
-        charts.stacked_area(consumers, "snapshot_at", "consumers", "kind", "Consumers", "consumers"), width="stretch"
+    charts.show(
+        left,
+        charts.stacked_area(consumers, "snapshot_at", "consumers", "kind", "Consumers", "consumers"),
+        width="stretch",
     )
-    right.altair_chart(
-        charts.stacked_area(definitions, "snapshot_at", "n", "kind", "Definitions", "definitions"), width="stretch"
+    charts.show(
+        right,
+        charts.stacked_area(definitions, "snapshot_at", "n", "kind", "Definitions", "definitions"),
+        width="stretch",
     )
 
 
@@ -122,6 +126,7 @@ def _inventory(ctx: Context) -> None:
 
 def render(ctx: Context) -> None:
     ui.header("Legacy", "Resources that existed before the catalog, and how many still serve", ctx)
+    data.ahead(ctx, "platform_health")
     if not data.has(ctx, "catalog_definitions"):
         ui.empty_state(ctx, "catalog")
         return

@@ -12,20 +12,23 @@ from trellis.dashboard import data, figures, ui
 from trellis.dashboard.config import LIVE_SECONDS
 from trellis.dashboard.context import Context
 
+TOTAL = "SELECT count(*) AS n FROM deployments"
 
-def _deployments(ctx: Context) -> tuple[int, int]:
+
+def _deployments_sql(ctx: Context) -> str:
     """Deployments in the 7 days up to the range's end, and in the 7 days before."""
     f = ctx.filters
     end = f.end_at
     week, before = end - timedelta(days=7), end - timedelta(days=14)
     where = f.where(None, "service_namespace", "environment")
-    frame = data.sql(
-        ctx,
-        f"""SELECT count(*) FILTER (WHERE finished_at >= TIMESTAMP '{week}') AS this_week,
-                   count(*) FILTER (WHERE finished_at < TIMESTAMP '{week}') AS last_week
-            FROM deployments
-            WHERE finished_at >= TIMESTAMP '{before}' AND finished_at < TIMESTAMP '{end}' AND {where}""",
-    )
+    return f"""SELECT count(*) FILTER (WHERE finished_at >= TIMESTAMP '{week}') AS this_week,
+                      count(*) FILTER (WHERE finished_at < TIMESTAMP '{week}') AS last_week
+               FROM deployments
+               WHERE finished_at >= TIMESTAMP '{before}' AND finished_at < TIMESTAMP '{end}' AND {where}"""
+
+
+def _deployments(ctx: Context) -> tuple[int, int]:
+    frame = data.sql(ctx, _deployments_sql(ctx))
     return int(data.scalar(frame, "this_week", 0)), int(data.scalar(frame, "last_week", 0))
 
 
@@ -41,19 +44,24 @@ def _dora_band(ctx: Context) -> tuple[str | None, str]:
     return rows["deployment_frequency_band"][0], detail
 
 
-def _catalog_numbers(ctx: Context) -> dict[str, object]:
-    if not data.has(ctx, "catalog_versions", "catalog_bindings"):
-        return {}
+def _catalog_sql(ctx: Context) -> str:
     f = ctx.filters
-    frame = data.sql(
-        ctx,
-        f"""SELECT
+    return f"""SELECT
               (SELECT count(DISTINCT definition_id) FROM catalog_versions WHERE state = 'active') AS active_definitions,
               (SELECT count(*) FROM catalog_definitions) AS definitions,
               (SELECT count(*) FROM catalog_versions WHERE state = 'proposed') AS pending,
               (SELECT count(*) FROM (SELECT DISTINCT app, env, workload, resource FROM catalog_bindings
-                                     WHERE {f.where(None, "app", "env")})) AS resources""",
-    )
+                                     WHERE {f.where(None, "app", "env")})) AS resources"""
+
+
+def _has_catalog(ctx: Context) -> bool:
+    return data.has(ctx, "catalog_versions", "catalog_bindings")
+
+
+def _catalog_numbers(ctx: Context) -> dict[str, object]:
+    if not _has_catalog(ctx):
+        return {}
+    frame = data.sql(ctx, _catalog_sql(ctx))
     return frame.row(0, named=True) if frame.height else {}
 
 
@@ -113,9 +121,12 @@ def _ago(seconds: float) -> str:
 
 def render(ctx: Context) -> None:
     ui.header("Overview", "The platform at a glance", ctx)
+    data.ahead(ctx, "dora", "adoption", "platform_health")
+    queries = [_deployments_sql(ctx), TOTAL, _recent_sql(ctx)]
+    data.ahead_sql(ctx, *queries, *([_catalog_sql(ctx)] if _has_catalog(ctx) else []))
     this_week, last_week = _deployments(ctx)
     numbers = _catalog_numbers(ctx)
-    total = data.sql(ctx, "SELECT count(*) AS n FROM deployments")
+    total = data.sql(ctx, TOTAL)
     if not data.scalar(total, "n", 0) and not numbers.get("definitions"):
         ui.empty_state(ctx, "deployments, definitions or telemetry")
         return
@@ -168,15 +179,16 @@ def render(ctx: Context) -> None:
     _recent(ctx)
 
 
-def _recent(ctx: Context) -> None:
+def _recent_sql(ctx: Context) -> str:
     f = ctx.filters
-    frame = data.sql(
-        ctx,
-        f"""SELECT finished_at, service_namespace AS team, service_name AS workload, environment, status,
-                   service_version AS version
-            FROM deployments WHERE {f.where("finished_at", "service_namespace", "environment")}
-            ORDER BY finished_at DESC LIMIT 10""",
-    )
+    return f"""SELECT finished_at, service_namespace AS team, service_name AS workload, environment, status,
+                      service_version AS version
+               FROM deployments WHERE {f.where("finished_at", "service_namespace", "environment")}
+               ORDER BY finished_at DESC LIMIT 10"""
+
+
+def _recent(ctx: Context) -> None:
+    frame = data.sql(ctx, _recent_sql(ctx))
     if frame.height:
         st.subheader("Latest deployments")
         ui.table(frame.with_columns(pl.col("finished_at").dt.strftime("%Y-%m-%d %H:%M")))

@@ -55,8 +55,9 @@ def _adoption(ctx: Context) -> None:
         pl.col("definition_id").n_unique().alias("definitions"), pl.col("consumers").sum().alias("consumers")
     )
     left, right = st.columns([1, 2])
-    left.altair_chart(charts.bars(per_type, "type", "consumers", "Consumers per type", "consumers", None, ",.0f"))
-    right.altair_chart(
+    charts.show(left, charts.bars(per_type, "type", "consumers", "Consumers per type", "consumers", None, ",.0f"))
+    charts.show(
+        right,
         charts.bars(frame, "definition_id", "consumers", "Consumers per definition, by version", "consumers",
                     "state", ",.0f"),
         width="stretch",
@@ -76,7 +77,7 @@ def _demand(ctx: Context) -> None:
         return
     combo = frame.with_columns(pl.format("{}/{}", "type", "class").alias("type/class"))
     long = combo.unpivot(index="type/class", on=["resolved", "misses"], variable_name="outcome", value_name="n")
-    st.altair_chart(charts.bars(long, "type/class", "n", "Requests by type and class", "requests", "outcome", ",.0f"))
+    charts.show(st, charts.bars(long, "type/class", "n", "Requests by type and class", "requests", "outcome", ",.0f"))
     misses = combo.filter(pl.col("misses") > 0)
     if misses.height:
         st.markdown(f"**{int(misses['misses'].sum()):,} requests the catalog could not serve**")
@@ -124,7 +125,7 @@ def _utilization(ctx: Context) -> None:
         tooltip=["team", "workload", "environment", "container", alt.Tooltip("used:Q", format=",.2f"),
                  alt.Tooltip("requested:Q", format=",.2f"), "advice"],
     )  # fmt: skip
-    st.altair_chart((diagonal + points).properties(height=320, autosize=charts.FIT_WIDTH), width="stretch")
+    charts.show(st, (diagonal + points).properties(height=320, autosize=charts.FIT_WIDTH), width="stretch")
     st.markdown("**Right-sizing advice** (recommended request = 95th percentile of use + 15%)")
     ui.table(
         rows.select("team", "workload", "environment", "container", pl.col("used").round(3),
@@ -156,12 +157,14 @@ def _cost(ctx: Context) -> None:
     cols[2].metric(f"Catalog resources ({currency})", f"{definitions['resource_cost'].sum():,.2f}")
     left, right = st.columns(2)
     if teams.height:
-        left.altair_chart(
+        charts.show(
+            left,
             charts.stacked_area(teams, "bucket_start", "total_cost", "team", "Cost per team per day", currency),
             width="stretch",
         )
     if definitions.height:
-        right.altair_chart(
+        charts.show(
+            right,
             charts.bars(definitions.head(20), "definition_id", "resource_cost", "Cost per definition", currency),
             width="stretch",
         )
@@ -171,6 +174,7 @@ def _cost(ctx: Context) -> None:
 
 def render(ctx: Context) -> None:
     ui.header("Resource usage", "What teams use, ask for, waste and pay", ctx)
+    data.ahead(ctx, "adoption", "demand", "utilization", "cost")
     if not data.has(ctx, "catalog_definitions"):
         ui.empty_state(ctx, "catalog")
         return

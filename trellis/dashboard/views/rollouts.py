@@ -69,8 +69,8 @@ def _convergence(ctx: Context, definition: str) -> None:
         .with_columns(state=charts.version_state(pl.col("version"), pl.lit(answer["active_version"])))
         .with_columns(pl.format("v{}", "version").alias("version"))
     )
-    st.altair_chart(
-        charts.bars(per_version, "version", "consumers", "Consumers per version", "consumers", "state", ",.0f")
+    charts.show(
+        st, charts.bars(per_version, "version", "consumers", "Consumers per version", "consumers", "state", ",.0f")
     )
     behind = rows.filter(~pl.col("on_active")).sort("behind_days", descending=True)
     if behind.height:
