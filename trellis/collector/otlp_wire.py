@@ -25,7 +25,7 @@ protobuf, returns None and ``otlp_proto`` decodes it as before, with the same an
 numba compiles the pass the first time a process needs it, which takes 15 to 60 s of CPU on a
 machine that has never run it (then it loads from numba's cache in about a second). That happens
 in a thread of its own (``warm_up``): until it is done, every export decodes with ``otlp_proto``.
-Setting ``TRELLIS_WIRE_DECODER=0`` turns this decoder off.
+``--no-wire-decoder`` (``TRELLIS_WIRE_DECODER=0``) turns this decoder off.
 """
 
 from __future__ import annotations
@@ -114,6 +114,14 @@ def warm_up() -> bool:
             log.warning("the compiled OTLP metrics decoder is unavailable, decoding with protobuf: %s", exc)
             os.environ["TRELLIS_WIRE_DECODER"] = "0"
     return _kernels is not None
+
+
+def configure(on: bool) -> None:
+    """Turn the compiled decoder on or off for this process and the processes it starts; when on, start
+    compiling (or loading) it now rather than with the first export."""
+    os.environ["TRELLIS_WIRE_DECODER"] = "1" if on else "0"
+    if on:
+        _start_warm_up()
 
 
 def _start_warm_up() -> None:
@@ -357,4 +365,4 @@ def _dictionary(indices: np.ndarray, values: list[Any], type_: pa.DataType) -> p
     return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), pa.array(values, type=type_))
 
 
-__all__ = ["decode_metrics", "enabled", "warm_up"]
+__all__ = ["configure", "decode_metrics", "enabled", "warm_up"]
