@@ -110,6 +110,7 @@ def warm_up() -> bool:
             kernels.parse_metrics(np.zeros(0, np.uint8), 1, 1, 1, 1)
             _fast(kernels, b"")  # every compiled function once
             _kernels = kernels
+            log.info("the compiled OTLP metrics decoder is ready")
         except Exception as exc:  # no numba for this platform, no cache directory...: otlp_proto decodes all
             log.warning("the compiled OTLP metrics decoder is unavailable, decoding with protobuf: %s", exc)
             os.environ["TRELLIS_WIRE_DECODER"] = "0"
@@ -122,6 +123,11 @@ def configure(on: bool) -> None:
     os.environ["TRELLIS_WIRE_DECODER"] = "1" if on else "0"
     if on:
         _start_warm_up()
+
+
+def ready() -> bool:
+    """Whether the compiled pass is loaded: exports decode here."""
+    return _kernels is not None
 
 
 def _start_warm_up() -> None:
@@ -365,4 +371,4 @@ def _dictionary(indices: np.ndarray, values: list[Any], type_: pa.DataType) -> p
     return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int32)), pa.array(values, type=type_))
 
 
-__all__ = ["configure", "decode_metrics", "enabled", "warm_up"]
+__all__ = ["configure", "decode_metrics", "enabled", "ready", "warm_up"]

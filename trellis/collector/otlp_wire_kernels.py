@@ -12,6 +12,7 @@ decoder (histograms, summaries, exemplars, a field twice, a wire type other than
 a point without value...) and ``BAD`` for bytes that are no valid protobuf; ``otlp_wire`` then
 hands the body to ``otlp_proto``, which accepts or refuses it as before.
 
+``parse_metrics`` and ``dedupe_spans`` release the GIL: other threads run while they read a body.
 Nested calls take their arrays as views without reference counts (``_view``): numba would
 otherwise count a reference with an atomic operation for each array at each call, which tripled
 the time of a pass.
@@ -280,7 +281,7 @@ def _metric(buf, pos, end, sc, cnt, m_scope, m_str, m_info, p_metric, p_start, p
     return OK
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def parse_metrics(body, cap_points, cap_metrics, cap_scopes, cap_resources):
     """One pass over an ExportMetricsServiceRequest: spans and values of resources, scopes, metrics and
     gauge and sum points. Returns (status, counts, arrays...)."""
@@ -496,7 +497,7 @@ def _hash(buf, s, e):
     return h ^ (h >> 29)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def dedupe_spans(body, spans, column):
     """Equal byte strings among ``spans[:, column:column + 2]``: each span's number among the distinct ones, and
     the row of the first span of each distinct one."""
