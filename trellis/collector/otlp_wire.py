@@ -107,8 +107,9 @@ def warm_up() -> bool:
         try:
             from trellis.collector import otlp_wire_kernels as kernels
 
-            kernels.parse_metrics(np.zeros(0, np.uint8), 1, 1, 1, 1)
-            _fast(kernels, b"")  # every compiled function once
+            _fast(kernels, b"")  # every compiled function once, as exports call them
+            empty = np.zeros((0, _KEY_WIDTH), np.int64)
+            kernels.series_insert(empty, np.zeros(0, np.int64), np.full(1, -1, np.int64), 0, empty, empty[:, 0])
             _kernels = kernels
             log.info("the compiled OTLP metrics decoder is ready")
         except Exception as exc:  # no numba for this platform, no cache directory...: otlp_proto decodes all
@@ -160,6 +161,9 @@ def _fast(kernels: Any, body: bytes) -> ExportBatch | None:
     try:
         return _Decode(kernels, body, buf, parsed[1:]).batch()
     except (_Unsupported, DecodeError, UnicodeDecodeError):
+        return None
+    except Exception:  # whatever else: otlp_proto's answer is the one that counts
+        log.exception("the compiled OTLP metrics decoder failed on a body; decoding it with protobuf")
         return None
 
 
