@@ -24,6 +24,15 @@ TOKENS = {
 }
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the wire decoder (``trellis.collector.otlp_wire``) once, before test workers and collectors start:
+    numba keeps it on disk, and they load it from there instead of each compiling it at once."""
+    if not hasattr(session.config, "workerinput"):
+        from trellis.collector import otlp_wire
+
+        otlp_wire.warm_up()
+
+
 @pytest.fixture
 def make_collector(tmp_path: Path) -> Iterator[Callable[..., RunningCollector]]:
     """Factory: start collectors for one test; all are stopped afterwards."""

@@ -83,6 +83,7 @@ def serve(
     max_queue_bytes: int = _opt("max_queue_bytes"),
     max_snapshots: int = _opt("max_snapshots"),
     decode_processes: int = _opt("decode_processes"),
+    wire_decoder: bool = setting_option(Settings, "wire_decoder", "--wire-decoder/--no-wire-decoder"),
     duckdb_memory_limit: str = _opt("duckdb_memory_limit"),
     retry_after_seconds: int = _opt("retry_after_seconds"),
     query_row_limit: int = _opt("query_row_limit"),

@@ -1,4 +1,7 @@
-"""Large exports decode in worker processes; small ones, and a collector told not to, in the collector's own."""
+"""Large exports decode in worker processes; small ones, and a collector told not to, in the collector's own.
+
+Protobuf metrics go to a worker only while the collector's compiled decoder is not ready (``otlp_wire``):
+the tests of the workers turn it off (``--no-wire-decoder``)."""
 
 from __future__ import annotations
 
@@ -51,7 +54,7 @@ def wait_for(condition: Any, timeout: float = 30) -> Any:
 
 
 def test_a_large_export_is_decoded_in_a_worker_and_stored_whole(make_collector: Any) -> None:
-    running = make_collector()
+    running = make_collector("--no-wire-decoder")
     metric = unique("pool.large")
     small = metrics_export(metric, 100, 10)
     assert send(running, small).status_code == 200
@@ -64,7 +67,7 @@ def test_a_large_export_is_decoded_in_a_worker_and_stored_whole(make_collector: 
 
 
 def test_a_worker_that_dies_is_replaced_and_nothing_acknowledged_is_lost(make_collector: Any) -> None:
-    running = make_collector("--decode-processes", "1")
+    running = make_collector("--decode-processes", "1", "--no-wire-decoder")
     metric = unique("pool.killed")
     assert send(running, large_export(metric, 1)).status_code == 200
     [worker] = wait_for(lambda: children(running.process.pid))
@@ -86,7 +89,7 @@ def test_a_large_body_that_is_no_export_is_refused_by_the_worker_in_one_line(mak
 
 
 def test_workers_end_with_a_collector_that_is_killed(make_collector: Any) -> None:
-    running = make_collector()
+    running = make_collector("--no-wire-decoder")
     assert send(running, large_export(unique("pool.orphans"), 1)).status_code == 200
     workers = wait_for(lambda: children(running.process.pid))
     running.process.kill()
@@ -114,10 +117,19 @@ def test_decode_processes_0_decodes_everything_in_the_collector(make_collector: 
 
 
 def test_a_large_grpc_export_is_decoded_in_a_worker_too(make_collector: Any) -> None:
-    running = make_collector()
+    running = make_collector("--no-wire-decoder")
     metric = unique("pool.grpc")
     with grpc.insecure_channel(running.otlp_grpc) as channel:
         call = channel.unary_unary(METRICS_EXPORT, request_serializer=None, response_deserializer=None)
         call(large_export(metric, 1), timeout=60)
     assert children(running.process.pid)
+    assert stored_exports(running.api, metric) == {k: 1000 for k in range(1, 7)}
+
+
+def test_large_protobuf_metrics_decode_in_the_collector_once_its_compiled_decoder_is_ready(make_collector: Any) -> None:
+    running = make_collector()
+    wait_for(lambda: "compiled OTLP metrics decoder is ready" in running.log(), timeout=240)
+    metric = unique("pool.wire")
+    assert send(running, large_export(metric, 1)).status_code == 200
+    assert children(running.process.pid) == []
     assert stored_exports(running.api, metric) == {k: 1000 for k in range(1, 7)}

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from trellis.collector import decoding
+from trellis.collector import decoding, otlp_wire
 from trellis.collector.batch import ExportBatch, Signal
 
 log = logging.getLogger("trellis.ingest")
@@ -36,7 +36,10 @@ export it ever saw. Exporters batch far below this (the OpenTelemetry Collector:
 
 def _start_worker(parent: int) -> None:
     """Each worker imports the decoders before its first export, and ends when the collector does, even
-    when the collector was killed and could not tell it to."""
+    when the collector was killed and could not tell it to. Workers decode without the compiled metrics
+    decoder, which would cost each of them about 170 MiB (numba and LLVM): protobuf metrics come to a
+    worker only until the collector's own is ready."""
+    os.environ["TRELLIS_WIRE_DECODER"] = "0"
     threading.Thread(target=_watch, args=(parent,), name="trellis-orphan-watch", daemon=True).start()
     decoding.decode("metrics", "protobuf", b"")
 
@@ -56,9 +59,12 @@ class DecodePool:
         self._lock = threading.Lock()
         self._busy = 0
 
-    def _take_worker(self, body: bytes) -> bool:
-        """Whether this body goes to a worker: it is large and a worker is free (then it is taken)."""
+    def _take_worker(self, signal: Signal, wire_format: str, body: bytes) -> bool:
+        """Whether this body goes to a worker: it is large, a worker is free (then it is taken), and it is not
+        protobuf metrics that the compiled decoder reads here faster than a worker could hand back."""
         if not PROCESS_BYTES <= len(body) <= PROCESS_MAX_BYTES:
+            return False
+        if signal == "metrics" and wire_format == "protobuf" and otlp_wire.ready():
             return False
         with self._lock:
             if self._busy >= self.processes:
@@ -69,7 +75,7 @@ class DecodePool:
     def decode(self, signal: Signal, wire_format: str, body: bytes) -> ExportBatch:
         """``decoding.decode``: in a free worker process when the body is large, else in this thread; blocks
         until it is done. A worker that dies is replaced, and that export decoded here."""
-        if self._take_worker(body):
+        if self._take_worker(signal, wire_format, body):
             executor = self._started()
             try:
                 return executor.submit(decoding.decode, signal, wire_format, body).result()

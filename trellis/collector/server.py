@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 
+from trellis.collector import otlp_wire
 from trellis.collector.api import ApiContext, RouteInstaller, build_api
 from trellis.collector.auth import Authenticator, read_tokens
 from trellis.collector.decode_pool import DecodePool
@@ -119,6 +120,7 @@ class Collector:
         except Exception:
             self.store.close()
             raise
+        otlp_wire.configure(s.wire_decoder)  # before the decoding processes start: they inherit it
         pool = DecodePool(s.decode_processes)
         grpc_server, _ = start_grpc_server(self.store, self.auth, s.host, s.otlp_grpc_port, s.max_body_bytes, pool)
         receiver = OtlpHttpReceiver(self.store, self.auth, s.max_body_bytes, s.retry_after_seconds, pool)

@@ -60,6 +60,11 @@ class CollectorSettings(BaseSettings):
         description="Worker processes that decode large exports (bodies of 128 KiB to 8 MiB) beside the "
         "collector's own threads, about 100 MiB each; 0 decodes every export in the collector's own process.",
     )
+    wire_decoder: bool = Field(
+        True,
+        description="Decode OTLP protobuf metrics with a compiled pass over the wire format (numba), compiled or "
+        "loaded from numba's cache when the collector starts; off, every export is read field by field as before.",
+    )
     max_snapshots: int = Field(2, description="Snapshots taken or downloaded at once; more get 503.")
     duckdb_memory_limit: str = Field(
         "512MB",
