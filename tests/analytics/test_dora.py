@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import deployment, incident, insert
 from tests.analytics.scenarios import SCENARIO, SCENARIO_INCIDENTS, TWO_WEEKS
-from trellis.analytics import dora
+from trellis.analytics import dora, dora_reads
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.sources import Period, Sources
 
@@ -284,10 +284,10 @@ def test_workload_numbers_that_collide_are_hashed_again(
     insert(con, "deployments", SCENARIO)
     insert(con, "incidents", SCENARIO_INCIDENTS)
     expected = run(con)
-    hashes = dora._numbers
-    collide = ", ".join(f"0::UBIGINT AS {number}" for number in dora._NUMBERS)
-    monkeypatch.setattr(dora, "_numbers", lambda salt: collide if salt == 0 else hashes(salt))
+    hashes = dora_reads._numbers
+    collide = ", ".join(f"0::UBIGINT AS {number}" for number in dora_reads._NUMBERS)
+    monkeypatch.setattr(dora_reads, "_numbers", lambda salt: collide if salt == 0 else hashes(salt))
     assert_frame_equal(run(con), expected)
-    monkeypatch.setattr(dora, "_numbers", lambda salt: collide)
+    monkeypatch.setattr(dora_reads, "_numbers", lambda salt: collide)
     with pytest.raises(RuntimeError, match="hashed to the same number"):
         run(con)

@@ -8,10 +8,19 @@ gives every definition; the constants below are its thresholds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
+from trellis.analytics.dora_links import changes, link_incidents, recoveries_of_deployments
+from trellis.analytics.dora_reads import (
+    DAY_NS,
+    KEYS,
+    Deployments,
+    epoch_ns,
+    read_deployments,
+    read_incidents,
+)
 from trellis.analytics.frames import (
     TS,
     band,
@@ -44,7 +53,6 @@ LEVELS: dict[str, list[str]] = {
     "team": ["service_namespace", "environment"],
     "environment": ["environment"],
 }
-KEYS = ["service_namespace", "service_name", "environment"]
 
 SCHEMA: dict[str, pl.DataType] = {
     "level": pl.String(),
@@ -76,292 +84,6 @@ SCHEMA: dict[str, pl.DataType] = {
     "rework_deployments": pl.Int64(),
     "rework_rate": pl.Float64(),
 }
-
-_INCIDENT_COLUMNS = [
-    "incident_id",
-    "service_name",
-    "service_namespace",
-    "environment",
-    "opened_at",
-    "resolved_at",
-    "caused_by_deployment_id",
-]
-_NUMBERS: dict[str, list[str]] = {
-    "workload": KEYS,
-    "series": ["service_name", "environment"],
-    "service": ["service_name"],
-}
-"""The numbers DuckDB gives the names (``hash``): a workload; a service in an environment, what rework, linking
-and recovery follow; a service, what an incident without an environment is linked by."""
-_SALTS = 4
-"""Salts of those hashes tried in turn until every number stands for one name (two of a few thousand 64-bit
-hashes collide about once in 10^13 runs)."""
-_DAY_NS = 86_400 * 1_000_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Deployments:
-    """The finished deployments as the job reads them: names become numbers in DuckDB (``_NUMBERS``), so
-    Polars groups and joins integers, and only a row per workload leaves the database with its names.
-
-    - ``production``: the deployments to production environments, sorted by ``finished_at``, the ones lead
-      time, failure rate, rework and recovery look at, with their ``lead_time`` in nanoseconds;
-    - ``ids``: their ``deployment_id``s, in the order read (a deployment's ``row``): a frame with a million
-      strings in it is much slower to sort;
-    - ``workloads``: every workload's numbers and names;
-    - ``weekly``: per workload and week of the period (``week``, counted from the Monday its first week
-      starts on), the deployments and the successful ones, of every environment, and the days with a
-      successful one (``days``: bit 0 is Monday): all the rest needs of them;
-    - ``causes``: the deployments incidents name as their cause, with their names.
-    """
-
-    production: pl.DataFrame
-    ids: pl.Series
-    workloads: pl.DataFrame
-    weekly: pl.DataFrame
-    causes: pl.DataFrame
-
-
-def _epoch_ns(moment: datetime) -> int:
-    """A moment (naive: UTC) in nanoseconds since the epoch, as DuckDB's ``epoch_ns`` counts."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return (aware - _EPOCH) // timedelta(microseconds=1) * 1000
-
-
-def _numbers(salt: int) -> str:
-    """The SQL of the ``_NUMBERS`` columns: 64-bit hashes of the names (NULL hashes as a value of its own)."""
-    return ", ".join(f"hash({', '.join(names)}, {salt}) AS {number}" for number, names in _NUMBERS.items())
-
-
-def _read_workloads(sources: Sources, period: Period | None, salt: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Every workload with deployments (a row each, with its names) and its deployments per week of the
-    period, in one grouping: the weeks' rows carry the numbers alone. Weeks, not days: a fifth as many groups
-    is most of the grouping's cost, and a bit per day keeps which days had a successful deployment."""
-    day, params = "NULL::BIGINT", []
-    if period is not None:
-        day = f"CASE WHEN t >= ? AND t < ? THEN (t - ?) // {_DAY_NS} END"
-        params = [_epoch_ns(period.start), _epoch_ns(period.end), _epoch_ns(week_start(period.start))]
-    names = ", ".join(f"CASE WHEN grouping(week) = 1 THEN {name} END AS {name}" for name in KEYS)
-    frame = sources.sql(
-        f"""
-        SELECT grouping(week) = 1 AS workload_row, {_numbers(salt)}, {names}, week,
-               count(*) AS deployments, count_if(succeeded) AS successful,
-               bit_or(CASE WHEN succeeded THEN 1 << (day % 7) ELSE 0 END) AS days
-        FROM (
-            SELECT {", ".join(KEYS)}, status = 'succeeded' AS succeeded, {day} AS day, {day} // 7 AS week
-            FROM (SELECT *, epoch_ns(finished_at) AS t FROM deployments WHERE finished_at IS NOT NULL)
-        )
-        GROUP BY GROUPING SETS (({", ".join(KEYS)}, week), ({", ".join(KEYS)}))
-        """,
-        params + params,
-    )
-    workloads = frame.filter(pl.col("workload_row")).select(*_NUMBERS, *KEYS)
-    weekly = frame.filter(~pl.col("workload_row") & pl.col("week").is_not_null())
-    return workloads, weekly.select("workload", "week", "deployments", "successful", pl.col("days").cast(pl.Int64))
-
-
-def _one_name_each(workloads: pl.DataFrame) -> bool:
-    """Whether every number stands for one name (no two hashes collided)."""
-    return all(
-        workloads.select(number, *names).unique().height == workloads[number].n_unique()
-        for number, names in _NUMBERS.items()
-    )
-
-
-def _read_production(sources: Sources, config: AnalyticsConfig, salt: int) -> tuple[pl.DataFrame, pl.Series]:
-    """The finished deployments to production environments (as ``in_environments`` tells them), sorted by
-    ``finished_at``, with the lead time of the successful ones; and their ids, in the order read."""
-    prefixes = [p for p in config.production_environments if p]
-    production = " OR ".join("starts_with(environment, ?)" for _ in prefixes) or "false"
-    frame = sources.sql(
-        f"""
-        SELECT deployment_id, {_numbers(salt)}, epoch_ns(finished_at) AS finished_at,
-               CASE WHEN status = 'succeeded' AND first_commit_at <= finished_at
-                    THEN epoch_ns(finished_at) - epoch_ns(first_commit_at) END AS lead_time,
-               coalesce(status = 'succeeded', false) AS succeeded, coalesce(status = 'failed', false) AS failed
-        FROM deployments WHERE finished_at IS NOT NULL AND ({production})
-        """,
-        prefixes,
-    )
-    ordered = (
-        frame.drop("deployment_id")
-        .with_row_index("row")
-        .with_columns(pl.col("finished_at").cast(pl.Datetime("ns")))
-        .sort("finished_at")
-    )
-    return ordered, frame["deployment_id"]
-
-
-def _read_causes(sources: Sources) -> pl.DataFrame:
-    """The finished deployments that incidents name as their cause."""
-    columns = ", ".join(["deployment_id", *KEYS])
-    if not sources.has("incidents"):
-        return sources.sql(f"SELECT {columns} FROM deployments WHERE false")
-    return sources.sql(
-        f"""
-        SELECT {columns}
-        FROM (SELECT DISTINCT caused_by_deployment_id AS deployment_id FROM incidents)
-        JOIN deployments USING (deployment_id)
-        WHERE finished_at IS NOT NULL
-        """
-    )
-
-
-def read_deployments(sources: Sources, config: AnalyticsConfig, period: Period | None = None) -> Deployments:
-    """Every finished deployment (see ``Deployments``; ``weekly`` is empty without a period)."""
-    for salt in range(_SALTS):
-        workloads, weekly = _read_workloads(sources, period, salt)
-        if _one_name_each(workloads):
-            production, ids = _read_production(sources, config, salt)
-            return Deployments(production, ids, workloads, weekly, _read_causes(sources))
-    raise RuntimeError(f"the names of the deployments' workloads hashed to the same number {_SALTS} times")
-
-
-def read_incidents(sources: Sources, period: Period) -> pl.DataFrame:
-    """The incidents opened before the period's end. Read with SQL: a lazy scan's first use in a process
-    imports pandas, a third of a second."""
-    if not sources.has("incidents"):
-        return empty({c: pl.String() for c in _INCIDENT_COLUMNS}).with_columns(
-            pl.col("opened_at", "resolved_at").cast(pl.Datetime("ns"))
-        )
-    query = f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM incidents WHERE epoch_ns(opened_at) < ?"
-    frame = sources.sql(query, [_epoch_ns(period.end)])
-    return frame.with_columns(pl.col("opened_at", "resolved_at").cast(pl.Datetime("ns")))
-
-
-def _numbered(frame: pl.DataFrame, workloads: pl.DataFrame, number: str, nulls_equal: bool = False) -> pl.DataFrame:
-    """``frame`` with the ``number`` its names have (null where no finished deployment has those names)."""
-    names = _NUMBERS[number]
-    known = workloads.select(number, *names).unique(subset=names)
-    return frame.join(known, on=names, how="left", nulls_equal=nulls_equal)
-
-
-def link_incidents(incidents: pl.DataFrame, deployments: Deployments, config: AnalyticsConfig) -> pl.DataFrame:
-    """Each incident with the deployment it is linked to and the workload and environment it counts for.
-
-    An incident names its cause (``caused_by_deployment_id``), or it is linked to the latest successful
-    production deployment of its workload (in its environment, when it names one) that finished at or
-    before it opened.
-    """
-    explicit = incidents.filter(pl.col("caused_by_deployment_id").is_not_null()).join(
-        deployments.causes.select(
-            linked_deployment_id="deployment_id",
-            linked_environment="environment",
-            linked_service="service_name",
-            linked_namespace="service_namespace",
-        ),
-        left_on="caused_by_deployment_id",
-        right_on="linked_deployment_id",
-        how="left",
-        coalesce=False,
-    )
-    explicit = explicit.with_columns(linked_deployment_id=pl.col("caused_by_deployment_id")).drop(
-        "caused_by_deployment_id"
-    )
-    candidates = deployments.production.filter(pl.col("succeeded")).select(
-        "workload", "series", "service", "finished_at", "row"
-    )
-    implicit = incidents.filter(pl.col("caused_by_deployment_id").is_null()).drop("caused_by_deployment_id")
-    by_env = _numbered(implicit.filter(pl.col("environment").is_not_null()), deployments.workloads, "series")
-    no_env = _numbered(implicit.filter(pl.col("environment").is_null()), deployments.workloads, "service")
-    names = deployments.workloads.select(
-        "workload",
-        linked_environment="environment",
-        linked_service="service_name",
-        linked_namespace="service_namespace",
-    )
-    linked = [explicit]
-    for frame, by, other in ((by_env, "series", "service"), (no_env, "service", "series")):
-        found = frame.sort("opened_at").join_asof(
-            candidates.drop(other), left_on="opened_at", right_on="finished_at", by=by, check_sortedness=False
-        )
-        found = found.with_columns(linked_deployment_id=deployments.ids.gather(found["row"]))
-        linked.append(found.join(names, on="workload", how="left"))
-    columns = [
-        "incident_id",
-        "service_name",
-        "service_namespace",
-        "environment",
-        "opened_at",
-        "resolved_at",
-        "linked_deployment_id",
-        "linked_environment",
-        "linked_service",
-        "linked_namespace",
-    ]
-    frame = pl.concat([f.select(columns) for f in linked], how="vertical_relaxed")
-    return frame.with_columns(
-        service_name=pl.coalesce("service_name", "linked_service"),
-        service_namespace=pl.coalesce("service_namespace", "linked_namespace"),
-        environment=pl.coalesce("environment", "linked_environment"),
-    ).with_columns(production=in_environments("environment", config.production_environments))
-
-
-def _changes(deployments: Deployments, incidents: pl.DataFrame) -> pl.DataFrame:
-    """The production deployments with whether each is a failed change (failed, or an incident is linked to
-    it) and whether it is rework: a successful deployment right after a failed one of the same service and
-    environment, or made while a production incident of that service and environment was open."""
-    linked = deployments.ids.is_in(incidents["linked_deployment_id"].drop_nulls().implode())
-    during = _open_until(deployments.production, incidents.filter(pl.col("production")), deployments.workloads)
-    return (
-        during.with_columns(linked=linked.gather(during["row"]))
-        .with_columns(
-            failed_change=pl.col("failed") | pl.col("linked"),
-            rework=pl.col("succeeded")
-            & (
-                pl.col("failed").shift(1).over("series").fill_null(False)
-                | (pl.col("until") > pl.col("finished_at")).fill_null(False)
-            ),
-        )
-        .drop("until")
-    )
-
-
-def _open_until(deployments: pl.DataFrame, incidents: pl.DataFrame, workloads: pl.DataFrame) -> pl.DataFrame:
-    """``deployments`` (sorted by ``finished_at``) with ``until``: the latest resolution (never: the end of
-    time) among the incidents of their service and environment opened at or before them. A deployment was made
-    while one was open when that is later than it.
-
-    ``join_asof`` finds the latest incident opened so far without pairing every deployment with every
-    incident, and each incident carries the latest resolution among those opened up to it. Null names match
-    each other, as in a join with ``nulls_equal``."""
-    never = pl.lit(2**63 - 1, pl.Int64).cast(pl.Datetime("ns"))
-    windows = (
-        _numbered(incidents.filter(pl.col("opened_at").is_not_null()), workloads, "series", nulls_equal=True)
-        .filter(pl.col("series").is_not_null())
-        .select("series", "opened_at", until=pl.col("resolved_at").cast(pl.Datetime("ns")).fill_null(never))
-        .sort("opened_at")
-        .with_columns(until=pl.col("until").cum_max().over("series"))
-    )
-    found = deployments.join_asof(
-        windows, left_on="finished_at", right_on="opened_at", by="series", check_sortedness=False
-    )
-    return found.drop("opened_at")
-
-
-def _recoveries_of_deployments(changes: pl.DataFrame, workloads: pl.DataFrame) -> pl.DataFrame:
-    """The failed production deployments no incident is linked to, and how long each took to recover: until
-    the next successful deployment of its service and environment (null: not yet; always, for a deployment
-    without a service name, which names no service to follow)."""
-    unnamed = workloads.filter(pl.col("service_name").is_null())["series"].implode()
-    failed = changes.filter(pl.col("failed") & ~pl.col("linked")).with_columns(
-        series=pl.when(~pl.col("series").is_in(unnamed)).then(pl.col("series"))
-    )
-    successes = changes.filter(pl.col("succeeded")).select("series", recovered_at="finished_at")
-    return failed.join_asof(
-        successes,
-        left_on="finished_at",
-        right_on="recovered_at",
-        by="series",
-        strategy="forward",
-        allow_exact_matches=False,
-        check_sortedness=False,
-    ).select("workload", at="finished_at", recovery=_nanoseconds(pl.col("recovered_at") - pl.col("finished_at")))
-
-
-def _nanoseconds(duration: pl.Expr) -> pl.Expr:
-    return duration.dt.total_nanoseconds()
 
 
 @dataclass(frozen=True)
@@ -403,7 +125,7 @@ class _Calendar:
 
     def week(self, column: str) -> pl.Expr:
         """The number of the week a time column is in."""
-        return (pl.col(column).dt.epoch("ns") - _epoch_ns(self.base)) // (7 * _DAY_NS)
+        return (pl.col(column).dt.epoch("ns") - epoch_ns(self.base)) // (7 * DAY_NS)
 
     def key(self, group: pl.Expr) -> pl.Expr:
         """A group's week as one integer (``k * weeks + week``): grouping by one integer is much cheaper."""
@@ -463,8 +185,10 @@ def _facts(
     production = incidents.filter(pl.col("production")).join(names.select(*KEYS, "w"), on=KEYS, nulls_equal=True)
     recoveries = pl.concat(
         [
-            production.select("w", at="opened_at", recovery=_nanoseconds(pl.col("resolved_at") - pl.col("opened_at"))),
-            _recoveries_of_deployments(changes, deployments.workloads)
+            production.select(
+                "w", at="opened_at", recovery=(pl.col("resolved_at") - pl.col("opened_at")).dt.total_nanoseconds()
+            ),
+            recoveries_of_deployments(changes, deployments.workloads)
             .join(by_number, on="workload")
             .select("w", "at", "recovery"),
         ],
@@ -656,10 +380,10 @@ def run(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFra
         return empty(SCHEMA)
     deployments = read_deployments(sources, config, period)
     incidents = link_incidents(read_incidents(sources, period), deployments, config)
-    changes = _changes(deployments, incidents)
+    changed = changes(deployments, incidents)
     names = _names(deployments, incidents.filter(pl.col("production")))
     calendar = _Calendar.of(period)
-    facts = _facts(deployments, changes, incidents, names, calendar, period)
+    facts = _facts(deployments, changed, incidents, names, calendar, period)
     frames = [_level(level, facts, names, calendar, period, config) for level in LEVELS]
     order = {level: n for n, level in enumerate(LEVELS)}
     frame = pl.concat([conform(f, SCHEMA) for f in frames], how="vertical")

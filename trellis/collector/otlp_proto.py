@@ -23,6 +23,7 @@ from trellis.collector import rows as r
 from trellis.collector.batch import ExportBatch, Signal
 from trellis.collector.decode_errors import PayloadError
 from trellis.collector.events import project_events
+from trellis.collector.otlp_values import any_value, attribute_key, attributes
 
 REQUEST_TYPES: dict[Signal, Any] = {
     "metrics": ExportMetricsServiceRequest,
@@ -127,41 +128,6 @@ def _decode(signal: Signal, message: Any) -> ExportBatch:
         return _traces(message)
     except (ValueError, OverflowError) as exc:
         raise PayloadError(f"the body is not a valid OTLP protobuf {signal} export: {exc}") from None
-
-
-def any_value(value: Any) -> Any:
-    """The Python value of an OTLP AnyValue."""
-    kind = value.WhichOneof("value")
-    if kind == "string_value":
-        return value.string_value
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [any_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
-    if kind == "bytes_value":
-        import base64
-
-        return base64.b64encode(value.bytes_value).decode()
-    return getattr(value, kind)
-
-
-def _attribute_text(value: Any) -> str:
-    """``attribute_text(any_value(value))``, with a short way for strings, which nearly all attributes are."""
-    text: str = value.string_value
-    if text or value.WhichOneof("value") == "string_value":
-        return text
-    return r.attribute_text(any_value(value))
-
-
-def attribute_key(kvs: Any) -> r.AttributeKey:
-    """Attributes as a tuple of (key, text) pairs, for the per-row ``attributes`` column."""
-    return tuple([(kv.key, _attribute_text(kv.value)) for kv in kvs])
-
-
-def attributes(kvs: Any) -> r.Attributes:
-    return [(kv.key, _attribute_text(kv.value)) for kv in kvs]
 
 
 def _raw_attribute_key(raw: tuple[bytes, ...]) -> r.AttributeKey:

@@ -2,7 +2,7 @@
 
 Exports shaped like the OpenTelemetry Collector's receivers (many metrics of one to five points)
 cost ``otlp_proto`` 5 to 12 µs a point: each field of each metric and point is read through the
-protobuf runtime from Python. Here a compiled pass (``otlp_wire_kernels``, numba) reads the wire
+protobuf runtime from Python. Here a compiled pass (``otlp_wire_kernels``, ``otlp_wire_tables``: numba) reads the wire
 format once and returns numbers: offsets into the body of each resource, scope, metric name and
 point attribute set, and each point's times, value and flags. Python then touches only what is
 distinct:
@@ -35,6 +35,7 @@ import itertools
 import logging
 import os
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -105,8 +106,17 @@ def warm_up() -> bool:
     global _kernels
     if _kernels is None and enabled():
         try:
-            from trellis.collector import otlp_wire_kernels as kernels
+            from trellis.collector import otlp_wire_kernels, otlp_wire_tables
 
+            kernels = SimpleNamespace(
+                parse_metrics=otlp_wire_kernels.parse_metrics,
+                OK=otlp_wire_kernels.OK,
+                FULL=otlp_wire_kernels.FULL,
+                AS_INT=otlp_wire_kernels.AS_INT,
+                dedupe_spans=otlp_wire_tables.dedupe_spans,
+                series_lookup=otlp_wire_tables.series_lookup,
+                series_insert=otlp_wire_tables.series_insert,
+            )
             _fast(kernels, b"")  # every compiled function once, as exports call them
             empty = np.zeros((0, _KEY_WIDTH), np.int64)
             kernels.series_insert(empty, np.zeros(0, np.int64), np.full(1, -1, np.int64), 0, empty, empty[:, 0])
@@ -252,7 +262,7 @@ class _Decode:
         """A point's attributes, from their bytes (fields of a NumberDataPoint): the pairs and their sorted JSON."""
         found = self.known.attributes.get(raw)
         if found is None:
-            from trellis.collector.otlp_proto import attribute_key
+            from trellis.collector.otlp_values import attribute_key
 
             pairs = attribute_key(metrics_pb2.NumberDataPoint.FromString(raw).attributes)
             _unique_keys(pairs)
@@ -364,7 +374,7 @@ class _Decode:
 
 
 def _attributes(kvs: Any) -> r.Attributes:
-    from trellis.collector.otlp_proto import attributes
+    from trellis.collector.otlp_values import attributes
 
     pairs = attributes(kvs)
     _unique_keys(pairs)
