@@ -50,8 +50,9 @@ def make_collector(tmp_path: Path) -> Iterator[Callable[..., RunningCollector]]:
 
 @pytest.fixture(scope="session")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
-    """One open (tokenless) collector shared by the tests that only add data."""
-    running = start_collector(tmp_path_factory.mktemp("shared") / "trellis.duckdb")
+    """One open (tokenless) collector shared by the tests that only add data. Its rollups are off: a turn
+    that rolls hours up while a test compares the tables before and after a request would change them."""
+    running = start_collector(tmp_path_factory.mktemp("shared") / "trellis.duckdb", "--rollup-interval-seconds", "0")
     yield running
     running.stop()
 

@@ -1,5 +1,7 @@
 """trellis/collector/sql_guard.py: one read-only statement, built-in functions only, no door to files."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -85,3 +87,24 @@ def test_a_connection_opened_for_reading_cannot_reach_files_even_past_the_guard(
             con.execute("SET enable_external_access = true")
     finally:
         con.close()
+
+
+def test_threads_that_open_one_file_at_once_all_get_a_locked_connection(tmp_path: Path) -> None:
+    """The dashboard reads ahead on several threads: each opens the file, and only one may set it up (the
+    others found the configuration locked mid-way and failed)."""
+    path = tmp_path / "store.duckdb"
+    duckdb.connect(str(path)).close()
+
+    def open_one(start: threading.Barrier) -> str:
+        start.wait()
+        con = open_read_only(path)
+        try:
+            return str(con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0])
+        finally:
+            con.close()
+
+    for _ in range(20):
+        start = threading.Barrier(8)
+        with ThreadPoolExecutor(8) as pool:
+            zones = list(pool.map(open_one, [start] * 8))
+        assert zones == ["UTC"] * 8

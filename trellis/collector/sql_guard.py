@@ -21,6 +21,7 @@ reason a person can act on.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,17 +88,23 @@ class QueryRefused(ValueError):
     """The query is not one the API runs; the message says why."""
 
 
+_OPENING = threading.Lock()
+"""Held while a file is opened and set up, so that two threads opening it at once do not both set it up."""
+
+
 def open_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
     """A database file opened read-only for a reader: external access off, configuration locked.
 
-    Raises ``duckdb.Error`` as DuckDB does (a missing file, a lock held by a collector)."""
+    Raises ``duckdb.Error`` as DuckDB does (a missing file, a lock held by a collector). Threads may open
+    the same file at once (the dashboard reads ahead): one of them sets it up, the others find it locked."""
     config: dict[str, Any] = {k: v for k, v in READ_ONLY_CONFIG.items() if k != "lock_configuration"}
-    con = duckdb.connect(str(path), read_only=True, config=config)
-    if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
-        return con  # the file is open in this process already, set up and locked by the first open
-    use_utc(con)
-    con.execute("SET lock_configuration=true")
-    return con
+    with _OPENING:
+        con = duckdb.connect(str(path), read_only=True, config=config)
+        if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
+            return con  # the file is open in this process already, set up and locked by the first open
+        use_utc(con)
+        con.execute("SET lock_configuration=true")
+        return con
 
 
 def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
