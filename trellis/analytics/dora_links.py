@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from trellis.analytics.dora_reads import Deployments, numbered
+from trellis.analytics.dora_reads import INCIDENT_COLUMNS, Deployments, numbered
 from trellis.analytics.frames import in_environments
 from trellis.analytics.job import AnalyticsConfig
 
@@ -51,18 +51,9 @@ def link_incidents(incidents: pl.DataFrame, deployments: Deployments, config: An
         )
         found = found.with_columns(linked_deployment_id=deployments.ids.gather(found["row"]))
         linked.append(found.join(names, on="workload", how="left"))
-    columns = [
-        "incident_id",
-        "service_name",
-        "service_namespace",
-        "environment",
-        "opened_at",
-        "resolved_at",
-        "linked_deployment_id",
-        "linked_environment",
-        "linked_service",
-        "linked_namespace",
-    ]
+    # The incident as read, its cause's id replaced by the linked deployment's id and names.
+    read = [c for c in INCIDENT_COLUMNS if c != "caused_by_deployment_id"]
+    columns = [*read, "linked_deployment_id", "linked_environment", "linked_service", "linked_namespace"]
     frame = pl.concat([f.select(columns) for f in linked], how="vertical_relaxed")
     return frame.with_columns(
         service_name=pl.coalesce("service_name", "linked_service"),

@@ -19,7 +19,7 @@ from trellis.analytics.sources import Period, Sources
 KEYS = ["service_namespace", "service_name", "environment"]
 """A workload's names."""
 
-_INCIDENT_COLUMNS = [
+INCIDENT_COLUMNS = [
     "incident_id",
     "service_name",
     "service_namespace",
@@ -164,10 +164,10 @@ def read_incidents(sources: Sources, period: Period) -> pl.DataFrame:
     """The incidents opened before the period's end. Read with SQL: a lazy scan's first use in a process
     imports pandas, a third of a second."""
     if not sources.has("incidents"):
-        return empty({c: pl.String() for c in _INCIDENT_COLUMNS}).with_columns(
+        return empty({c: pl.String() for c in INCIDENT_COLUMNS}).with_columns(
             pl.col("opened_at", "resolved_at").cast(pl.Datetime("ns"))
         )
-    query = f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM incidents WHERE epoch_ns(opened_at) < ?"
+    query = f"SELECT {', '.join(INCIDENT_COLUMNS)} FROM incidents WHERE epoch_ns(opened_at) < ?"
     frame = sources.sql(query, [epoch_ns(period.end)])
     return frame.with_columns(pl.col("opened_at", "resolved_at").cast(pl.Datetime("ns")))
 
