@@ -47,6 +47,26 @@ def test_two_receivers_on_one_port_are_refused_in_one_line(tmp_path: Path) -> No
     assert not db.exists()
 
 
+def test_two_receivers_on_one_port_are_named_before_any_port_taken_by_another_program(tmp_path: Path) -> None:
+    """The mistake in the settings is the one to fix first, whatever else holds a port."""
+    db = tmp_path / "never.duckdb"
+    port = free_ports(1)[0]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        http = taken.getsockname()[1]
+        code, _out, err = finish(
+            trellis(
+                "serve", "--db", str(db),
+                "--otlp-grpc-port", str(port), "--otlp-http-port", str(http), "--api-port", str(port),
+            )
+        )  # fmt: skip
+
+    assert code != 0
+    assert err.strip() == f"error: the OTLP/gRPC and API ports are both {port}: give each its own port"
+    assert not db.exists()
+
+
 def test_a_taken_grpc_port_is_refused_in_one_line(tmp_path: Path) -> None:
     db = tmp_path / "never.duckdb"
     with socket.socket() as taken:

@@ -58,6 +58,7 @@ def check_ports(settings: CollectorSettings) -> None:
         if port in seen:
             raise ConfigError(f"the {seen[port]} and {what} ports are both {port}: give each its own port")
         seen[port] = what
+    for port, what in seen.items():  # the settings first: a port another program holds says nothing about them
         _check_free(settings.host, port, what)
 
 
