@@ -161,7 +161,8 @@ def _outdated(path: Path) -> bool:
 
 def ensure_rollups(path: Path, now: datetime) -> None:
     """Roll up every hour of the store, as the collector's rollups would have as the points arrived (once:
-    a store whose rollups reach its last hour is left as it is)."""
+    a store whose rollups reach its last hour, all with sketches, is left as it is). Hours rolled up by a
+    version without sketches are rolled up again: every raw point of the benchmark's store is kept."""
     import duckdb
 
     from trellis.analytics import rollups
@@ -169,7 +170,8 @@ def ensure_rollups(path: Path, now: datetime) -> None:
     with duckdb.connect(str(path)) as con:
         rollups.ensure_tables(con)
         late, new = rollups.due_hours(con, now)
-        ranges = rollups.batches(sorted(set(late + new)))
+        older = [h for (h,) in con.execute(f"SELECT hour FROM {rollups.HOURS} WHERE NOT sketched").fetchall()]
+        ranges = rollups.batches(sorted(set(late + new + older)))
         if not ranges:
             return
         started = time.monotonic()

@@ -17,8 +17,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from trellis.analytics import rollups
+from tests.analytics.reference import assert_same_utilization
+from trellis.analytics import rollups, utilization
 from trellis.analytics.cost import _containers, _containers_in_polars
+from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.metrics import LOOKBACK, read_intervals
 from trellis.analytics.sources import Period, Sources
 from trellis.collector import Client, otlp_json
@@ -266,11 +268,21 @@ def _cost(store: Store, period: Period) -> tuple[pl.DataFrame, pl.DataFrame]:
     return job, reference
 
 
+def _utilization(store: Store, period: Period) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Utilization for ``period`` as the job computes it (from the rollups' sums and sketches where they
+    cover the period) and as the Polars reference does from every raw point, with exact percentiles."""
+    sources, config = Sources(store.cursor()), AnalyticsConfig()
+    return utilization.run(sources, period, config), utilization.run_in_polars(sources, period, config)
+
+
 @pytest.mark.parametrize("seed", range(3))
-def test_cost_reads_the_hours_the_rollups_cover_and_equals_the_raw_points(tmp_path: Path, seed: int) -> None:
-    """A period that starts and ends inside hours, with one hour marked by a late point: the job takes the
-    whole hours from the rollups and the rest from the points, and its cost equals the reference's. Then
-    the raw points of the whole hours go (as retention removes them) and the cost stays the same."""
+def test_cost_and_utilization_read_the_hours_the_rollups_cover_and_equal_the_raw_points(
+    tmp_path: Path, seed: int
+) -> None:
+    """A period that starts and ends inside hours, with one hour marked by a late point: the jobs take the
+    whole hours from the rollups and the rest from the points, and their cost and utilization equal the
+    reference's (the percentiles to the sketches' accuracy). Then the raw points of the whole hours go (as
+    retention removes them) and the answers stay the same."""
     rng = random.Random(seed)
     store = _store(tmp_path, _exports(rng), rolls_between=2)
     period = Period(
@@ -283,6 +295,7 @@ def test_cost_reads_the_hours_the_rollups_cover_and_equals_the_raw_points(tmp_pa
         store.submit(otlp_json.decode("metrics", orjson.dumps(body))).result(30)
         cover = rollups.covered(Sources(store.cursor()), period)
         job, reference = _cost(store, period)
+        used, exact = _utilization(store, period)
         cursor = store.cursor()
         for hour in cover:  # the points only these hours' passes would read
             for table in ("otel_metrics_gauge_rows", "otel_metrics_sum_rows"):
@@ -291,6 +304,7 @@ def test_cost_reads_the_hours_the_rollups_cover_and_equals_the_raw_points(tmp_pa
                     {"first": hour + LOOKBACK, "last": hour + timedelta(hours=1) - LOOKBACK},
                 )
         after_retention, _ = _cost(store, period)
+        used_after, _ = _utilization(store, period)
     finally:
         store.close()
 
@@ -298,6 +312,9 @@ def test_cost_reads_the_hours_the_rollups_cover_and_equals_the_raw_points(tmp_pa
     assert job.height == reference.height == 2
     assert_frame_equal(job, reference, rel_tol=1e-9, abs_tol=1e-9, check_dtypes=False)
     assert_frame_equal(after_retention.drop("day"), job.drop("day"), rel_tol=1e-9, abs_tol=1e-9)
+    assert used.height == exact.height == 4
+    assert_same_utilization(used, exact)
+    assert_frame_equal(used_after, used, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def test_a_late_point_just_after_an_hour_marks_the_hour_before_whose_interval_it_cuts(tmp_path: Path) -> None:
@@ -324,3 +341,30 @@ def test_a_late_point_just_after_an_hour_marks_the_hour_before_whose_interval_it
 
     assert marked == {START, START + timedelta(hours=1)}
     assert_frame_equal(rolled, reference, rel_tol=1e-9, abs_tol=1e-6, check_dtypes=False)
+
+
+def test_rollups_made_by_an_older_version_gain_the_new_columns_and_utilization_reads_their_points(
+    tmp_path: Path,
+) -> None:
+    """Hours rolled up before the rollups kept subsets and sketches: on start the columns are added (a
+    counter's subset filled in), cost goes on reading those hours, and utilization reads their points."""
+    store = _store(tmp_path, _exports(random.Random(7)), rolls_between=1)
+    period = Period(START.replace(tzinfo=None), END.replace(tzinfo=None))
+    try:
+        cursor = store.cursor()
+        for table, columns in rollups.ADDED.items():
+            for column in columns:
+                cursor.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        rollups.ensure_tables(cursor)
+        subsets = cursor.execute(f"SELECT DISTINCT counter, subset FROM {rollups.HOURLY} ORDER BY ALL").fetchall()
+        sources = Sources(cursor)
+        for_cost, for_utilization = rollups.covered(sources, period), rollups.covered(sources, period, sketched=True)
+        used, exact = _utilization(store, period)
+        job, reference = _cost(store, period)
+    finally:
+        store.close()
+
+    assert subsets == [(False, 2), (True, 0)]
+    assert len(for_cost) == HOURS and for_utilization == []
+    assert_same_utilization(used, exact)
+    assert_frame_equal(job, reference, rel_tol=1e-9, abs_tol=1e-9, check_dtypes=False)

@@ -42,7 +42,7 @@ def test_a_series_that_starts_in_a_later_chunk_is_named(
     late = [point("container.memory.working_set", 9, D(2026, 1, 5, 10, m), 2.0, "late") for m in (50, 55)]
     insert(con, "otel_metrics_gauge", early + late)
     monkeypatch.setattr(usage_pass, "CHUNK_POINTS", 12)
-    built = usage_pass.Pass(Sources(con), HOUR, with_samples=False)
+    built = usage_pass.Pass(Sources(con), HOUR, with_sketches=False)
     try:
         assert built.run()
         named = {row["series_id"]: row["workload"] for ident in built.idents for row in ident.iter_rows(named=True)}
@@ -55,7 +55,7 @@ def test_a_series_that_starts_in_a_later_chunk_is_named(
 
 def test_no_points_in_the_period_make_no_pass(con: duckdb.DuckDBPyConnection) -> None:
     insert(con, "otel_metrics_gauge", [point("container.memory.working_set", 1, D(2026, 1, 4), 1.0, "api")])
-    built = usage_pass.Pass(Sources(con), Period(D(2026, 1, 5), D(2026, 1, 6)), with_samples=True)
+    built = usage_pass.Pass(Sources(con), Period(D(2026, 1, 5), D(2026, 1, 6)), with_sketches=True)
     try:
         assert not built.run()
     finally:

@@ -20,7 +20,6 @@ from trellis.analytics import JOBS, run_job, run_jobs, usage_pass, usage_sql, ut
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.run_sources import RunSources
 from trellis.analytics.sources import Period, Sources
-from trellis.collector.store import memory_limit_bytes
 from trellis.testing.analytics_store import build_analytics_store
 
 START = D(2026, 1, 5, 9, 55)
@@ -49,7 +48,6 @@ def test_edge_cases_give_the_same_tables_whatever_the_chunks(
 ) -> None:
     edge_cases(con)
     monkeypatch.setattr(usage_pass, "CHUNK_POINTS", chunk)
-    monkeypatch.setattr(usage_sql, "SAMPLES_PER_BATCH", 7)
     assert_same_as_reference(con, HOUR)
 
 
@@ -65,15 +63,6 @@ def test_an_organisation_gives_the_same_tables(tmp_path: Path, monkeypatch: pyte
 def test_no_points_give_no_rows(con: duckdb.DuckDBPyConnection) -> None:
     assert utilization.run(Sources(con), HOUR, AnalyticsConfig()).is_empty()
     assert usage_sql.cost_lines(Sources(con), HOUR, 1.0, 1.0, 1.0).is_empty()
-
-
-def test_percentiles_are_computed_in_batches_that_fit_duckdbs_memory_limit() -> None:
-    with (
-        duckdb.connect(config={"memory_limit": "512MB"}) as small,
-        duckdb.connect(config={"memory_limit": "3GB"}) as big,
-    ):
-        assert memory_limit_bytes(small) == int(488.2 * 2**20)
-        assert 3_000_000 < usage_sql.samples_per_batch(small) < usage_sql.samples_per_batch(big) < 70_000_000
 
 
 def _job_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[object, ...]]]:
@@ -111,7 +100,7 @@ def test_a_run_shares_one_pass_and_gives_the_tables_each_job_gives_alone(
     run_jobs(con, [JOBS[name] for name in order], HOUR, AnalyticsConfig())
     assert _job_tables(con) == alone
     assert all(alone.values())
-    # Cost needs no samples; utilization does, so after cost it makes a pass of its own.
+    # Cost needs no sketches; utilization does, so after cost it makes a pass of its own.
     assert passes == ([HOUR] if order[0] == "utilization" else [HOUR, HOUR])
     assert _temporary_tables(con) == []
 

@@ -12,11 +12,13 @@ points, whatever order and however late they came. A point's predecessor is look
 ``LOOKBACK`` back, as at the start of any period the jobs compute.
 
 ``rollup_usage_hourly`` holds, per series (with its subject), metric and hour: ``weighted`` (value x
-seconds: core-seconds or byte-seconds), ``seconds`` and ``samples``. ``rollup_usage_hours`` lists the
-hours rolled up. ``rollup_usage_daily`` sums the hourly rows per workload, metric and UTC day, kept in
-step with the hours each turn rolled up, recomputed or removed. Each turn also removes the hours older
-than ``--retention-rollups-days`` (400 by default; 0 keeps them all), except the last hour rolled up,
-from which the next turn goes on.
+seconds: core-seconds or byte-seconds), ``seconds``, ``samples``, ``sample_min`` and ``sample_max`` and,
+for usage metrics, the samples' ``sketch`` (``buckets`` and their ``counts``), from which utilization reads
+percentiles. ``rollup_usage_hours`` lists the hours rolled up (``sketched``: with sketches; hours rolled up
+by a version without them are read by cost, and by utilization from the points). ``rollup_usage_daily``
+sums the hourly rows per workload, metric and UTC day, kept in step with the hours each turn rolled up,
+recomputed or removed. Each turn also removes the hours older than ``--retention-rollups-days`` (400 by
+default; 0 keeps them all), except the last hour rolled up, from which the next turn goes on.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ DDL = [
     f"""CREATE TABLE IF NOT EXISTS {HOURLY} (
         hour TIMESTAMPTZ NOT NULL, series_id UBIGINT NOT NULL, metric_name VARCHAR NOT NULL, counter BOOLEAN,
         {", ".join(f"{c} VARCHAR" for c in SUBJECT)},
-        weighted DOUBLE, seconds DOUBLE, samples BIGINT, subset UTINYINT)""",
-    f"CREATE TABLE IF NOT EXISTS {HOURS} (hour TIMESTAMPTZ PRIMARY KEY, rolled_at TIMESTAMPTZ NOT NULL)",
+        weighted DOUBLE, seconds DOUBLE, samples BIGINT, subset UTINYINT, sample_min DOUBLE, sample_max DOUBLE,
+        buckets SMALLINT[], counts BIGINT[])""",
+    f"""CREATE TABLE IF NOT EXISTS {HOURS} (
+        hour TIMESTAMPTZ PRIMARY KEY, rolled_at TIMESTAMPTZ NOT NULL, sketched BOOLEAN)""",
     f"""CREATE TABLE IF NOT EXISTS {DAILY} (
         day TIMESTAMPTZ NOT NULL, team VARCHAR, workload VARCHAR, environment VARCHAR, metric_name VARCHAR NOT NULL,
         counter BOOLEAN, series BIGINT, weighted DOUBLE, seconds DOUBLE, samples BIGINT)""",
@@ -65,15 +69,33 @@ _NAMES_SQL = "(VALUES " + ", ".join(f"({code}, '{name}')" for code, name in enum
 """Each metric's code in the pass (its position in ``usage_pass.NAMES``) and its name."""
 
 
+ADDED = {
+    HOURLY: {
+        "subset": "UTINYINT",
+        "sample_min": "DOUBLE",
+        "sample_max": "DOUBLE",
+        "buckets": "SMALLINT[]",
+        "counts": "BIGINT[]",
+    },
+    HOURS: {"sketched": "BOOLEAN"},
+}
+"""Columns a store made by an older version lacks, added when the rollups start."""
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in DDL:
         con.execute(ddl)
-    columns = {name for (name,) in con.execute(f"SELECT name FROM pragma_table_info('{HOURLY}')").fetchall()}
-    if "subset" not in columns:
-        # Rollups made before the subset was kept: a counter's subset is known; the other two (gauges read
-        # from the sum or the gauge table) only key the series' names, which each row carries.
-        con.execute(f"ALTER TABLE {HOURLY} ADD COLUMN subset UTINYINT")
-        con.execute(f"UPDATE {HOURLY} SET subset = CASE WHEN counter THEN 0 ELSE 2 END")
+    for table, added in ADDED.items():
+        columns = {name for (name,) in con.execute(f"SELECT name FROM pragma_table_info('{table}')").fetchall()}
+        for column, kind in added.items():
+            if column not in columns:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                if column == "subset":
+                    # A counter's subset is known; the other two (gauges read from the sum or the gauge
+                    # table) only key the series' names, which each row carries.
+                    con.execute(f"UPDATE {HOURLY} SET subset = CASE WHEN counter THEN 0 ELSE 2 END")
+                if column == "sketched":
+                    con.execute(f"UPDATE {HOURS} SET sketched = false")
 
 
 def roll_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> int:
@@ -85,7 +107,7 @@ def roll_hours(con: duckdb.DuckDBPyConnection, first: datetime, end: datetime) -
     """Replace the rollups of the hours from ``first`` up to ``end`` (UTC, on the hour) with what one pass
     over their points computes, hour by hour (``metrics.split_hours``); rows written."""
     start, stop = (moment.astimezone(UTC).replace(tzinfo=None) for moment in (first, end))
-    built = Pass(Sources(con), Period(start, stop), with_samples=False, lookahead=LOOKBACK)
+    built = Pass(Sources(con), Period(start, stop), with_sketches=True, lookahead=LOOKBACK)
     hours = [first + HOUR * n for n in range(round((end - first) / HOUR))]
     try:
         found = built.run()
@@ -95,7 +117,9 @@ def roll_hours(con: duckdb.DuckDBPyConnection, first: datetime, end: datetime) -
             rows = _insert(con, built) if found else 0
             con.execute(f"DELETE FROM {LATE_HOURS_TABLE} WHERE hour >= $first AND hour < $end",
                         {"first": first, "end": end})  # fmt: skip
-            con.execute(f"INSERT OR REPLACE INTO {HOURS} SELECT unnest($hours::TIMESTAMPTZ[]), now()", {"hours": hours})
+            con.execute(
+                f"INSERT OR REPLACE INTO {HOURS} SELECT unnest($hours::TIMESTAMPTZ[]), now(), true", {"hours": hours}
+            )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -105,19 +129,32 @@ def roll_hours(con: duckdb.DuckDBPyConnection, first: datetime, end: datetime) -
     return rows
 
 
+_KEYS = "subset, series_id, code, counter, hour_ns"
+"""What a pass's partial sums and sketch counts are per."""
+
+
 def _insert(con: duckdb.DuckDBPyConnection, built: Pass) -> int:
     idents = pl.concat(built.idents, how="vertical_relaxed").unique(["subset", "series_id"], keep="first")
     con.register("rollup_idents", idents.to_arrow())
     try:
         return int(
             con.execute(
-                f"""INSERT INTO {HOURLY}
-                SELECT make_timestamptz(r.hour_ns // 1000), r.series_id, n.name, r.counter,
-                       {", ".join(f"i.{c}" for c in SUBJECT)}, sum(r.weighted), sum(r.seconds), sum(r.samples),
-                       r.subset
-                FROM {built.raw} r JOIN {_NAMES_SQL} ON r.code = n.code
+                f"""INSERT INTO {HOURLY} BY NAME
+                SELECT make_timestamptz(r.hour_ns // 1000) AS hour, r.series_id, n.name AS metric_name, r.counter,
+                       {", ".join(f"i.{c}" for c in SUBJECT)}, r.weighted, r.seconds, r.samples, r.subset, r.sample_min,
+                       r.sample_max,
+                       k.buckets, k.counts
+                FROM (
+                    SELECT {_KEYS}, sum(weighted) AS weighted, sum(seconds) AS seconds, sum(samples) AS samples,
+                           min(sample_min) AS sample_min, max(sample_max) AS sample_max
+                    FROM {built.raw} GROUP BY ALL
+                ) r JOIN {_NAMES_SQL} ON r.code = n.code
                 LEFT JOIN rollup_idents i ON i.subset = r.subset AND i.series_id = r.series_id
-                GROUP BY ALL"""
+                LEFT JOIN (
+                    SELECT {_KEYS}, list(bucket ORDER BY bucket) AS buckets, list(count ORDER BY bucket) AS counts
+                    FROM (SELECT {_KEYS}, bucket, sum(count)::BIGINT AS count FROM {built.sketches} GROUP BY ALL)
+                    GROUP BY ALL
+                ) k ON {" AND ".join(f"k.{key} = r.{key}" for key in _KEYS.split(", "))}"""
             ).fetchall()[0][0]
         )
     finally:
@@ -128,9 +165,10 @@ def _floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def covered(sources: Sources, period: Period) -> list[datetime]:
-    """The hours inside ``period`` (UTC) whose rollups stand for their raw points: rolled up, and not marked
-    by a late point since. Between the first and the last hour rolled up, an hour without rows had no points."""
+def covered(sources: Sources, period: Period, sketched: bool = False) -> list[datetime]:
+    """The hours inside ``period`` (UTC) whose rollups stand for their raw points: rolled up (with sketches,
+    when ``sketched``), and not marked by a late point since. Between the first and the last hour rolled up,
+    an hour without rows had no points."""
     if not all(sources.has(table) for table in (HOURLY, HOURS, LATE_HOURS_TABLE)):
         return []
     first, last = sources.con.execute(f"SELECT min(hour), max(hour) FROM {HOURS}").fetchall()[0]
@@ -141,10 +179,12 @@ def covered(sources: Sources, period: Period) -> list[datetime]:
     high = min(_floor_hour(end) - HOUR, last)
     if high < low:
         return []
+    unsketched = f" UNION SELECT hour FROM {HOURS} WHERE NOT sketched AND hour BETWEEN $low AND $high"
     late = {
         hour
         for (hour,) in sources.con.execute(
-            f"SELECT DISTINCT hour FROM {LATE_HOURS_TABLE} WHERE hour BETWEEN $low AND $high",
+            f"SELECT DISTINCT hour FROM {LATE_HOURS_TABLE} WHERE hour BETWEEN $low AND $high"
+            + (unsketched if sketched else ""),
             {"low": low, "high": high},
         ).fetchall()
     }
@@ -181,7 +221,13 @@ def rows_sql(hours: list[datetime], low: int | None = None, high: int | None = N
     """The rollups of ``hours`` (from ``low`` up to ``high``, ns, when given) shaped as a pass's ``raw`` rows
     (``usage_pass.Pass.create``), in SQL."""
     return f"""SELECT subset, series_id, {code_sql(NAMES)} AS code, counter, epoch_ns(hour) AS hour_ns, weighted,
-        seconds, samples FROM {HOURLY} WHERE {_covering(hours, low, high)}"""
+        seconds, samples, sample_min, sample_max FROM {HOURLY} WHERE {_covering(hours, low, high)}"""
+
+
+def sketch_sql(hours: list[datetime]) -> str:
+    """The sketch buckets and counts of the rollups of ``hours``, a row per bucket, in SQL."""
+    return f"""SELECT subset, series_id, {code_sql(NAMES)} AS code, counter, unnest(buckets) AS bucket,
+        unnest(counts) AS count FROM {HOURLY} WHERE {_covering(hours)} AND buckets IS NOT NULL"""
 
 
 def subjects(sources: Sources, hours: list[datetime]) -> pl.DataFrame:
@@ -335,5 +381,6 @@ __all__ = [
     "roll_hour",
     "roll_hours",
     "rows_sql",
+    "sketch_sql",
     "subjects",
 ]

@@ -11,8 +11,9 @@ only what utilization and cost need:
 - DuckDB sorts each chunk by series and time (on the other core, while Polars works on the previous chunk),
   so a point's predecessor is the row above it when that is of the same series.
 - Each chunk's intervals are summed per series, metric, source and hour (value x seconds, seconds,
-  samples) into a temporary table (``raw``); with samples, the counter's usage samples (its rates) go to
-  another (``samples``).
+  samples, the smallest and largest sample) into a temporary table (``raw``); with sketches, the usage samples (a
+  counter's rates, a gauge's points) are counted per series, metric, hour and ``sketch`` bucket into another
+  (``sketches``), from which percentiles are read.
 - A series' subject (team, workload, environment, namespace, pod, container) is read once, from the chunk
   its first point is in: the collector's ``series_id`` hashes the resource those names come from.
 
@@ -28,8 +29,10 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
+from trellis.analytics import sketch
 from trellis.analytics.metrics import (
     _DERIVED,
+    _KIND_OF,
     CPU_REQUEST,
     CPU_TIME,
     CPU_USAGE,
@@ -48,6 +51,8 @@ CHUNK_POINTS = 2_000_000
 """Points turned into intervals at a time."""
 NAMES = CPU_TIME + CPU_USAGE + CPU_REQUEST + MEMORY_USAGE + MEMORY_REQUEST
 """Every metric read; a point carries its metric as the position in this tuple (its code)."""
+USAGE_CODES = [code for code, name in enumerate(NAMES) if _KIND_OF[name] == "usage"]
+"""The codes of the metrics whose samples the sketches count."""
 SUBSETS = (
     ("counter", "otel_metrics_sum", CPU_TIME),
     ("sum_gauge", "otel_metrics_sum", CPU_REQUEST + MEMORY_REQUEST + MEMORY_USAGE),
@@ -93,39 +98,39 @@ def _previous_row(column: str) -> pl.Expr:
 
 
 class Pass:
-    """Fills ``raw`` (and ``samples``) for the period and reads each series' subject (``idents``)."""
+    """Fills ``raw`` (and ``sketches``) for the period and reads each series' subject (``idents``)."""
 
     def __init__(
         self,
         sources: Sources,
         period: Period,
-        with_samples: bool,
+        with_sketches: bool,
         lookahead: timedelta = LOOKBACK,
         into: tuple[str, str] | None = None,
     ) -> None:
-        """``lookahead``: as ``metrics.read_intervals`` takes it; ``into``: the ``raw`` and ``samples`` tables
-        of another pass to add to (one for each part of a period), else tables of its own."""
+        """``with_sketches``: count the usage samples into ``sketches`` too; ``lookahead``: as
+        ``metrics.read_intervals`` takes it; ``into``: the ``raw`` and ``sketches`` tables of another pass to
+        add to (one for each part of a period), else tables of its own."""
         self.sources, self.con, self.period = sources, sources.con, period
         self.low, self.high = ns(period.start - LOOKBACK), ns(period.end + lookahead)
-        self.with_samples = with_samples
+        self.with_sketches = with_sketches
         tag = uuid.uuid4().hex
-        self.raw, self.samples = into or (f"trellis_raw_{tag}", f"trellis_samples_{tag}")
+        self.raw, self.sketches = into or (f"trellis_raw_{tag}", f"trellis_sketches_{tag}")
         self._staged = f"trellis_staged_{tag}"
         self.idents: list[pl.DataFrame] = []
 
     def drop(self) -> None:
-        for table in (self.raw, self.samples):
+        for table in (self.raw, self.sketches):
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
 
     def create(self) -> None:
-        """The ``raw`` and ``samples`` tables, empty, unless they exist."""
+        """The ``raw`` and ``sketches`` tables, empty, unless they exist."""
+        keys = "subset UTINYINT, series_id UBIGINT, code UTINYINT, counter BOOLEAN, hour_ns BIGINT"
         self.con.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {self.raw} (subset UTINYINT, series_id UBIGINT, code UTINYINT, "
-            "counter BOOLEAN, hour_ns BIGINT, weighted DOUBLE, seconds DOUBLE, samples BIGINT)"
+            f"CREATE TEMP TABLE IF NOT EXISTS {self.raw} ({keys}, weighted DOUBLE, seconds DOUBLE, samples BIGINT, "
+            "sample_min DOUBLE, sample_max DOUBLE)"
         )
-        self.con.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {self.samples} (series_id UBIGINT, code UTINYINT, value DOUBLE)"
-        )
+        self.con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.sketches} ({keys}, bucket SMALLINT, count BIGINT)")
 
     def run(self) -> bool:
         """Go over every subset's points; False when there are none."""
@@ -234,19 +239,32 @@ class _Subset:
         intervals = counter_intervals if self.counter else gauge_intervals
         # A carried point's own interval was counted with the chunk it came from.
         found = intervals(points.lazy(), _previous_row).filter(pl.col("time") >= pl.lit(low).cast(pl.Datetime("ns")))
-        clipped = _clip(found, self.owner.period)
-        sums = split_hours(clipped).group_by("series_id", "code", hour_ns=pl.col("hour").dt.epoch("ns")).agg(
-            weighted=(pl.col("value") * pl.col("seconds")).sum(),
-            seconds=pl.col("seconds").sum(),
-            samples=pl.col("sample").sum().cast(pl.Int64),
-        ).select(pl.lit(self.number, pl.UInt8).alias("subset"), "series_id", "code",
-                 pl.lit(self.counter).alias("counter"), "hour_ns", "weighted", "seconds", "samples")  # fmt: skip
+        pieces = split_hours(_clip(found, self.owner.period)).with_columns(hour_ns=pl.col("hour").dt.epoch("ns"))
+        keys = (pl.lit(self.number, pl.UInt8).alias("subset"), "series_id", "code",
+                pl.lit(self.counter).alias("counter"), "hour_ns")  # fmt: skip
+        sums = (
+            pieces.group_by("series_id", "code", "hour_ns")
+            .agg(
+                weighted=(pl.col("value") * pl.col("seconds")).sum(),
+                seconds=pl.col("seconds").sum(),
+                samples=pl.col("sample").sum().cast(pl.Int64),
+                sample_min=pl.col("value").filter(pl.col("sample")).min(),
+                sample_max=pl.col("value").filter(pl.col("sample")).max(),
+            )
+            .select(*keys, "weighted", "seconds", "samples", "sample_min", "sample_max")
+        )
         queries = [sums]
-        if self.counter and self.owner.with_samples:
-            queries.append(clipped.filter(pl.col("sample")).select("series_id", "code", "value"))
-        for table, frame in zip((self.owner.raw, self.owner.samples), pl.collect_all(queries), strict=False):
+        if self.owner.with_sketches:
+            usage = pl.col("sample") & pl.col("code").is_in(USAGE_CODES)
+            queries.append(
+                pieces.filter(usage)
+                .group_by("series_id", "code", "hour_ns", bucket=sketch.bucket(pl.col("value")))
+                .agg(count=pl.len().cast(pl.Int64))
+                .select(*keys, "bucket", "count")
+            )
+        for table, frame in zip((self.owner.raw, self.owner.sketches), pl.collect_all(queries), strict=False):
             if not frame.is_empty():
                 self.owner.insert(table, frame)
 
 
-__all__ = ["CHUNK_POINTS", "NAMES", "SUBSETS", "Pass", "code_sql", "ns", "points_where"]
+__all__ = ["CHUNK_POINTS", "NAMES", "SUBSETS", "USAGE_CODES", "Pass", "code_sql", "ns", "points_where"]

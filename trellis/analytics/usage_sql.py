@@ -7,11 +7,11 @@ chunk at a time, applying the same rules, and leaves partial sums per series, me
 temporary DuckDB table; within one run of several jobs (``run_sources.RunSources``) that pass is made once
 and both jobs use it. DuckDB then names the subjects, applies ``metrics._prefer``'s rules (they only ask
 whether a subject has a counter, or a pod has containers, so they hold for sums as for intervals), and
-computes what the jobs need: hourly allocation and idle time, totals, and the sample percentiles (a gauge's
-samples are its points inside the period, read from the table).
+computes what the jobs need: hourly allocation and idle time, totals, and the sample percentiles (from the
+samples' ``sketch`` buckets, counted per series and hour).
 
-The results equal the Polars pipeline's up to the order in which floating-point sums add up; a test compares
-them on data chunked finely.
+The results equal the Polars pipeline's up to the order in which floating-point sums add up, and the
+percentiles to within ``sketch.ACCURACY``; a test compares them on data chunked finely.
 """
 
 from __future__ import annotations
@@ -22,43 +22,30 @@ from datetime import datetime
 
 import polars as pl
 
-from trellis.analytics import rollups
+from trellis.analytics import rollups, sketch
 from trellis.analytics.metrics import _KIND_OF, _RESOURCE_OF, SUBJECT, _prefer
 from trellis.analytics.run_sources import holds, shared
 from trellis.analytics.sources import Period, Sources
-from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass, code_sql, ns, points_where
-from trellis.collector import memory_limit_bytes
+from trellis.analytics.usage_pass import NAMES, Pass, ns
 
 USAGE = "usage"
 """The kind of shared work (``Job.shares``) this module's pass is: jobs that name it share one pass per run."""
 KEYS = ["team", "workload", "environment", "container", "resource"]
 """The utilization job's groups."""
 HOUR_NS = 3_600_000_000_000
-SAMPLE_BYTES = 40
-"""What DuckDB holds per usage sample while it computes percentiles, with room to spare: one quantile over a
-list of fractions keeps one state per group (two quantiles kept two, and 100 bytes fitted 30 million in
-3 GB); batches of 52 million samples kept the benchmark's process under 3.3 GiB with a 3 GB limit."""
 HOURLY_ROWS = 2_000_000
 """Partial sums grouped into hours at a time (``_Builder.hourly``)."""
-SAMPLES_PER_BATCH: int | None = None
-"""Usage samples whose percentiles DuckDB computes at a time; None: as many as its memory limit allows."""
-
-
-def samples_per_batch(con: object) -> int:
-    if SAMPLES_PER_BATCH is not None:
-        return SAMPLES_PER_BATCH
-    limit = memory_limit_bytes(con)  # type: ignore[arg-type]
-    return max(1_000_000, (limit or 3 * 2**30) * 3 // 4 // SAMPLE_BYTES)
+PERCENTILES = {"usage_p50": 0.5, "usage_p95": 0.95}
 
 
 class _Builder:
     """The pass's partial sums, with the series ``metrics._prefer`` keeps (see ``usage``)."""
 
-    def __init__(self, sources: Sources, period: Period, with_samples: bool) -> None:
+    def __init__(self, sources: Sources, period: Period, with_sketches: bool) -> None:
         self.sources, self.con, self.period = sources, sources.con, period
         self.start_ns, self.end_ns = ns(period.start), ns(period.end)
-        self.points = Pass(sources, period, with_samples)
-        self.raw, self.samples = self.points.raw, self.points.samples
+        self.points = Pass(sources, period, with_sketches)
+        self.raw, self.sketches = self.points.raw, self.points.sketches
         self.idents: list[pl.DataFrame] = []
         self.chosen = self.raw.replace("trellis_raw_", "trellis_chosen_")
         self.rolled: list[datetime] = []
@@ -70,10 +57,10 @@ class _Builder:
             self.con.unregister(self.chosen)
 
     def fill(self) -> bool:
-        """The period's partial sums in ``raw``: the hours the rollups cover read from them (unless usage
-        samples are asked for, which only the points have), the rest from a pass over each part's points.
-        False when there are none."""
-        hours = [] if self.points.with_samples else rollups.covered(self.sources, self.period)
+        """The period's partial sums in ``raw`` (and sketches in ``sketches``): the hours the rollups cover
+        read from them (those with sketches, when sketches are asked for), the rest from a pass over each
+        part's points. False when there are none."""
+        hours = rollups.covered(self.sources, self.period, sketched=self.points.with_sketches)
         if not hours:
             found = self.points.run()
             self.idents = self.points.idents
@@ -81,7 +68,7 @@ class _Builder:
         self.points.create()
         self.rolled, self.idents = hours, [rollups.subjects(self.sources, hours)]
         for part in rollups.gaps(self.period, hours):
-            rest = Pass(self.sources, part, with_samples=False, into=(self.raw, self.samples))
+            rest = Pass(self.sources, part, self.points.with_sketches, into=(self.raw, self.sketches))
             rest.run()
             self.idents += rest.idents
         return any(not frame.is_empty() for frame in self.idents)
@@ -93,6 +80,13 @@ class _Builder:
         if not self.rolled:
             return f"(SELECT * FROM {self.raw}{where})"
         return f"(SELECT * FROM {self.raw}{where} UNION ALL {rollups.rows_sql(self.rolled, low, high)})"
+
+    def sketch_counts(self) -> str:
+        """The usage samples' sketch buckets and counts, from the pass's ``sketches`` and the rollups, in SQL."""
+        rows = f"SELECT subset, series_id, code, counter, bucket, count FROM {self.sketches}"
+        if not self.rolled:
+            return f"({rows})"
+        return f"({rows} UNION ALL {rollups.sketch_sql(self.rolled)})"
 
     def by_days(self, query: Callable[[str], str]) -> pl.DataFrame:
         """``query`` over ``hourly_sql`` (the relation it is given), a few whole UTC days at a time: grouping
@@ -164,41 +158,26 @@ class _Builder:
                 )
             )"""
 
-    def samples_sql(self) -> str:
-        """Every kept usage sample with its group: the counter's rates, and gauge points inside the period."""
-        parts = [f"SELECT 0::UTINYINT AS subset, series_id, code, true AS counter, value FROM {self.samples}"]
-        for number, (subset, table, names) in enumerate(SUBSETS):
-            usage = tuple(n for n in names if _KIND_OF[n] == "usage")
-            if subset == "counter" or not usage or not self.sources.has(table):
-                continue
-            parts.append(
-                f"SELECT {number}::UTINYINT AS subset, series_id, {code_sql(usage)} AS code, false AS counter, value "
-                f"FROM {table} WHERE {points_where(usage, self.start_ns + 1, self.end_ns + 1)}"
-            )
-        return f"""
-            SELECT c.group_no, s.value
-            FROM ({" UNION ALL ".join(parts)}) s
-            JOIN {self.chosen} c USING (subset, series_id, code, counter)"""
-
 
 def usage(
-    sources: Sources, period: Period, with_samples: bool = False
+    sources: Sources, period: Period, with_sketches: bool = False
 ) -> AbstractContextManager[tuple[_Builder, pl.DataFrame] | None]:
     """The period's partial sums in DuckDB and the kept series with their subjects; None without metrics.
 
     ``raw`` (a temporary table): per subset, series, metric code, source and ``hour_ns`` (the hour an
-    interval ends in, ns since the epoch): ``weighted`` (value x seconds), ``seconds``, ``samples``. With
-    ``with_samples`` the counter's usage samples are kept too, for ``samples_sql``. Within a run
-    (``RunSources``) the pass is made once per period, with samples when the first job asked for them.
+    interval ends in, ns since the epoch): ``weighted`` (value x seconds), ``seconds``, ``samples``,
+    ``sample_min``, ``sample_max``. With ``with_sketches`` the usage samples are counted into sketches too
+    (``sketch_counts``). Within a run (``RunSources``) the pass is made once per period, with sketches when the
+    first job asked for them.
     """
     richer = (USAGE, period, True)
-    key = richer if with_samples or holds(sources, richer) else (USAGE, period, False)
+    key = richer if with_sketches or holds(sources, richer) else (USAGE, period, False)
     return shared(sources, key, lambda: _usage(sources, period, key[2]))
 
 
 @contextmanager
-def _usage(sources: Sources, period: Period, with_samples: bool) -> Iterator[tuple[_Builder, pl.DataFrame] | None]:
-    builder = _Builder(sources, period, with_samples)
+def _usage(sources: Sources, period: Period, with_sketches: bool) -> Iterator[tuple[_Builder, pl.DataFrame] | None]:
+    builder = _Builder(sources, period, with_sketches)
     try:
         if not builder.fill():
             yield None
@@ -211,13 +190,14 @@ def _usage(sources: Sources, period: Period, with_samples: bool) -> Iterator[tup
 def utilization_totals(sources: Sources, period: Period) -> pl.DataFrame:
     """Per utilization group (KEYS): pods, samples, the time-weighted sums, the sample percentiles, and the
     idle and requested hours, the columns ``utilization.run`` computes from intervals."""
-    with usage(sources, period, with_samples=True) as found:
+    with usage(sources, period, with_sketches=True) as found:
         if found is None:
             return pl.DataFrame()
         built, chosen = found
         per_subject = sources.sql(f"""
             SELECT c.subject_no, c.group_no, c.kind, sum(r.weighted) AS weighted, sum(r.seconds) AS seconds,
-                   sum(r.samples) AS samples
+                   sum(r.samples) AS samples, min(r.sample_min) AS sample_min,
+                   max(r.sample_max) AS sample_max
             FROM {built.partial_sums()} r JOIN {built.chosen} c USING (subset, series_id, code, counter)
             GROUP BY ALL""")
         idle = built.by_days(
@@ -226,10 +206,11 @@ def utilization_totals(sources: Sources, period: Period) -> pl.DataFrame:
                 FROM {hourly} WHERE idle_hours IS NOT NULL GROUP BY ALL"""
             )
         )
-        # Every kept usage sample is counted in ``samples``; a percentile holds all of its group's in memory,
-        # so batches of groups keep that bounded.
-        count = int(per_subject.filter(pl.col("kind") == "usage")["samples"].sum())
-        percentiles = _percentiles(sources, built.samples_sql(), max(1, -(-count // samples_per_batch(sources.con))))
+        counts = sources.sql(f"""
+            SELECT c.group_no, s.bucket, sum(s.count)::BIGINT AS count
+            FROM {built.sketch_counts()} s JOIN {built.chosen} c USING (subset, series_id, code, counter)
+            GROUP BY ALL""")
+    percentiles = sketch.quantiles(counts, "group_no", PERCENTILES)
     subjects = chosen.select("subject_no", "group_no", *SUBJECT, "resource").unique()
     usage_, request = pl.col("kind") == "usage", pl.col("kind") == "request"
     totals = (
@@ -242,6 +223,8 @@ def utilization_totals(sources: Sources, period: Period) -> pl.DataFrame:
             usage_sec=pl.col("seconds").filter(usage_).sum(),
             request_int=pl.col("weighted").filter(request).sum(),
             request_sec=pl.col("seconds").filter(request).sum(),
+            usage_min=pl.col("sample_min").filter(usage_).min(),
+            usage_max=pl.col("sample_max").filter(usage_).max(),
         )
     )
     idle = (
@@ -254,24 +237,8 @@ def utilization_totals(sources: Sources, period: Period) -> pl.DataFrame:
         totals.join(names, on="group_no")
         .join(percentiles, on="group_no", how="left")
         .join(idle, on="group_no", how="left")
-        .drop("group_no")
-    )
-
-
-def _percentiles(sources: Sources, samples: str, batches: int) -> pl.DataFrame:
-    """Per group: the samples' p50, p95 and maximum, ``batches`` sets of groups at a time (one quantile over
-    a list of fractions sorts each group's samples once)."""
-    return pl.concat(
-        [
-            sources.sql(f"""
-                SELECT group_no, quantiles[1] AS usage_p50, quantiles[2] AS usage_p95, usage_max
-                FROM (
-                    SELECT group_no, quantile_cont(value, [0.5, 0.95]) AS quantiles, max(value) AS usage_max
-                    FROM ({samples}) WHERE group_no % {batches} = {batch} GROUP BY group_no
-                )""")
-            for batch in range(batches)
-        ],
-        how="vertical_relaxed",
+        .with_columns(pl.col(*PERCENTILES).clip(pl.col("usage_min"), pl.col("usage_max")))  # exact at the ends
+        .drop("group_no", "usage_min")
     )
 
 

@@ -7,11 +7,15 @@ import polars as pl
 from trellis.analytics.frames import conform, empty
 from trellis.analytics.job import AnalyticsConfig, Job
 from trellis.analytics.metrics import hourly, read_intervals
+from trellis.analytics.sketch import ACCURACY
 from trellis.analytics.sources import Period, Sources
 from trellis.analytics.usage_sql import USAGE, utilization_totals
 
 KEYS = ["team", "workload", "environment", "container", "resource"]
 UNITS = {"cpu": "cores", "memory": "bytes"}
+PERCENTILE_ACCURACY = ACCURACY
+"""``usage_p50`` and ``usage_p95`` (and the recommended request made from it) are within this fraction of
+the exact percentile of the samples (``sketch``); ``usage_max`` is exact."""
 
 SCHEMA: dict[str, pl.DataType] = {
     "team": pl.String(),
@@ -44,8 +48,8 @@ def run(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFra
 
 
 def run_in_polars(sources: Sources, period: Period, config: AnalyticsConfig) -> pl.DataFrame:
-    """The same table computed from every interval in Polars (``metrics.read_intervals``): the reference
-    ``run`` is tested against; it holds every point of the period in memory."""
+    """The same table computed from every interval in Polars (``metrics.read_intervals``), with exact
+    percentiles: the reference ``run`` is tested against; it holds every point of the period in memory."""
     intervals = read_intervals(sources, period)
     if intervals.is_empty():
         return empty(SCHEMA)
