@@ -174,12 +174,17 @@ def ensure_rollups(path: Path, now: datetime) -> None:
         ranges = rollups.batches(sorted(set(late + new + older)))
         if not ranges:
             return
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         for number, (first, end) in enumerate(ranges, 1):
             rollups.roll_hours(con, first, end)
             if number % 10 == 0 or number == len(ranges):
                 _progress(f"rollups: {number}/{len(ranges)} days of hours ({time.monotonic() - started:.0f} s)")
         rollups.roll_days(con, [first for first, _ in ranges] + [end - timedelta(hours=1) for _, end in ranges])
+        wall, cpu = time.monotonic() - started, time.process_time() - cpu
+        points = int(con.execute(f"SELECT sum(samples) FROM {rollups.HOURLY}").fetchall()[0][0] or 0)
+        # The CPU maintaining the rollups costs per point, to set against ingest's (benchmarks/ingest.py).
+        _progress(f"rollups: {points:,} points rolled up in {wall:.1f} s, CPU {cpu:.1f} s: "
+                  f"{cpu / max(points, 1) * 1e6:.2f} us of CPU per point")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ import polars as pl
 
 from trellis.analytics.metrics import LOOKBACK, SUBJECT
 from trellis.analytics.sources import Period, Sources
-from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass, code_sql
+from trellis.analytics.usage_pass import NAMES, SUBSETS, Pass, code_sql, name_sql
 from trellis.collector import LATE_HOURS_TABLE, Store, stored_table
 
 log = logging.getLogger("trellis.analytics")
@@ -65,9 +65,6 @@ UTC_DAY = "timezone('UTC', date_trunc('day', timezone('UTC', {})))"
 
 BATCH_HOURS = 24
 """Consecutive hours rolled up by one pass over their points."""
-_NAMES_SQL = "(VALUES " + ", ".join(f"({code}, '{name}')" for code, name in enumerate(NAMES)) + ") n(code, name)"
-"""Each metric's code in the pass (its position in ``usage_pass.NAMES``) and its name."""
-
 
 ADDED = {
     HOURLY: {
@@ -140,7 +137,8 @@ def _insert(con: duckdb.DuckDBPyConnection, built: Pass) -> int:
         return int(
             con.execute(
                 f"""INSERT INTO {HOURLY} BY NAME
-                SELECT make_timestamptz(r.hour_ns // 1000) AS hour, r.series_id, n.name AS metric_name, r.counter,
+                SELECT make_timestamptz(r.hour_ns // 1000) AS hour, r.series_id, {name_sql("r.code")} AS metric_name,
+                       r.counter,
                        {", ".join(f"i.{c}" for c in SUBJECT)}, r.weighted, r.seconds, r.samples, r.subset, r.sample_min,
                        r.sample_max,
                        k.buckets, k.counts
@@ -148,7 +146,7 @@ def _insert(con: duckdb.DuckDBPyConnection, built: Pass) -> int:
                     SELECT {_KEYS}, sum(weighted) AS weighted, sum(seconds) AS seconds, sum(samples) AS samples,
                            min(sample_min) AS sample_min, max(sample_max) AS sample_max
                     FROM {built.raw} GROUP BY ALL
-                ) r JOIN {_NAMES_SQL} ON r.code = n.code
+                ) r
                 LEFT JOIN rollup_idents i ON i.subset = r.subset AND i.series_id = r.series_id
                 LEFT JOIN (
                     SELECT {_KEYS}, list(bucket ORDER BY bucket) AS buckets, list(count ORDER BY bucket) AS counts

@@ -84,6 +84,11 @@ def code_sql(names: tuple[str, ...]) -> str:
     return f"CAST(CASE metric_name {whens} END AS UTINYINT)"
 
 
+def name_sql(code: str) -> str:
+    """The metric's name of the code in the SQL expression ``code``: the inverse of ``code_sql``."""
+    return f"[{quoted(NAMES)}][{code} + 1]"
+
+
 def points_where(names: tuple[str, ...], low: int, high: int) -> str:
     """The points of these metrics with ``low <= time < high`` (ns), in SQL."""
     return (
@@ -267,4 +272,4 @@ class _Subset:
                 self.owner.insert(table, frame)
 
 
-__all__ = ["CHUNK_POINTS", "NAMES", "SUBSETS", "USAGE_CODES", "Pass", "code_sql", "ns", "points_where"]
+__all__ = ["CHUNK_POINTS", "NAMES", "SUBSETS", "USAGE_CODES", "Pass", "code_sql", "name_sql", "ns", "points_where"]
