@@ -207,12 +207,13 @@ def test_a_late_point_near_the_end_of_an_hour_leaves_the_next_hour_to_be_rolled_
         store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
 
     try:
+        after = START + timedelta(hours=1) + rollups.LATENESS
         send(list(range(0, 50, 5)))
-        assert START in service.turn(now=START + timedelta(hours=1, minutes=3))
+        assert START in service.turn(now=after)
         send([55])  # late for START; its interval's reach is in the next hour
-        assert service.turn(now=START + timedelta(hours=1, minutes=3)) == [START]
-        send([65, 70])
-        assert service.turn(now=START + timedelta(hours=2, minutes=3)) == [START + timedelta(hours=1)]
+        assert service.turn(now=after) == [START]
+        send([65, 70])  # 1:05 is within reach of the first hour: it is recomputed too, to no change
+        assert service.turn(now=after + timedelta(hours=1)) == [START, START + timedelta(hours=1)]
         next_hour = _from_rollups(store, START + timedelta(hours=1), START + timedelta(hours=2))
     finally:
         store.close()
@@ -368,3 +369,92 @@ def test_rollups_made_by_an_older_version_gain_the_new_columns_and_utilization_r
     assert len(for_cost) == HOURS and for_utilization == []
     assert_same_utilization(used, exact)
     assert_frame_equal(job, reference, rel_tol=1e-9, abs_tol=1e-9, check_dtypes=False)
+
+
+def test_a_point_just_after_the_hours_rolled_up_marks_the_last_of_them_whose_interval_it_ends(
+    tmp_path: Path,
+) -> None:
+    """A backfill sent a day at a time while the rollups run: the next day's first point ends an interval
+    that began in the last hour rolled up. That hour is marked and recomputed, so the rollups equal the
+    raw points (the point was not marked: the hour lacked its last interval for good)."""
+    store = Store(tmp_path / "trellis.duckdb")
+    service = rollups.RollupService(store)
+    name = "container.memory.working_set"
+
+    def send(minutes: range) -> None:
+        points = [{"asDouble": 1e9, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in minutes]
+        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
+
+    try:
+        send(range(0, 60, 4))  # the hour's points, the last at 0:56
+        assert max(service.turn(now=START + timedelta(days=1))) == START
+        send(range(60, 120, 4))  # the next hour's, the first at 1:00 ending the interval from 0:56
+        marked = {h for (h,) in store.cursor().execute("SELECT DISTINCT hour FROM late_metric_hours").fetchall()}
+        service.turn(now=START + timedelta(days=1))
+        rolled = _from_rollups(store, START, START + timedelta(hours=1))
+        hour = Period(START.replace(tzinfo=None), (START + timedelta(hours=1)).replace(tzinfo=None))
+        reference = read_intervals(Sources(store.cursor()), hour, lookahead=LOOKBACK)
+    finally:
+        store.close()
+
+    assert marked == {START}
+    assert rolled["seconds"].to_list() == [pytest.approx(reference["seconds"].sum())] == [pytest.approx(3600.0)]
+
+
+def test_an_hour_waits_for_the_points_sent_on_time_that_end_its_last_interval(tmp_path: Path) -> None:
+    """A series scraped every 5 minutes: the point 5 minutes after the hour, sent on time, ends an interval
+    that began inside it. The hour is rolled up once such points have come (LATENESS), not before."""
+    store = Store(tmp_path / "trellis.duckdb")
+    service = rollups.RollupService(store)
+    points = [{"asDouble": 1e9, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in range(0, 60, 5)]
+    try:
+        body = metrics_request(points, name="container.memory.working_set")
+        store.submit(otlp_json.decode("metrics", orjson.dumps(body))).result(30)
+        early = service.turn(now=START + timedelta(hours=1, minutes=5))
+        on_time = service.turn(now=START + timedelta(hours=1) + rollups.LATENESS)
+    finally:
+        store.close()
+
+    assert START not in early
+    assert START in on_time
+    assert rollups.LATENESS > LOOKBACK
+
+
+def test_a_point_committed_while_an_hour_is_rolled_up_is_in_its_rollup_or_marks_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer commits a late point (and its mark) after the rollups' pass has read the hour's points
+    and before the rollups are written: the mark stays, and the next turn takes the point in. (The mark
+    used to be removed with the others, and the hour lacked the point for good.)"""
+    store = Store(tmp_path / "trellis.duckdb")
+    service = rollups.RollupService(store)
+    name = "container.memory.working_set"
+
+    def send(minutes: list[int], value: float) -> None:
+        points = [{"asDouble": value, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in minutes]
+        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
+
+    real_run = rollups.Pass.run
+    during: list[int] = []
+
+    def run_then_commit(self: rollups.Pass) -> bool:
+        found = real_run(self)
+        if not during:
+            during.append(1)
+            send([31], 4e9)  # committed by the writer now, between the pass and the rollups' writes
+        return found
+
+    try:
+        send(list(range(0, 60, 2)), 1e9)
+        service.turn(now=START + timedelta(hours=2))
+        send([29], 1e9)  # a late point: the next turn recomputes the hour
+        monkeypatch.setattr(rollups.Pass, "run", run_then_commit)
+        service.turn(now=START + timedelta(hours=2))
+        service.turn(now=START + timedelta(hours=2))
+        rolled = _from_rollups(store)
+        reference = _reference(store)
+    finally:
+        store.close()
+
+    assert during
+    assert_frame_equal(rolled, reference, rel_tol=1e-9, abs_tol=1e-6, check_dtypes=False)

@@ -41,8 +41,9 @@ HOURLY = "rollup_usage_hourly"
 HOURS = "rollup_usage_hours"
 DAILY = "rollup_usage_daily"
 HOUR = timedelta(hours=1)
-LATENESS = timedelta(minutes=2)
-"""An hour is rolled up once it ended this long ago: points sent on time have arrived by then."""
+LATENESS = LOOKBACK + timedelta(minutes=2)
+"""An hour is rolled up once it ended this long ago: the points sent on time up to ``LOOKBACK`` after it,
+which end intervals that begin inside it, have arrived by then (a point later than that marks the hour)."""
 TURN_SECONDS = 20.0
 """A turn stops rolling up new hours after this long (the next turn goes on), so that a long backfill
 leaves room for the rest."""
@@ -107,9 +108,11 @@ def roll_hours(con: duckdb.DuckDBPyConnection, first: datetime, end: datetime) -
     built = Pass(Sources(con), Period(start, stop), with_sketches=True, lookahead=LOOKBACK)
     hours = [first + HOUR * n for n in range(round((end - first) / HOUR))]
     try:
-        found = built.run()
+        # The pass reads in the transaction that removes the hours' marks: a point committed after it began
+        # is left to its mark, which the transaction cannot see, and so does not remove.
         con.execute("BEGIN TRANSACTION")
         try:
+            found = built.run()
             con.execute(f"DELETE FROM {HOURLY} WHERE hour >= $first AND hour < $end", {"first": first, "end": end})
             rows = _insert(con, built) if found else 0
             con.execute(f"DELETE FROM {LATE_HOURS_TABLE} WHERE hour >= $first AND hour < $end",

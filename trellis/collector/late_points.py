@@ -2,9 +2,10 @@
 
 Whoever keeps rollups (``trellis.analytics.rollups``) tells the store up to when it has rolled hours up
 (``LateHours.watch``). From then on, the writer marks, in the same transaction that stores the points,
-the hour of every metric point older than that, the hour ``reach`` earlier (the interval the point ends
-began there, and counts its part in each hour it crosses) and the hour ``reach`` later (a point is the
-predecessor of the next one, whose interval it starts), in ``late_metric_hours``; the rollups
+for every metric point older than that or up to ``reach`` after it: the point's hour, the hour ``reach``
+earlier (the interval the point ends began there, and counts its part in each hour it crosses) and the
+hour ``reach`` later (a point is the predecessor of the next one, whose interval it starts), those of
+them the rollups cover, in ``late_metric_hours``; the rollups
 recompute those hours and remove the marks. Marks are made as points are committed, so none is lost
 to a crash.
 """
@@ -43,13 +44,17 @@ class LateHours:
             return
         times = data.column("time")
         earliest = pc.min(times).as_py()
-        if earliest is None or earliest >= until:
+        if earliest is None or earliest >= until + reach:
             return
-        late = pc.filter(times, pc.less(times, pa.scalar(until, type=times.type)))
+        # A point up to ``reach`` after the cover ends an interval that begins inside it.
+        late = pc.filter(times, pc.less(times, pa.scalar(until + reach, type=times.type)))
+        covered = pa.scalar(until, type=times.type)
         hours: set[datetime] = set()
         for shift in (-reach, timedelta(0), reach):
-            moved = pc.add(late, pa.scalar(shift)) if shift else late
-            hours |= {hour for hour in pc.unique(pc.floor_temporal(moved, unit="hour")).to_pylist() if hour}
+            moved = pc.floor_temporal(pc.add(late, pa.scalar(shift)) if shift else late, unit="hour")
+            hours |= {hour for hour in pc.unique(pc.filter(moved, pc.less(moved, covered))).to_pylist() if hour}
+        if not hours:
+            return
         cur.execute(
             f"INSERT INTO {LATE_HOURS_TABLE} SELECT unnest($hours::TIMESTAMPTZ[]), now()", {"hours": sorted(hours)}
         )
