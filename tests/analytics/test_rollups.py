@@ -83,6 +83,13 @@ def _exports(rng: random.Random) -> list[bytes]:
     return exports + rng.sample(exports, len(exports) // 5)
 
 
+def _send(store: Store, minutes: list[int] | range, value: float = 1e9) -> None:
+    """Working-set points of one series at these minutes after START, committed."""
+    points = [{"asDouble": value, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in minutes]
+    body = metrics_request(points, name="container.memory.working_set")
+    store.submit(otlp_json.decode("metrics", orjson.dumps(body))).result(30)
+
+
 def _store(tmp_path: Path, exports: list[bytes], rolls_between: int) -> Store:
     """A store that took the exports, the rollups taking turns in between, so that some points come late."""
     store = Store(tmp_path / "trellis.duckdb")
@@ -200,19 +207,14 @@ def test_a_late_point_near_the_end_of_an_hour_leaves_the_next_hour_to_be_rolled_
     then miss the points still to come), but when it ends, with every point."""
     store = Store(tmp_path / "trellis.duckdb")
     service = rollups.RollupService(store)
-    name = "container.memory.working_set"
-
-    def send(minutes: list[int]) -> None:
-        points = [{"asDouble": 1e9, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in minutes]
-        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
 
     try:
         after = START + timedelta(hours=1) + rollups.LATENESS
-        send(list(range(0, 50, 5)))
+        _send(store, list(range(0, 50, 5)))
         assert START in service.turn(now=after)
-        send([55])  # late for START; its interval's reach is in the next hour
+        _send(store, [55])  # late for START; its interval's reach is in the next hour
         assert service.turn(now=after) == [START]
-        send([65, 70])  # 1:05 is within reach of the first hour: it is recomputed too, to no change
+        _send(store, [65, 70])  # 1:05 is within reach of the first hour: it is recomputed too, to no change
         assert service.turn(now=after + timedelta(hours=1)) == [START, START + timedelta(hours=1)]
         next_hour = _from_rollups(store, START + timedelta(hours=1), START + timedelta(hours=2))
     finally:
@@ -323,16 +325,11 @@ def test_a_late_point_just_after_an_hour_marks_the_hour_before_whose_interval_it
     five minutes in hour 0 (at the late point's value now): hour 0 is recomputed too."""
     store = Store(tmp_path / "trellis.duckdb")
     service = rollups.RollupService(store)
-    name = "container.memory.working_set"
-
-    def send(minutes: list[int], value: float) -> None:
-        points = [{"asDouble": value, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in minutes]
-        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
 
     try:
-        send(list(range(0, 125, 5)), 1e9)
+        _send(store, list(range(0, 125, 5)), 1e9)
         service.turn(now=START + timedelta(hours=4))
-        send([61], 4e9)
+        _send(store, [61], 4e9)
         marked = {h for (h,) in store.cursor().execute("SELECT DISTINCT hour FROM late_metric_hours").fetchall()}
         service.turn(now=START + timedelta(hours=4))
         rolled = _from_rollups(store)
@@ -379,16 +376,11 @@ def test_a_point_just_after_the_hours_rolled_up_marks_the_last_of_them_whose_int
     raw points (the point was not marked: the hour lacked its last interval for good)."""
     store = Store(tmp_path / "trellis.duckdb")
     service = rollups.RollupService(store)
-    name = "container.memory.working_set"
-
-    def send(minutes: range) -> None:
-        points = [{"asDouble": 1e9, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in minutes]
-        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
 
     try:
-        send(range(0, 60, 4))  # the hour's points, the last at 0:56
+        _send(store, range(0, 60, 4))  # the hour's points, the last at 0:56
         assert max(service.turn(now=START + timedelta(days=1))) == START
-        send(range(60, 120, 4))  # the next hour's, the first at 1:00 ending the interval from 0:56
+        _send(store, range(60, 120, 4))  # the next hour's, the first at 1:00 ending the interval from 0:56
         marked = {h for (h,) in store.cursor().execute("SELECT DISTINCT hour FROM late_metric_hours").fetchall()}
         service.turn(now=START + timedelta(days=1))
         rolled = _from_rollups(store, START, START + timedelta(hours=1))
@@ -428,11 +420,6 @@ def test_a_point_committed_while_an_hour_is_rolled_up_is_in_its_rollup_or_marks_
     used to be removed with the others, and the hour lacked the point for good.)"""
     store = Store(tmp_path / "trellis.duckdb")
     service = rollups.RollupService(store)
-    name = "container.memory.working_set"
-
-    def send(minutes: list[int], value: float) -> None:
-        points = [{"asDouble": value, "timeUnixNano": _ns(START + timedelta(minutes=m))} for m in minutes]
-        store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
 
     real_run = rollups.Pass.run
     during: list[int] = []
@@ -441,13 +428,13 @@ def test_a_point_committed_while_an_hour_is_rolled_up_is_in_its_rollup_or_marks_
         found = real_run(self)
         if not during:
             during.append(1)
-            send([31], 4e9)  # committed by the writer now, between the pass and the rollups' writes
+            _send(store, [31], 4e9)  # committed by the writer now, between the pass and the rollups' writes
         return found
 
     try:
-        send(list(range(0, 60, 2)), 1e9)
+        _send(store, list(range(0, 60, 2)), 1e9)
         service.turn(now=START + timedelta(hours=2))
-        send([29], 1e9)  # a late point: the next turn recomputes the hour
+        _send(store, [29], 1e9)  # a late point: the next turn recomputes the hour
         monkeypatch.setattr(rollups.Pass, "run", run_then_commit)
         service.turn(now=START + timedelta(hours=2))
         service.turn(now=START + timedelta(hours=2))
