@@ -218,17 +218,19 @@ def _covering(hours: list[datetime], low: int | None = None, high: int | None = 
     return " AND ".join(where)
 
 
-def rows_sql(hours: list[datetime], low: int | None = None, high: int | None = None) -> str:
+def rows_sql(hours: list[datetime], low: int | None = None, high: int | None = None, columns: str = "*") -> str:
     """The rollups of ``hours`` (from ``low`` up to ``high``, ns, when given) shaped as a pass's ``raw`` rows
-    (``usage_pass.Pass.create``), in SQL."""
-    return f"""SELECT subset, series_id, {code_sql(NAMES)} AS code, counter, epoch_ns(hour) AS hour_ns, weighted,
-        seconds, samples, sample_min, sample_max FROM {HOURLY} WHERE {_covering(hours, low, high)}"""
+    (``usage_pass.Pass.create``), those ``columns`` of them, in SQL."""
+    return f"""SELECT {columns} FROM (
+        SELECT subset, series_id, {code_sql(NAMES)} AS code, counter, epoch_ns(hour) AS hour_ns, weighted, seconds,
+               samples, sample_min, sample_max
+        FROM {HOURLY} WHERE {_covering(hours, low, high)})"""
 
 
 def sketch_sql(hours: list[datetime]) -> str:
-    """The sketch buckets and counts of the rollups of ``hours``, a row per bucket, in SQL."""
-    return f"""SELECT subset, series_id, {code_sql(NAMES)} AS code, counter, unnest(buckets) AS bucket,
-        unnest(counts) AS count FROM {HOURLY} WHERE {_covering(hours)} AND buckets IS NOT NULL"""
+    """The sketches of the rollups of ``hours`` (their ``buckets`` and ``counts`` lists), in SQL."""
+    return f"""SELECT subset, series_id, {code_sql(NAMES)} AS code, counter, buckets, counts
+        FROM {HOURLY} WHERE {_covering(hours)} AND buckets IS NOT NULL"""
 
 
 def subjects(sources: Sources, hours: list[datetime]) -> pl.DataFrame:

@@ -73,20 +73,30 @@ class _Builder:
             self.idents += rest.idents
         return any(not frame.is_empty() for frame in self.idents)
 
-    def partial_sums(self, low: int | None = None, high: int | None = None) -> str:
+    def partial_sums(self, low: int | None = None, high: int | None = None, extremes: bool = False) -> str:
         """The partial sums, from the pass's ``raw`` table and the rollups, as a relation in SQL; those from
-        ``low`` up to ``high`` (``hour_ns``) when given."""
+        ``low`` up to ``high`` (``hour_ns``) when given; with each hour's smallest and largest sample when
+        ``extremes``."""
+        columns = "subset, series_id, code, counter, hour_ns, weighted, seconds, samples"
+        columns += ", sample_min, sample_max" if extremes else ""
         where = f" WHERE hour_ns >= {low} AND hour_ns < {high}" if low is not None else ""
         if not self.rolled:
-            return f"(SELECT * FROM {self.raw}{where})"
-        return f"(SELECT * FROM {self.raw}{where} UNION ALL {rollups.rows_sql(self.rolled, low, high)})"
+            return f"(SELECT {columns} FROM {self.raw}{where})"
+        rolled = rollups.rows_sql(self.rolled, low, high, columns)
+        return f"(SELECT {columns} FROM {self.raw}{where} UNION ALL {rolled})"
 
     def sketch_counts(self) -> str:
-        """The usage samples' sketch buckets and counts, from the pass's ``sketches`` and the rollups, in SQL."""
-        rows = f"SELECT subset, series_id, code, counter, bucket, count FROM {self.sketches}"
+        """The kept usage samples' sketch buckets and counts with their group (``group_no``), from the pass's
+        ``sketches`` and the rollups, in SQL. The rollups' lists are joined with the kept series first and
+        unnested after, so that the join goes over series and hours, not buckets."""
+        keys = "USING (subset, series_id, code, counter)"
+        rows = f"SELECT c.group_no, s.bucket, s.count FROM {self.sketches} s JOIN {self.chosen} c {keys}"
         if not self.rolled:
             return f"({rows})"
-        return f"({rows} UNION ALL {rollups.sketch_sql(self.rolled)})"
+        lists = f"""SELECT group_no, unnest(buckets) AS bucket, unnest(counts) AS count
+            FROM (SELECT c.group_no, s.buckets, s.counts FROM ({rollups.sketch_sql(self.rolled)}) s
+                  JOIN {self.chosen} c {keys})"""
+        return f"({rows} UNION ALL {lists})"
 
     def by_days(self, query: Callable[[str], str]) -> pl.DataFrame:
         """``query`` over ``hourly_sql`` (the relation it is given), a few whole UTC days at a time: grouping
@@ -198,7 +208,7 @@ def utilization_totals(sources: Sources, period: Period) -> pl.DataFrame:
             SELECT c.subject_no, c.group_no, c.kind, sum(r.weighted) AS weighted, sum(r.seconds) AS seconds,
                    sum(r.samples) AS samples, min(r.sample_min) AS sample_min,
                    max(r.sample_max) AS sample_max
-            FROM {built.partial_sums()} r JOIN {built.chosen} c USING (subset, series_id, code, counter)
+            FROM {built.partial_sums(extremes=True)} r JOIN {built.chosen} c USING (subset, series_id, code, counter)
             GROUP BY ALL""")
         idle = built.by_days(
             lambda hourly: (
@@ -206,10 +216,8 @@ def utilization_totals(sources: Sources, period: Period) -> pl.DataFrame:
                 FROM {hourly} WHERE idle_hours IS NOT NULL GROUP BY ALL"""
             )
         )
-        counts = sources.sql(f"""
-            SELECT c.group_no, s.bucket, sum(s.count)::BIGINT AS count
-            FROM {built.sketch_counts()} s JOIN {built.chosen} c USING (subset, series_id, code, counter)
-            GROUP BY ALL""")
+        counts = sources.sql(f"SELECT group_no, bucket, sum(count)::BIGINT AS count FROM {built.sketch_counts()} "
+                             "GROUP BY ALL")  # fmt: skip
     percentiles = sketch.quantiles(counts, "group_no", PERCENTILES)
     subjects = chosen.select("subject_no", "group_no", *SUBJECT, "resource").unique()
     usage_, request = pl.col("kind") == "usage", pl.col("kind") == "request"

@@ -15,6 +15,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MEMORY_LIMIT_PATTERN = r"^\d+(\.\d+)?\s*[KMGT]i?B$"
 """A DuckDB memory limit as the collector accepts it: 512MB, 2GiB, 1.5 GB."""
+MEMORY_LIMIT = "400MB"
+"""DuckDB's buffer memory by default. Without a limit (80% of RAM) DuckDB keeps every block it wrote
+cached, so the collector grows with its database. 400 MB leaves the rest of the 1 GiB budget to the
+Python side, compiled decoder included (docs/performance.md, memory under churn). Queries (and analytics
+jobs on the store's cursors) that need more spill to ``<db>.tmp``; ``--duckdb-memory-limit``
+(``Store(memory_limit=)``) sets another value, None keeps DuckDB's own."""
+
 
 DEFAULT_API = "http://127.0.0.1:4319"
 """Where commands look for a running collector's API when neither ``--api`` nor ``TRELLIS_API`` says."""
@@ -67,9 +74,9 @@ class CollectorSettings(BaseSettings):
     )
     max_snapshots: int = Field(2, description="Snapshots taken or downloaded at once; more get 503.")
     duckdb_memory_limit: str = Field(
-        "512MB",
+        MEMORY_LIMIT,
         pattern=MEMORY_LIMIT_PATTERN,
-        description="DuckDB's buffer memory in the collector (512MB, 2GiB); queries beyond it spill to disk.",
+        description="DuckDB's buffer memory in the collector (400MB, 2GiB); queries beyond it spill to disk.",
     )
     retry_after_seconds: int = Field(1, description="Retry-After sent to clients while the write queue is full.")
     query_row_limit: int = Field(100_000, description="Most rows one /api/v1/query answer returns.")
@@ -103,6 +110,7 @@ __all__ = [
     "DEFAULT_MAX_API_BODY_BYTES",
     "DEFAULT_OTLP_HTTP",
     "ENV_PREFIX",
+    "MEMORY_LIMIT",
     "MEMORY_LIMIT_PATTERN",
     "CollectorSettings",
 ]

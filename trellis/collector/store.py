@@ -29,7 +29,7 @@ from trellis.collector.health import StoreHealth
 from trellis.collector.late_points import LateHours
 from trellis.collector.messages import first_line
 from trellis.collector.schema import TABLES, migrate, use_utc
-from trellis.collector.settings import MEMORY_LIMIT_PATTERN
+from trellis.collector.settings import MEMORY_LIMIT, MEMORY_LIMIT_PATTERN
 from trellis.collector.webhooks.records import WEBHOOK_SQL
 
 log = logging.getLogger("trellis.store")
@@ -45,12 +45,6 @@ CHECKPOINT_EVERY_POINTS = 1_000_000
 to the file hardly grow the WAL, so its own WAL-size trigger fires rarely under heavy
 ingest, and then one checkpoint compacts millions of rows: seconds of stalled commits
 and a memory peak. Checkpointing at a steady pace bounds both."""
-
-MEMORY_LIMIT = "512MB"
-"""DuckDB's buffer memory by default. Without a limit (80% of RAM) DuckDB keeps every
-block it wrote cached, so the collector grows with its database. Queries (and analytics
-jobs on the store's cursors) that need more spill to ``<db>.tmp``; ``--duckdb-memory-limit``
-(``Store(memory_limit=)``) sets another value, None keeps DuckDB's own."""
 
 
 class QueueFull(RuntimeError):
