@@ -8,6 +8,7 @@ from datetime import datetime as D
 from datetime import timedelta
 
 import duckdb
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -85,3 +86,23 @@ def test_points_stored_twice_by_a_retried_export_count_once(
     assert_frame_equal(utilization.run(Sources(con), HOUR, config), utilization.run(Sources(once), HOUR, config))
     assert_frame_equal(cost.run(Sources(con), HOUR, config), cost.run(Sources(once), HOUR, config))
     assert_same_as_reference(con, HOUR)
+
+
+def test_series_named_already_are_not_named_again_from_their_points(con: duckdb.DuckDBPyConnection) -> None:
+    """The rollups name the series of an hour from the hour before (``known``): the pass takes those names
+    as given and reads the names of the other series from their points."""
+    insert(con, "otel_metrics_gauge", [point("container.memory.working_set", s, D(2026, 1, 5, 10, m), 1.0, f"w{s}")
+                                       for s in (1, 2) for m in range(0, 60, 5)])  # fmt: skip
+    first = usage_pass.Pass(Sources(con), HOUR, with_sketches=False)
+    try:
+        first.run()
+        known = pl.concat(first.idents).filter(pl.col("series_id") == 1).with_columns(workload=pl.lit("as given"))
+    finally:
+        first.drop()
+    again = usage_pass.Pass(Sources(con), HOUR, with_sketches=False, known=known)
+    try:
+        assert again.run()
+        named = {row["series_id"]: row["workload"] for ident in again.idents for row in ident.iter_rows(named=True)}
+    finally:
+        again.drop()
+    assert named == {1: "as given", 2: "w2"}

@@ -105,7 +105,8 @@ def roll_hours(con: duckdb.DuckDBPyConnection, first: datetime, end: datetime) -
     """Replace the rollups of the hours from ``first`` up to ``end`` (UTC, on the hour) with what one pass
     over their points computes, hour by hour (``metrics.split_hours``); rows written."""
     start, stop = (moment.astimezone(UTC).replace(tzinfo=None) for moment in (first, end))
-    built = Pass(Sources(con), Period(start, stop), with_sketches=True, lookahead=LOOKBACK)
+    sources = Sources(con)
+    built = Pass(sources, Period(start, stop), True, LOOKBACK, known=_named_before(sources, first))
     hours = [first + HOUR * n for n in range(round((end - first) / HOUR))]
     try:
         # The pass reads in the transaction that removes the hours' marks: a point committed after it began
@@ -127,6 +128,20 @@ def roll_hours(con: duckdb.DuckDBPyConnection, first: datetime, end: datetime) -
     finally:
         built.drop()
     return rows
+
+
+KNOWN_HOURS = 2
+"""The series rolled up in this many hours before a pass's first are named from their rows, not their points."""
+
+
+def _named_before(sources: Sources, first: datetime) -> pl.DataFrame:
+    """The subjects of the series rolled up in the KNOWN_HOURS before ``first``, as ``Pass.idents`` has them."""
+    subject = ", ".join(f"any_value({c}) AS {c}" for c in SUBJECT)
+    return sources.sql(
+        f"""SELECT subset, series_id, {subject} FROM {HOURLY}
+            WHERE hour >= $low AND hour < $first AND subset IS NOT NULL GROUP BY ALL""",
+        {"low": first - KNOWN_HOURS * HOUR, "first": first},
+    )
 
 
 _KEYS = "subset, series_id, code, counter, hour_ns"

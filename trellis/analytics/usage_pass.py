@@ -112,16 +112,19 @@ class Pass:
         with_sketches: bool,
         lookahead: timedelta = LOOKBACK,
         into: tuple[str, str] | None = None,
+        known: pl.DataFrame | None = None,
     ) -> None:
         """``with_sketches``: count the usage samples into ``sketches`` too; ``lookahead``: as
         ``metrics.read_intervals`` takes it; ``into``: the ``raw`` and ``sketches`` tables of another pass to
-        add to (one for each part of a period), else tables of its own."""
+        add to (one for each part of a period), else tables of its own; ``known``: subjects of series named
+        already (as ``idents`` has them), which the pass does not read again."""
         self.sources, self.con, self.period = sources, sources.con, period
         self.low, self.high = ns(period.start - LOOKBACK), ns(period.end + lookahead)
         self.with_sketches = with_sketches
         tag = uuid.uuid4().hex
         self.raw, self.sketches = into or (f"trellis_raw_{tag}", f"trellis_sketches_{tag}")
         self._staged = f"trellis_staged_{tag}"
+        self.known = known
         self.idents: list[pl.DataFrame] = []
 
     def drop(self) -> None:
@@ -161,7 +164,11 @@ class _Subset:
         self.owner, self.number, self.counter, self.names = owner, number, counter, names
         self.points = stored_table(table)
         """Where the points are stored: read without the view's join, their resource by id (docs/schema.md)."""
+        self.known = None if owner.known is None else owner.known.filter(pl.col("subset") == number)
+        """Subjects named already, of series not met yet in this pass."""
         self.seen = pl.Series("series_id", [], pl.UInt64)
+        if self.known is not None:
+            self.seen = self.known["series_id"].cast(pl.UInt64)
         self.carry: pl.DataFrame | None = None
         self._carried = f"trellis_carried_{uuid.uuid4().hex}"
 
@@ -221,6 +228,11 @@ class _Subset:
         return points
 
     def _read_new_subjects(self, reader: duckdb.DuckDBPyConnection, ids: pl.Series, bounds: tuple[int, int]) -> None:
+        if self.known is not None:  # those named already: their subjects as given, once
+            met = self.known["series_id"].is_in(ids.implode())
+            if met.any():
+                self.owner.idents.append(self.known.filter(met))
+                self.known = self.known.filter(~met)
         new = ids.filter(~ids.is_in(self.seen.implode()))
         if new.is_empty():
             return
