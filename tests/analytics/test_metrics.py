@@ -64,7 +64,7 @@ def test_gauges_hold_their_value_since_the_previous_point(con: duckdb.DuckDBPyCo
         (D(2026, 1, 5, 10, 55), D(2026, 1, 5, 11, 0), 4.0, True),  # the point at the very end counts
     ]
     request = frame.filter(pl.col("kind") == "request").select("start", "end", "value", "seconds").row(0)
-    assert request == (D(2026, 1, 5, 10, 20), D(2026, 1, 5, 10, 20), 0.25, 0.0)  # a first point: no duration
+    assert request == (D(2026, 1, 5, 10, 15), D(2026, 1, 5, 10, 20), 0.25, 300.0)  # a first point: five minutes
 
 
 def test_the_counter_wins_over_the_gauge_and_containers_over_their_pod(con: duckdb.DuckDBPyConnection) -> None:
@@ -125,12 +125,12 @@ def test_no_metric_tables_or_no_points_give_no_intervals(con: duckdb.DuckDBPyCon
 def test_an_interval_that_crosses_an_hour_counts_its_part_in_each(con: duckdb.DuckDBPyConnection) -> None:
     """A gauge held from 10:57 to 11:02 is three minutes of hour 10 and two of hour 11 (not five of hour 11,
     the hour it ends in), so that hours computed over a long period equal the hourly rollups. Hour 10 also
-    holds the two minutes from 10:55 to 10:57."""
+    holds the two minutes from 10:55 to 10:57 and the first point's five."""
     times = [D(2026, 1, 5, 10, 55), D(2026, 1, 5, 10, 57), D(2026, 1, 5, 11, 2)]
     insert(con, "otel_metrics_gauge", [point("container.memory.working_set", 7, t, 2.0, "api") for t in times])
     frame = hourly(read_intervals(Sources(con), Period(D(2026, 1, 5, 10, 50), D(2026, 1, 5, 11, 10))))
     running = frame.sort("hour").select("hour", (pl.col("running_hours") * 60).round(9))
-    assert running.rows() == [(D(2026, 1, 5, 10), 5.0), (D(2026, 1, 5, 11), 2.0)]
+    assert running.rows() == [(D(2026, 1, 5, 10), 10.0), (D(2026, 1, 5, 11), 2.0)]
 
 
 def test_a_period_counts_its_part_of_an_interval_that_ends_after_it(con: duckdb.DuckDBPyConnection) -> None:
@@ -139,7 +139,7 @@ def test_a_period_counts_its_part_of_an_interval_that_ends_after_it(con: duckdb.
     insert(con, "otel_metrics_gauge", [point("container.memory.working_set", 7, t, 2.0, "api") for t in times])
     memory = intervals(con).select("start", "end", "seconds", "sample")
     assert memory.rows() == [
-        (D(2026, 1, 5, 10, 55), D(2026, 1, 5, 10, 55), 0.0, True),  # a first point: no duration
+        (D(2026, 1, 5, 10, 50), D(2026, 1, 5, 10, 55), 300.0, True),  # a first point: five minutes
         (D(2026, 1, 5, 10, 55), D(2026, 1, 5, 10, 57), 120.0, True),
         (D(2026, 1, 5, 10, 57), D(2026, 1, 5, 11, 0), 180.0, False),  # the period's part; not one of its samples
     ]

@@ -162,16 +162,12 @@ def counter_intervals(points: Frame, previous: Previous = _previous) -> Frame:
 
 
 def gauge_intervals(points: Frame, previous: Previous = _previous) -> Frame:
-    """Gauge values held since the previous point of the series (at most MAX_GAP); a first point is a
-    sample of no duration."""
+    """Gauge values held since the previous point of the series, at most MAX_GAP back: a series' first
+    point too, so that an interval depends only on the points within MAX_GAP before it, which every pass
+    reads (its lookback), and the hours rolled up one at a time equal a pass over a long period."""
     if isinstance(points, pl.DataFrame) and points.is_empty():
         return points
-    prev_time = previous("time")
-    start = (
-        pl.when(prev_time.is_null())
-        .then(pl.col("time"))
-        .otherwise(pl.max_horizontal(prev_time, pl.col("time") - MAX_GAP))
-    )
+    start = pl.max_horizontal(previous("time"), pl.col("time") - MAX_GAP)  # no previous point: MAX_GAP
     return points.with_columns(start=start, end=pl.col("time"), source=pl.lit("gauge"))
 
 
