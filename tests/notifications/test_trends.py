@@ -45,9 +45,10 @@ def test_idle_cost_above_the_threshold_notifies_and_below_does_not(con: duckdb.D
     prices = {"cpu_core_hour": 10.0, "memory_gib_hour": 2.0}
     now = HOUR.start.replace(tzinfo=UTC) + timedelta(days=1)
     found = idle_costs(reach(con, prices=prices), rule("cost.idle", threshold=5), now)
-    assert [(n.key, n.data["idle_cost"]) for n in found] == [("cost/shop", 9.0)]
-    assert found[0].subject == "shop: idle cost 9.00 USD over 7 days"
-    assert idle_costs(reach(con, prices=prices), rule("cost.idle", threshold=9.5), now) == []
+    # 9.00 an hour, over the hour and the five minutes before it that the first points hold: 9.75
+    assert [(n.key, n.data["idle_cost"]) for n in found] == [("cost/shop", 9.75)]
+    assert found[0].subject == "shop: idle cost 9.75 USD over 7 days"
+    assert idle_costs(reach(con, prices=prices), rule("cost.idle", threshold=10), now) == []
 
 
 def test_refusals_are_counted_within_the_window_from_what_each_turn_saw() -> None:
