@@ -30,16 +30,22 @@ def test_a_malformed_memory_limit_is_refused_in_one_line_naming_the_setting(tmp_
     assert not db.exists()
 
 
-def test_two_receivers_on_one_port_are_refused_in_one_line(tmp_path: Path) -> None:
-    """The same port for gRPC and the API once left a collector whose API never answered."""
-    db = tmp_path / "never.duckdb"
-    port, other = free_ports(2)
+def _serve_on_one_port_twice(db: Path, http: int) -> tuple[int, str, str, int]:
+    """``trellis serve`` with the same port for gRPC and the API, and ``http`` for OTLP/HTTP."""
+    port = free_ports(1)[0]
     code, out, err = finish(
         trellis(
             "serve", "--db", str(db),
-            "--otlp-grpc-port", str(port), "--otlp-http-port", str(other), "--api-port", str(port),
+            "--otlp-grpc-port", str(port), "--otlp-http-port", str(http), "--api-port", str(port),
         )
     )  # fmt: skip
+    return code, out, err, port
+
+
+def test_two_receivers_on_one_port_are_refused_in_one_line(tmp_path: Path) -> None:
+    """The same port for gRPC and the API once left a collector whose API never answered."""
+    db = tmp_path / "never.duckdb"
+    code, out, err, port = _serve_on_one_port_twice(db, free_ports(1)[0])
 
     assert code != 0
     assert err.strip() == f"error: the OTLP/gRPC and API ports are both {port}: give each its own port"
@@ -50,17 +56,10 @@ def test_two_receivers_on_one_port_are_refused_in_one_line(tmp_path: Path) -> No
 def test_two_receivers_on_one_port_are_named_before_any_port_taken_by_another_program(tmp_path: Path) -> None:
     """The mistake in the settings is the one to fix first, whatever else holds a port."""
     db = tmp_path / "never.duckdb"
-    port = free_ports(1)[0]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        http = taken.getsockname()[1]
-        code, _out, err = finish(
-            trellis(
-                "serve", "--db", str(db),
-                "--otlp-grpc-port", str(port), "--otlp-http-port", str(http), "--api-port", str(port),
-            )
-        )  # fmt: skip
+        code, _out, err, port = _serve_on_one_port_twice(db, taken.getsockname()[1])
 
     assert code != 0
     assert err.strip() == f"error: the OTLP/gRPC and API ports are both {port}: give each its own port"

@@ -136,12 +136,15 @@ KNOWN_HOURS = 2
 
 def _named_before(sources: Sources, first: datetime) -> pl.DataFrame:
     """The subjects of the series rolled up in the KNOWN_HOURS before ``first``, as ``Pass.idents`` has them."""
+    where = "hour >= $low AND hour < $first AND subset IS NOT NULL"
+    return sources.sql(_subjects_sql(where), {"low": first - KNOWN_HOURS * HOUR, "first": first})
+
+
+def _subjects_sql(where: str) -> str:
+    """Each series' subject in the rollup rows that meet ``where``: a series is one resource's, so each of
+    its rows names the same subject."""
     subject = ", ".join(f"any_value({c}) AS {c}" for c in SUBJECT)
-    return sources.sql(
-        f"""SELECT subset, series_id, {subject} FROM {HOURLY}
-            WHERE hour >= $low AND hour < $first AND subset IS NOT NULL GROUP BY ALL""",
-        {"low": first - KNOWN_HOURS * HOUR, "first": first},
-    )
+    return f"SELECT subset, series_id, {subject} FROM {HOURLY} WHERE {where} GROUP BY ALL"
 
 
 _KEYS = "subset, series_id, code, counter, hour_ns"
@@ -249,10 +252,8 @@ def sketch_sql(hours: list[datetime]) -> str:
 
 
 def subjects(sources: Sources, hours: list[datetime]) -> pl.DataFrame:
-    """The subjects of the series the rollups of ``hours`` hold, as ``usage_pass.Pass.idents`` has them. A
-    series is one resource's, so each of its rows names the same subject."""
-    subject = ", ".join(f"any_value({c}) AS {c}" for c in SUBJECT)
-    return sources.sql(f"SELECT subset, series_id, {subject} FROM {HOURLY} WHERE {_covering(hours)} GROUP BY ALL")
+    """The subjects of the series the rollups of ``hours`` hold, as ``usage_pass.Pass.idents`` has them."""
+    return sources.sql(_subjects_sql(_covering(hours)))
 
 
 def batches(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
