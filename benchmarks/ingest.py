@@ -11,6 +11,7 @@ reports the collector's peak resident memory.
     .venv/bin/python benchmarks/ingest.py --mode grpc
     .venv/bin/python benchmarks/ingest.py --mode logs           # OTLP/HTTP protobuf logs
     .venv/bin/python benchmarks/ingest.py --overload            # more clients than cores, as fast as possible
+    .venv/bin/python benchmarks/ingest.py --containers --backfill-hours 12 --seconds 300   # rollups at work
 
 Exit status: 0 when nothing acknowledged was lost (and, with ``--overload``,
 the collector stayed under ``--rss-limit-mib``), 1 otherwise, 2 when the
@@ -198,6 +199,57 @@ def metrics_request(client: int, seq: int, resources: int, points: int) -> Any:
     return request
 
 
+CONTAINER_METRICS = [
+    ("container.cpu.time", "s", "sum"),
+    ("container.memory.working_set", "By", "gauge"),
+    ("k8s.container.cpu_request", "{cpu}", "gauge"),
+    ("k8s.container.memory_request", "By", "gauge"),
+]
+"""The container metrics the usage rollups read (``trellis.analytics.metrics``): CPU and memory, used and requested."""
+
+
+def container_request(client: int, seq: int, points: int, at: int) -> Any:
+    """One scrape of a node's containers at ``at`` (ns): CONTAINER_METRICS for each container, ``points``
+    points in all. Every point of the export is one the rollups read: the most they can cost."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+
+    rnd = random.Random(client * 1_000_003 + seq)
+    start = 1_700_000_000_000_000_000 + client * 1_000_000
+    request = ExportMetricsServiceRequest()
+    for r in range(-(-points // len(CONTAINER_METRICS))):
+        rm = request.resource_metrics.add()
+        rm.resource.attributes.extend(resource_attributes(client, r))
+        sm = rm.scope_metrics.add()
+        sm.scope.name, sm.scope.version = "otelcol/kubeletstatsreceiver", "0.115.0"
+        for name, unit, kind in CONTAINER_METRICS[: points - r * len(CONTAINER_METRICS)]:
+            metric = sm.metrics.add(name=name, unit=unit, description=f"{name} of the container")
+            data: Any = metric.gauge if kind == "gauge" else metric.sum
+            p = data.data_points.add(time_unix_nano=at)
+            if kind == "sum":
+                data.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+                data.is_monotonic = True
+                p.start_time_unix_nano = start
+                p.as_double = (seq + 1) * 30.0 + rnd.random()
+            elif "memory" in name:
+                p.as_int = rnd.randrange(100, 900) << 20
+            else:
+                p.as_double = 0.25 * (1 + r % 4)
+    return request
+
+
+SCRAPE_AT = 1_712_345_678_901_234_567
+"""The time every point of a ``--backfill-hours`` export is encoded with; each send replaces it with the
+export's own time (the same eight bytes in protobuf, the same nineteen digits in JSON)."""
+
+
+def timed(body: bytes, at: int, json_body: bool) -> bytes:
+    """The export with SCRAPE_AT replaced by ``at`` (ns)."""
+    if json_body:
+        return body.replace(b'"%d"' % SCRAPE_AT, b'"%d"' % at)
+    return body.replace(SCRAPE_AT.to_bytes(8, "little"), at.to_bytes(8, "little"))
+
+
 def logs_request(client: int, seq: int, resources: int, records: int) -> Any:
     """One export of ``records`` log records over ``resources`` resources."""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -230,13 +282,16 @@ def logs_request(client: int, seq: int, resources: int, records: int) -> Any:
     return request
 
 
+PROTOBUF = "application/x-protobuf"
+
+
 @dataclass(frozen=True)
 class Target:
     """Where and how one mode sends its exports."""
 
     signal: str
     transport: str  # "http" or "grpc"
-    content_type: str = "application/x-protobuf"
+    content_type: str = PROTOBUF
 
     @property
     def path(self) -> str:
@@ -252,14 +307,16 @@ TARGETS = {
 
 
 def encode_pool(
-    mode: str, client: int, size: int, resources: int, points: int, points_per_metric: int = 0
+    mode: str, client: int, size: int, resources: int, points: int, points_per_metric: int = 0, containers: bool = False
 ) -> list[bytes]:
     """Encode ``size`` distinct exports (different timestamps and values) before the clock starts."""
     from google.protobuf import json_format
 
     pool = []
     for seq in range(size):
-        if TARGETS[mode].signal == "logs":
+        if containers:
+            message = container_request(client, seq, points, SCRAPE_AT)
+        elif TARGETS[mode].signal == "logs":
             message = logs_request(client, seq, resources, points)
         elif points_per_metric:
             message = receiver_request(client, seq, points, points_per_metric)
@@ -368,6 +425,10 @@ class ClientPlan:
     inflight: int
     churn: bool = False
     points_per_metric: int = 0
+    containers: bool = False
+    first_scrape_ns: int = 0
+    """With ``--backfill-hours``: the time of the client's first export; 0 sends the pool's own times."""
+    scrape_ns: int = 0
 
 
 CHURN_TAG = b"-7f9c"
@@ -382,7 +443,9 @@ def churned(body: bytes, generation: int) -> bytes:
 def client_main(plan: ClientPlan, counters: Any, ready: Any, go: Any, deadline: Any) -> None:
     """A client process: encode its pool, wait for the start, send until the deadline."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
-    pool = encode_pool(plan.mode, plan.index, plan.pool_size, plan.resources, plan.points, plan.points_per_metric)
+    pool = encode_pool(
+        plan.mode, plan.index, plan.pool_size, plan.resources, plan.points, plan.points_per_metric, plan.containers
+    )
     ready.wait()
     go.wait()
     base = plan.index * N_COUNTERS
@@ -408,7 +471,10 @@ def _send_loop(
     i = offset
     while time.time() < deadline:
         sent = i - offset  # requests this thread has sent; threads take turns in the generations
-        body = churned(pool[i % len(pool)], sent * plan.inflight + offset) if plan.churn else pool[i % len(pool)]
+        generation = sent * plan.inflight + offset
+        body = churned(pool[i % len(pool)], generation) if plan.churn else pool[i % len(pool)]
+        if plan.first_scrape_ns:  # the client's scrapes one after the other, a few in flight at once
+            body = timed(body, plan.first_scrape_ns + generation * plan.scrape_ns, target.content_type != PROTOBUF)
         try:
             rejected = sender.send(body)
         except Retry as exc:
@@ -588,6 +654,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "20 metrics per resource with this many points each, --points in all (--resources is ignored);\n"
         "0 (the default) sends 4 metrics per resource with the points spread over them",
     )
+    p.add_argument(
+        "--containers",
+        action="store_true",
+        help="send only the container metrics the usage rollups read (CPU time, memory working set, CPU and\n"
+        "memory requests), one point each per container: the stream the rollups cost most on",
+    )
+    p.add_argument(
+        "--backfill-hours",
+        type=float,
+        default=0.0,
+        help="send the clients' exports as a backfill from this many hours ago, each export --scrape-seconds\n"
+        "after the client's one before: hours close while the benchmark runs and the collector rolls them\n"
+        "up (compare with --collector-arg=--rollup-interval-seconds=0); 0 (the default) sends fixed times",
+    )
+    p.add_argument(
+        "--scrape-seconds", type=float, default=30.0, help="with --backfill-hours: time between exports (default: 30)"
+    )
     p.add_argument("--pool", type=int, default=6, help="distinct pre-encoded requests per client (default: 6)")
     p.add_argument(
         "--overload",
@@ -664,6 +747,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def first_scrape_ns(hours: float) -> int:
+    """The time of the first export of a backfill from ``hours`` ago, on the hour (0: no backfill)."""
+    if not hours:
+        return 0
+    return int((time.time() - hours * 3600) // 3600 * 3600) * 1_000_000_000
+
+
+def rolled_up(collector: RunningCollector) -> dict[str, Any]:
+    """What the collector's rollups hold: hours, and the samples in them."""
+    answer = api_call(
+        collector,
+        "POST",
+        "/api/v1/query",
+        {"sql": "SELECT (SELECT count(*) FROM rollup_usage_hours), (SELECT sum(samples) FROM rollup_usage_hourly)"},
+    )
+    hours, samples = answer["rows"][0]
+    return {"hours": int(hours or 0), "samples": int(samples or 0)}
+
+
 def _measure(args: argparse.Namespace, target: Target, collector: RunningCollector, workdir: Path) -> dict[str, Any]:
     ctx = mp.get_context("spawn")  # clean children: no inherited threads or sockets
     counters = ctx.Array("q", args.clients * N_COUNTERS, lock=False)
@@ -683,6 +785,9 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
                     args.inflight,
                     args.churn,
                     args.points_per_metric,
+                    args.containers,
+                    first_scrape_ns(args.backfill_hours),
+                    int(args.scrape_seconds * 1e9),
                 ),
                 counters,
                 ready,
@@ -773,6 +878,8 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         "reads": reads.summary(),
         "heavy_reads": heavy.summary(),
     }
+    if args.backfill_hours:
+        result["rollups"] = rolled_up(collector)
     return result
 
 
@@ -889,6 +996,8 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
             f"p50 {reads.get('p50_ms')} ms, p95 {reads.get('p95_ms')} ms, p99 {reads.get('p99_ms')} ms, "
             f"max {reads.get('max_ms')} ms, {reads['errors']} errors"
         )
+    if "rollups" in result:
+        print(f"rollups       {result['rollups']['hours']:,} hours rolled up, {result['rollups']['samples']:,} samples")
     if args.overload:
         bounded = result["peak_vmhwm_mib"] < args.rss_limit_mib
         print(

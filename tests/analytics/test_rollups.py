@@ -90,6 +90,12 @@ def _send(store: Store, minutes: list[int] | range, value: float = 1e9) -> None:
     store.submit(otlp_json.decode("metrics", orjson.dumps(body))).result(30)
 
 
+def _settled(service: rollups.RollupService, now: datetime) -> list[datetime]:
+    """What a turn rolls up once the points have stopped coming: while they come (newer points since the turn
+    before), a turn leaves the hours they have not moved LATENESS past (``rollups.due_hours``)."""
+    return sorted(set(service.turn(now=now) + service.turn(now=now)))
+
+
 def _store(tmp_path: Path, exports: list[bytes], rolls_between: int) -> Store:
     """A store that took the exports, the rollups taking turns in between, so that some points come late."""
     store = Store(tmp_path / "trellis.duckdb")
@@ -99,7 +105,7 @@ def _store(tmp_path: Path, exports: list[bytes], rolls_between: int) -> Store:
         for body in exports[i : i + step]:
             store.submit(otlp_json.decode("metrics", body)).result(30)
         service.turn(now=NOW)
-    while service.turn(now=NOW):
+    while _settled(service, NOW):
         pass
     return store
 
@@ -186,7 +192,7 @@ def test_a_point_for_an_hour_rolled_up_already_marks_it_and_the_next_turn_recomp
         late = [{"asDouble": 3e9, "timeUnixNano": _ns(START + timedelta(minutes=31))}]
         name = "container.memory.working_set"
         store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(first, name=name)))).result(30)
-        assert START in service.turn(now=START + timedelta(hours=2))
+        assert START in _settled(service, START + timedelta(hours=2))
         before = _from_rollups(store)["weighted"].to_list()
 
         store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(late, name=name)))).result(30)
@@ -211,11 +217,12 @@ def test_a_late_point_near_the_end_of_an_hour_leaves_the_next_hour_to_be_rolled_
     try:
         after = START + timedelta(hours=1) + rollups.LATENESS
         _send(store, list(range(0, 50, 5)))
-        assert START in service.turn(now=after)
+        assert START in _settled(service, after)
         _send(store, [55])  # late for START; its interval's reach is in the next hour
         assert service.turn(now=after) == [START]
         _send(store, [65, 70])  # 1:05 is within reach of the first hour: it is recomputed too, to no change
-        assert service.turn(now=after + timedelta(hours=1)) == [START, START + timedelta(hours=1)]
+        assert service.turn(now=after + timedelta(hours=1)) == [START], "the next hour's points are still coming"
+        assert service.turn(now=after + timedelta(hours=1)) == [START + timedelta(hours=1)]
         next_hour = _from_rollups(store, START + timedelta(hours=1), START + timedelta(hours=2))
     finally:
         store.close()
@@ -247,7 +254,7 @@ def test_rollups_older_than_their_retention_go_and_are_not_rolled_up_again(tmp_p
     try:
         store.submit(otlp_json.decode("metrics", orjson.dumps(metrics_request(points, name=name)))).result(30)
         now = START + timedelta(hours=33)
-        service.turn(now=now)
+        _settled(service, now)
         cursor = store.cursor()
         kept = {h for (h,) in cursor.execute("SELECT hour FROM rollup_usage_hours").fetchall()}
         rows = {h for (h,) in cursor.execute("SELECT DISTINCT hour FROM rollup_usage_hourly").fetchall()}
@@ -328,7 +335,7 @@ def test_a_late_point_just_after_an_hour_marks_the_hour_before_whose_interval_it
 
     try:
         _send(store, list(range(0, 125, 5)), 1e9)
-        service.turn(now=START + timedelta(hours=4))
+        _settled(service, START + timedelta(hours=4))
         _send(store, [61], 4e9)
         marked = {h for (h,) in store.cursor().execute("SELECT DISTINCT hour FROM late_metric_hours").fetchall()}
         service.turn(now=START + timedelta(hours=4))
@@ -379,7 +386,7 @@ def test_a_point_just_after_the_hours_rolled_up_marks_the_last_of_them_whose_int
 
     try:
         _send(store, range(0, 60, 4))  # the hour's points, the last at 0:56
-        assert max(service.turn(now=START + timedelta(days=1))) == START
+        assert max(_settled(service, START + timedelta(days=1))) == START
         _send(store, range(60, 120, 4))  # the next hour's, the first at 1:00 ending the interval from 0:56
         marked = {h for (h,) in store.cursor().execute("SELECT DISTINCT hour FROM late_metric_hours").fetchall()}
         service.turn(now=START + timedelta(days=1))
@@ -412,6 +419,30 @@ def test_an_hour_waits_for_the_points_sent_on_time_that_end_its_last_interval(tm
     assert rollups.LATENESS > LOOKBACK
 
 
+def test_a_backfills_hour_is_rolled_up_once_its_points_have_moved_past_it(tmp_path: Path) -> None:
+    """Days-old points sent in time order, as a backfill does: every hour has ended long ago, but an hour
+    is rolled up once the points have moved LATENESS past it, not while its own points are still coming
+    (which rolled it up again at every turn); once the points stop coming, the rest is rolled up."""
+    store = Store(tmp_path / "trellis.duckdb")
+    service = rollups.RollupService(store)
+    now, second, third = NOW + timedelta(days=3), START + timedelta(hours=1), START + timedelta(hours=2)
+    try:
+        _send(store, range(0, 60, 5))
+        first_turn = service.turn(now=now)  # the first hour's points: more may come
+        _send(store, range(60, 90, 5))  # the second hour's first half
+        while_coming = service.turn(now=now)
+        _send(store, range(90, 140, 5))  # its second half, and the third hour's first quarter
+        moved_on = service.turn(now=now)
+        stopped = service.turn(now=now)
+    finally:
+        store.close()
+
+    assert START not in first_turn, "the points have not moved past the first hour"
+    assert START in while_coming and second not in while_coming, "the second hour waits while its points come"
+    assert moved_on == [second], "the points moved 15 minutes past the second hour: it is rolled up once"
+    assert stopped == [third], "no points came since the turn before: the hours that ended are rolled up"
+
+
 def test_a_point_committed_while_an_hour_is_rolled_up_is_in_its_rollup_or_marks_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -433,7 +464,7 @@ def test_a_point_committed_while_an_hour_is_rolled_up_is_in_its_rollup_or_marks_
 
     try:
         _send(store, list(range(0, 60, 2)), 1e9)
-        service.turn(now=START + timedelta(hours=2))
+        _settled(service, START + timedelta(hours=2))
         _send(store, [29], 1e9)  # a late point: the next turn recomputes the hour
         monkeypatch.setattr(rollups.Pass, "run", run_then_commit)
         service.turn(now=START + timedelta(hours=2))

@@ -2,14 +2,16 @@
 
 The collector runs ``RollupService``: every ``--rollup-interval-seconds`` it rolls up each hour that ended
 ``LATENESS`` ago and is not rolled up yet, oldest first (from the first metric point stored), and
-recomputes the hours that late points changed. An hour is computed by the same pass the jobs run
-(``usage_pass.Pass`` over that hour: counters with resets, gauges held between samples, each (series,
-time) once), reading the points up to ``LOOKBACK`` after the hour too, so that an interval that crosses
-the hour counts its part in each hour. Its rows are replaced in one transaction. Before rolling up an
-hour the service tells the store (``late_points.LateHours``), so that a point for it committed later
-marks the hour, which the next turn recomputes: the rollups equal what the pass computes from the raw
-points, whatever order and however late they came. A point's predecessor is looked for at most
-``LOOKBACK`` back, as at the start of any period the jobs compute.
+recomputes the hours that late points changed. While points keep coming (newer ones since the turn
+before), an hour also waits until they have moved ``LATENESS`` past it: a backfill's hours are rolled up
+once each, as their points are in, not again at every turn while they come. An hour is computed by the
+same pass the jobs run (``usage_pass.Pass`` over that hour: counters with resets, gauges held between
+samples, each (series, time) once), reading the points up to ``LOOKBACK`` after the hour too, so that an
+interval that crosses the hour counts its part in each hour. Its rows are replaced in one transaction.
+Before rolling up an hour the service tells the store (``late_points.LateHours``), so that a point for it
+committed later marks the hour, which the next turn recomputes: the rollups equal what the pass computes
+from the raw points, whatever order and however late they came. A point's predecessor is looked for at
+most ``LOOKBACK`` back, as at the start of any period the jobs compute.
 
 ``rollup_usage_hourly`` holds, per series (with its subject), metric and hour: ``weighted`` (value x
 seconds: core-seconds or byte-seconds), ``seconds``, ``samples``, ``sample_min`` and ``sample_max`` and,
@@ -268,9 +270,25 @@ def batches(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
     return ranges
 
 
-def due_hours(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[list[datetime], list[datetime]]:
+def newest_point(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The time of the newest metric point stored (a few milliseconds over a hundred million points)."""
+    tables = sorted({stored_table(table) for _, table, _ in SUBSETS})
+    found = con.execute(" UNION ALL ".join(f'SELECT max("time") AS t FROM {t}' for t in tables)).fetchall()
+    times = [t for (t,) in found if t is not None]
+    return max(times) if times else None
+
+
+def due_hours(
+    con: duckdb.DuckDBPyConnection, now: datetime, stream: datetime | None = None
+) -> tuple[list[datetime], list[datetime]]:
     """Hours to recompute (marked by late points) and hours to roll up for the first time, oldest first:
-    the closed hours after the last one rolled up that have points, or points in the ``LOOKBACK`` after."""
+    the closed hours after the last one rolled up that have points, or points in the ``LOOKBACK`` after.
+    An hour is closed ``LATENESS`` after it ends; with ``stream`` (the newest point's time, while points
+    keep coming), also not before the points have moved that far past it: a backfill's hour is rolled up
+    once, when its points are in, not again and again while they come."""
+    closed = now - HOUR - LATENESS
+    if stream is not None:
+        closed = min(closed, stream - HOUR - LATENESS)
     last = con.execute(f"SELECT max(hour) FROM {HOURS}").fetchall()[0][0]
     # A mark for an hour not rolled up yet (a late point's reach) waits: that hour is rolled up when it ends.
     late = [
@@ -279,7 +297,7 @@ def due_hours(con: duckdb.DuckDBPyConnection, now: datetime) -> tuple[list[datet
             f"SELECT DISTINCT hour FROM {LATE_HOURS_TABLE} WHERE hour <= $last ORDER BY hour", {"last": last}
         ).fetchall()
     ]
-    params: dict[str, datetime] = {"closed": now - HOUR - LATENESS}
+    params: dict[str, datetime] = {"closed": closed}
     newer = ""
     if last is not None:
         params["after"], newer = last + HOUR, "AND time >= $after"
@@ -346,6 +364,7 @@ class RollupService:
         self.store, self.keep_days = store, keep_days
         self.cursor = store.cursor()
         ensure_tables(self.cursor)
+        self._newest = newest_point(self.cursor)
         self._fill_daily()
         self._watch_after_last()
 
@@ -355,6 +374,13 @@ class RollupService:
             return
         roll_days(self.cursor, [h for (h,) in self.cursor.execute(f"SELECT DISTINCT hour FROM {HOURLY}").fetchall()])
 
+    def _stream(self) -> datetime | None:
+        """The newest point's time when newer points came since the turn before (or the start): a stream
+        going on; else None."""
+        newest, before = newest_point(self.cursor), self._newest
+        self._newest = newest
+        return newest if newest is not None and (before is None or newest > before) else None
+
     def _watch_after_last(self) -> None:
         """Late points for an hour rolled up already mark it, from now on (also after a restart)."""
         last = self.cursor.execute(f"SELECT max(hour) FROM {HOURS}").fetchall()[0][0]
@@ -363,7 +389,7 @@ class RollupService:
 
     def turn(self, now: datetime | None = None) -> list[datetime]:
         """Recompute the hours late points marked, then roll up new closed hours for up to TURN_SECONDS."""
-        late, new = due_hours(self.cursor, now or datetime.now(UTC))
+        late, new = due_hours(self.cursor, now or datetime.now(UTC), self._stream())
         for hour in late:
             roll_hour(self.cursor, hour)
         started, rolled = time.monotonic(), list(late)
@@ -398,6 +424,7 @@ __all__ = [
     "ensure_tables",
     "expire",
     "gaps",
+    "newest_point",
     "roll_days",
     "roll_hour",
     "roll_hours",

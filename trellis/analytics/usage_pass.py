@@ -210,20 +210,20 @@ class _Subset:
             reader.register(self._carried, self.carry.to_arrow())
             carried = f"SELECT * FROM {self._carried} UNION ALL "
         try:
-            # Each (series, time) once (``metrics.distinct_points``): a retried export stores its points twice.
             arrow = reader.sql(f"""
-                {carried}SELECT * FROM (
-                    SELECT DISTINCT ON (series_id, "time") series_id, {code_sql(self.names)} AS code, "time",
-                        value{counter}
-                    FROM {self.points} WHERE {points_where(self.names, *bounds)}
-                    ORDER BY series_id, "time", value)
-                ORDER BY series_id, "time" """).to_arrow_table()
+                SELECT * FROM (
+                    {carried}SELECT series_id, {code_sql(self.names)} AS code, "time", value{counter}
+                    FROM {self.points} WHERE {points_where(self.names, *bounds)})
+                ORDER BY series_id, "time", value""").to_arrow_table()
         finally:
             if carried:
                 reader.unregister(self._carried)
         points = pl.from_arrow(arrow)
         assert isinstance(points, pl.DataFrame)
-        points = naive_utc(points)
+        # Each (series, time) once, the smallest value (``metrics.distinct_points``): a retried export stores
+        # its points twice. The first of equal rows once sorted: a third of the CPU of DISTINCT ON in DuckDB.
+        repeated = (pl.col("series_id") == pl.col("series_id").shift(1)) & (pl.col("time") == pl.col("time").shift(1))
+        points = naive_utc(points.filter(~repeated.fill_null(False)))
         self.carry = points.filter(pl.col("series_id").ne_missing(pl.col("series_id").shift(-1)))
         self._read_new_subjects(reader, self.carry["series_id"], bounds)
         return points
