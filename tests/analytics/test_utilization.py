@@ -91,6 +91,25 @@ def test_no_data_gives_the_documented_empty_frame(con: duckdb.DuckDBPyConnection
     assert run(con, Period(datetime(2025, 1, 1), datetime(2025, 1, 2))).is_empty()
 
 
+def test_a_point_stored_with_different_values_counts_once_with_the_lowest(con: duckdb.DuckDBPyConnection) -> None:
+    """Two or three points of one series at the same time with different values: one sample, the lowest
+    (``metrics.distinct_points``), whichever came first."""
+    times = [HOUR.start + timedelta(minutes=m) for m in range(21)]
+    points = [point("container.cpu.usage", 1, t, float(n), "api") for n, t in enumerate(times)]
+    insert(con, "otel_metrics_gauge", points)
+    insert(
+        con, "otel_metrics_gauge", [point("container.cpu.usage", 1, t, n + 100.0, "api") for n, t in enumerate(times)]
+    )
+    insert(
+        con,
+        "otel_metrics_gauge",
+        [point("container.cpu.usage", 1, t, n - 0.5, "api") for n, t in enumerate(times)][14:],
+    )
+    row = run(con).row(0, named=True)
+    assert row["samples"] == 20
+    assert row["usage_max"] == 19.5
+
+
 def test_a_gauge_point_stored_twice_is_one_sample(con: duckdb.DuckDBPyConnection) -> None:
     """A retried export stores its points again (same series, time and value): the percentiles, the
     maximum and the count of samples are those of each point once."""

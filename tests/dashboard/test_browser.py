@@ -126,6 +126,19 @@ IDLE = (
 )
 
 
+ONE_BUTTON = (
+    "(name) => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === "
+    "'notRunning' && [...document.querySelectorAll('button')].filter(b => b.innerText.trim() === name).length === 1"
+)
+
+
+def _click_when_drawn(page: Any, name: str) -> None:
+    """Click the button ``name`` once the page has finished running and shows it once: while Streamlit
+    redraws, the button of the run before can still be there beside the new one."""
+    page.wait_for_function(ONE_BUTTON, arg=name, timeout=30_000, polling=20)
+    page.get_by_role("button", name=name).click()
+
+
 def _sign_in(page: Any, user: str) -> None:
     page.wait_for_function(IDLE, timeout=30_000)  # not while the page still runs (after an approval, say)
     sidebar = page.locator('[data-testid="stSidebar"]')
@@ -442,7 +455,7 @@ def test_a_team_admin_changes_a_production_definition_and_two_platform_admins_ap
         assert "size: medium" in box.input_value()
         box.fill(box.input_value().replace("size: medium", "size: large"))
         page.keyboard.press("Control+Enter")
-        page.get_by_role("button", name="Check the blast radius").click()
+        _click_when_drawn(page, "Check the blast radius")
         page.get_by_text(
             "Blast radius: 60 consumers in 6 apps of 6 teams and 1 environment change at their next deployment"
         ).wait_for(timeout=30_000)

@@ -278,11 +278,21 @@ def newest_point(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return max(times) if times else None
 
 
+def _marked(con: duckdb.DuckDBPyConnection, last: datetime | None) -> list[datetime]:
+    """The hours up to ``last`` that late points marked, oldest first. A mark for an hour not rolled up yet
+    (a late point's reach) waits: that hour is rolled up when it ends."""
+    found = con.execute(
+        f"SELECT DISTINCT hour FROM {LATE_HOURS_TABLE} WHERE hour <= $last ORDER BY hour", {"last": last}
+    ).fetchall()
+    return [h for (h,) in found]
+
+
 def due_hours(
     con: duckdb.DuckDBPyConnection, now: datetime, stream: datetime | None = None
 ) -> tuple[list[datetime], list[datetime]]:
     """Hours to recompute (marked by late points) and hours to roll up for the first time, oldest first:
-    the closed hours after the last one rolled up that have points, or points in the ``LOOKBACK`` after.
+    the closed hours after the last one rolled up, from the first with points (or points in the ``LOOKBACK``
+    after) to the last with points.
     An hour is closed ``LATENESS`` after it ends; with ``stream`` (the newest point's time, while points
     keep coming), also not before the points have moved that far past it: a backfill's hour is rolled up
     once, when its points are in, not again and again while they come."""
@@ -290,28 +300,33 @@ def due_hours(
     if stream is not None:
         closed = min(closed, stream - HOUR - LATENESS)
     last = con.execute(f"SELECT max(hour) FROM {HOURS}").fetchall()[0][0]
-    # A mark for an hour not rolled up yet (a late point's reach) waits: that hour is rolled up when it ends.
-    late = [
-        h
-        for (h,) in con.execute(
-            f"SELECT DISTINCT hour FROM {LATE_HOURS_TABLE} WHERE hour <= $last ORDER BY hour", {"last": last}
-        ).fetchall()
-    ]
+    late = _marked(con, last)
+    if last is not None and last + HOUR > closed:
+        return late, []  # the hour after the last one rolled up has not closed: no scan of the newest points
     params: dict[str, datetime] = {"closed": closed}
     newer = ""
     if last is not None:
-        params["after"], newer = last + HOUR, "AND time >= $after"
+        params["after"], newer = last + HOUR, 'AND "time" >= $after'
     reach = f"INTERVAL {int(LOOKBACK.total_seconds())} SECOND"
-    touched = " UNION ".join(
-        f"""SELECT unnest([date_trunc('hour', time), date_trunc('hour', time - {reach})]) AS hour
-            FROM {stored_table(table)} WHERE time < $closed + INTERVAL 1 HOUR + {reach} {newer}"""
+    # From the hour of the oldest point not rolled up (or the one before, whose last interval it may end)
+    # to that of the newest, as far as the last closed hour, every hour is due; one without points between
+    # is rolled up as empty. A min and a max over the newest row groups, not a scan of every point's hour.
+    bounds = " UNION ALL ".join(
+        f'SELECT min("time") AS first, max("time") AS last FROM {stored_table(table)} '
+        f'WHERE "time" < $closed + INTERVAL 1 HOUR + {reach} {newer}'
         for table in sorted({table for _, table, _ in SUBSETS})
     )
-    found = con.execute(
-        f"SELECT DISTINCT hour FROM ({touched}) WHERE hour <= $closed {newer.replace('time', 'hour')} ORDER BY hour",
-        params,
-    ).fetchall()
-    return late, [h for (h,) in found]
+    first, newest = con.execute(f"SELECT min(first), max(last) FROM ({bounds})", params).fetchall()[0]
+    if first is None:
+        return late, []
+    hour, end = _floor_hour(first - LOOKBACK), min(closed, newest)
+    if last is not None:
+        hour = max(hour, last + HOUR)
+    due = []
+    while hour <= end:
+        due.append(hour)
+        hour += HOUR
+    return late, due
 
 
 def roll_days(con: duckdb.DuckDBPyConnection, hours: list[datetime]) -> None:

@@ -103,6 +103,26 @@ def _previous_row(column: str) -> pl.Expr:
     return pl.when(pl.col("series_id") == pl.col("series_id").shift(1)).then(pl.col(column).shift(1))
 
 
+def _distinct(points: pl.DataFrame) -> pl.DataFrame:
+    """Points sorted by series and time, each (series, time) once, the one of the lowest value
+    (``metrics.distinct_points``): a retried export stores its points twice. Sorting by value too would cost
+    DuckDB twice the CPU for the few repeated points; these are sorted here, by themselves."""
+    same = (
+        (pl.col("series_id") == pl.col("series_id").shift(1)) & (pl.col("time") == pl.col("time").shift(1))
+    ).fill_null(False)
+    repeated = points.select(same | same.shift(-1, fill_value=False)).to_series()
+    if not repeated.any():
+        return points
+    numbered = points.with_row_index("row")
+    kept = (
+        numbered.filter(repeated)
+        .sort("series_id", "time", "value")
+        .unique(["series_id", "time"], keep="first")
+        .get_column("row")
+    )
+    return numbered.filter(~repeated | pl.col("row").is_in(kept.implode())).drop("row")
+
+
 class Pass:
     """Fills ``raw`` (and ``sketches``) for the period and reads each series' subject (``idents``)."""
 
@@ -214,16 +234,13 @@ class _Subset:
                 SELECT * FROM (
                     {carried}SELECT series_id, {code_sql(self.names)} AS code, "time", value{counter}
                     FROM {self.points} WHERE {points_where(self.names, *bounds)})
-                ORDER BY series_id, "time", value""").to_arrow_table()
+                ORDER BY series_id, "time" """).to_arrow_table()
         finally:
             if carried:
                 reader.unregister(self._carried)
         points = pl.from_arrow(arrow)
         assert isinstance(points, pl.DataFrame)
-        # Each (series, time) once, the smallest value (``metrics.distinct_points``): a retried export stores
-        # its points twice. The first of equal rows once sorted: a third of the CPU of DISTINCT ON in DuckDB.
-        repeated = (pl.col("series_id") == pl.col("series_id").shift(1)) & (pl.col("time") == pl.col("time").shift(1))
-        points = naive_utc(points.filter(~repeated.fill_null(False)))
+        points = naive_utc(_distinct(points))
         self.carry = points.filter(pl.col("series_id").ne_missing(pl.col("series_id").shift(-1)))
         self._read_new_subjects(reader, self.carry["series_id"], bounds)
         return points
