@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -116,7 +117,7 @@ RECEIVER_METRICS = [
 send them: many metrics of a few points each."""
 
 
-def receiver_request(client: int, seq: int, points: int, per_metric: int) -> Any:
+def receiver_request(client: int, seq: int, points: int, per_metric: int, at: int = 0) -> Any:
     """One export shaped like a receiver's: resources of 20 metrics with ``per_metric`` points each (one
     point per attribute set, such as a CPU state or a network direction), ``points`` points in all."""
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -125,7 +126,7 @@ def receiver_request(client: int, seq: int, points: int, per_metric: int) -> Any
     rnd = random.Random(client * 1_000_003 + seq)
     attr_sets = point_attributes()
     start = 1_700_000_000_000_000_000 + client * 1_000_000
-    now = start + (seq + 1) * 10_000_000_000 + rnd.randrange(1_000_000)
+    now = at or start + (seq + 1) * 10_000_000_000 + rnd.randrange(1_000_000)
     request = ExportMetricsServiceRequest()
     left, r = points, 0
     while left > 0:
@@ -155,7 +156,7 @@ def receiver_request(client: int, seq: int, points: int, per_metric: int) -> Any
     return request
 
 
-def metrics_request(client: int, seq: int, resources: int, points: int) -> Any:
+def metrics_request(client: int, seq: int, resources: int, points: int, at: int = 0) -> Any:
     """One export of ``points`` points over ``resources`` resources: two gauges and two cumulative sums each."""
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
     from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
@@ -163,7 +164,7 @@ def metrics_request(client: int, seq: int, resources: int, points: int) -> Any:
     rnd = random.Random(client * 1_000_003 + seq)
     attr_sets = point_attributes()
     start = 1_700_000_000_000_000_000 + client * 1_000_000
-    now = start + (seq + 1) * 10_000_000_000 + rnd.randrange(1_000_000)
+    now = at or start + (seq + 1) * 10_000_000_000 + rnd.randrange(1_000_000)
     per_resource = points // resources
     per_metric = [per_resource // 4 + (1 if i < per_resource % 4 else 0) for i in range(4)]
     request = ExportMetricsServiceRequest()
@@ -307,9 +308,18 @@ TARGETS = {
 
 
 def encode_pool(
-    mode: str, client: int, size: int, resources: int, points: int, points_per_metric: int = 0, containers: bool = False
+    mode: str,
+    client: int,
+    size: int,
+    resources: int,
+    points: int,
+    points_per_metric: int = 0,
+    containers: bool = False,
+    backfill: bool = False,
 ) -> list[bytes]:
-    """Encode ``size`` distinct exports (different timestamps and values) before the clock starts."""
+    """Encode ``size`` distinct exports (different timestamps and values) before the clock starts; for a
+    ``backfill``, with SCRAPE_AT as every point's time (each send gives it the export's own)."""
+    at = SCRAPE_AT if backfill else 0
     from google.protobuf import json_format
 
     pool = []
@@ -319,9 +329,9 @@ def encode_pool(
         elif TARGETS[mode].signal == "logs":
             message = logs_request(client, seq, resources, points)
         elif points_per_metric:
-            message = receiver_request(client, seq, points, points_per_metric)
+            message = receiver_request(client, seq, points, points_per_metric, at)
         else:
-            message = metrics_request(client, seq, resources, points)
+            message = metrics_request(client, seq, resources, points, at)
         if TARGETS[mode].content_type == "application/json":
             # OTLP JSON: camelCase names, 64-bit integers as strings, enums as integers.
             as_dict = json_format.MessageToDict(message, use_integers_for_enums=True)
@@ -444,7 +454,14 @@ def client_main(plan: ClientPlan, counters: Any, ready: Any, go: Any, deadline: 
     """A client process: encode its pool, wait for the start, send until the deadline."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
     pool = encode_pool(
-        plan.mode, plan.index, plan.pool_size, plan.resources, plan.points, plan.points_per_metric, plan.containers
+        plan.mode,
+        plan.index,
+        plan.pool_size,
+        plan.resources,
+        plan.points,
+        plan.points_per_metric,
+        plan.containers,
+        bool(plan.first_scrape_ns),
     )
     ready.wait()
     go.wait()
@@ -669,6 +686,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "up (compare with --collector-arg=--rollup-interval-seconds=0); 0 (the default) sends fixed times",
     )
     p.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=300.0,
+        help="with --backfill-hours and rollups on: how long to wait after the last export for the rollups\n"
+        "to roll up every hour sent (default: 300)",
+    )
+    p.add_argument(
         "--scrape-seconds", type=float, default=30.0, help="with --backfill-hours: time between exports (default: 30)"
     )
     p.add_argument("--pool", type=int, default=6, help="distinct pre-encoded requests per client (default: 6)")
@@ -716,6 +740,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.clients = 4 * cores if args.overload else 4
     if args.inflight is None:
         args.inflight = 32 if args.overload else 10
+    if args.backfill_hours and TARGETS[args.mode].signal != "metrics":
+        p.error("--backfill-hours sends metrics")
     if args.points < args.resources or args.clients < 1 or args.inflight < 1 or args.seconds <= 0:
         p.error("need --points >= --resources, --clients >= 1, --inflight >= 1 and --seconds > 0")
     return args
@@ -764,6 +790,42 @@ def rolled_up(collector: RunningCollector) -> dict[str, Any]:
     )
     hours, samples = answer["rows"][0]
     return {"hours": int(hours or 0), "samples": int(samples or 0)}
+
+
+CAUGHT_UP = """SELECT coalesce((SELECT max(hour) FROM rollup_usage_hours) >= (
+    SELECT date_trunc('hour', max(t)) FROM (
+        SELECT max(time) AS t FROM otel_metrics_gauge_rows
+        UNION ALL SELECT max(time) FROM otel_metrics_sum_rows)), false)"""
+"""Whether the rollups have rolled up the hour of the newest point (from the stored rows: the views join every
+row with its resource, which costs the collector more CPU than the question is worth)."""
+IDLE_SECONDS = 10.0
+"""How long the collector's CPU is measured once idle, to take what it spends idle while waiting out."""
+
+
+def rollups_off(args: argparse.Namespace) -> bool:
+    """Whether the collector runs without rollups (``--rollup-interval-seconds=0``)."""
+    extra = " ".join(args.collector_arg).replace("=", " ").split()
+    return any(a == "--rollup-interval-seconds" and float(v) == 0 for a, v in itertools.pairwise(extra))
+
+
+def catch_up(collector: RunningCollector, cpu0: float, points: int, limit: float) -> dict[str, Any]:
+    """Wait (up to ``limit`` seconds) until the rollups have rolled up every hour of the backfill; how long
+    that took after the last export, and the collector's CPU per point since the start, rollups included."""
+    started = time.time()
+    done = False
+    while not done and time.time() - started < limit:
+        done = bool(api_call(collector, "POST", "/api/v1/query", {"sql": CAUGHT_UP})["rows"][0][0])
+        if not done:
+            time.sleep(2)
+    waited, cpu = time.time() - started, _cpu_seconds(collector.process.pid) - cpu0
+    time.sleep(IDLE_SECONDS)
+    idle = (_cpu_seconds(collector.process.pid) - cpu0 - cpu) / IDLE_SECONDS
+    return {
+        "caught_up": done,
+        "caught_up_after_s": round(waited, 1),
+        "idle_cpu_percent": round(100 * idle, 1),
+        "collector_cpu_us_per_point": round((cpu - idle * waited) * 1e6 / max(points, 1), 2),
+    }
 
 
 def _measure(args: argparse.Namespace, target: Target, collector: RunningCollector, workdir: Path) -> dict[str, Any]:
@@ -879,6 +941,9 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         "heavy_reads": heavy.summary(),
     }
     if args.backfill_hours:
+        if not rollups_off(args):
+            print("waiting for the rollups to roll up every hour sent", flush=True)
+            result["caught_up"] = catch_up(collector, cpu0, acked, args.settle_seconds)
         result["rollups"] = rolled_up(collector)
     return result
 
@@ -998,6 +1063,15 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
         )
     if "rollups" in result:
         print(f"rollups       {result['rollups']['hours']:,} hours rolled up, {result['rollups']['samples']:,} samples")
+    if "caught_up" in result:
+        caught = result["caught_up"]
+        within = f"{'' if caught['caught_up'] else 'NOT '}within {caught['caught_up_after_s']} s"
+        print(
+            f"caught up     {within} after the last export; collector CPU per point, the rollups of every point "
+            f"included (less {caught['idle_cpu_percent']}% of a core idle while waiting): "
+            f"{caught['collector_cpu_us_per_point']} us"
+        )
+        ok = ok and caught["caught_up"]
     if args.overload:
         bounded = result["peak_vmhwm_mib"] < args.rss_limit_mib
         print(

@@ -274,7 +274,9 @@ class _Subset:
         intervals = counter_intervals if self.counter else gauge_intervals
         # A carried point's own interval was counted with the chunk it came from.
         found = intervals(points.lazy(), _previous_row).filter(pl.col("time") >= pl.lit(low).cast(pl.Datetime("ns")))
-        pieces = split_hours(_clip(found, self.owner.period)).with_columns(hour_ns=pl.col("hour").dt.epoch("ns"))
+        pieces = split_hours(_clip(found, self.owner.period)).with_columns(
+            hour_ns=pl.col("hour").dt.epoch("ns"), sampled=pl.when(pl.col("sample")).then(pl.col("value"))
+        )  # the samples' values, null for the rest: their min and max per group without a filter in each
         keys = (pl.lit(self.number, pl.UInt8).alias("subset"), "series_id", "code",
                 pl.lit(self.counter).alias("counter"), "hour_ns")  # fmt: skip
         sums = (
@@ -283,8 +285,8 @@ class _Subset:
                 weighted=(pl.col("value") * pl.col("seconds")).sum(),
                 seconds=pl.col("seconds").sum(),
                 samples=pl.col("sample").sum().cast(pl.Int64),
-                sample_min=pl.col("value").filter(pl.col("sample")).min(),
-                sample_max=pl.col("value").filter(pl.col("sample")).max(),
+                sample_min=pl.col("sampled").min(),
+                sample_max=pl.col("sampled").max(),
             )
             .select(*keys, "weighted", "seconds", "samples", "sample_min", "sample_max")
         )
