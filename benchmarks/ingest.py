@@ -11,7 +11,7 @@ reports the collector's peak resident memory.
     .venv/bin/python benchmarks/ingest.py --mode grpc
     .venv/bin/python benchmarks/ingest.py --mode logs           # OTLP/HTTP protobuf logs
     .venv/bin/python benchmarks/ingest.py --overload            # more clients than cores, as fast as possible
-    .venv/bin/python benchmarks/ingest.py --containers --backfill-hours 12 --seconds 300   # rollups at work
+    .venv/bin/python benchmarks/ingest.py --containers --backfill-hours 12 --seconds 120   # rollups at work
 
 Exit status: 0 when nothing acknowledged was lost (and, with ``--overload``,
 the collector stayed under ``--rss-limit-mib``), 1 otherwise, 2 when the
@@ -437,8 +437,11 @@ class ClientPlan:
     points_per_metric: int = 0
     containers: bool = False
     first_scrape_ns: int = 0
-    """With ``--backfill-hours``: the time of the client's first export; 0 sends the pool's own times."""
-    scrape_ns: int = 0
+    """With ``--backfill-hours``: the clock's time when sending starts; 0 sends the pool's own times."""
+    speed: float = 0.0
+    """How many times faster than real time that clock runs."""
+    run_seconds: float = 0.0
+    """Warm-up and measured time: sending started this long before the deadline."""
 
 
 CHURN_TAG = b"-7f9c"
@@ -490,8 +493,9 @@ def _send_loop(
         sent = i - offset  # requests this thread has sent; threads take turns in the generations
         generation = sent * plan.inflight + offset
         body = churned(pool[i % len(pool)], generation) if plan.churn else pool[i % len(pool)]
-        if plan.first_scrape_ns:  # the client's scrapes one after the other, a few in flight at once
-            body = timed(body, plan.first_scrape_ns + generation * plan.scrape_ns, target.content_type != PROTOBUF)
+        if plan.first_scrape_ns:  # the time of the clock every client shares, as a live stream's points have
+            at = plan.first_scrape_ns + int((time.time() - deadline + plan.run_seconds) * plan.speed * 1e9)
+            body = timed(body, at, target.content_type != PROTOBUF)
         try:
             rejected = sender.send(body)
         except Retry as exc:
@@ -681,19 +685,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--backfill-hours",
         type=float,
         default=0.0,
-        help="send the clients' exports as a backfill from this many hours ago, each export --scrape-seconds\n"
-        "after the client's one before: hours close while the benchmark runs and the collector rolls them\n"
-        "up (compare with --collector-arg=--rollup-interval-seconds=0); 0 (the default) sends fixed times",
+        help="send the exports as a live stream would, on a clock that starts this many hours ago and runs\n"
+        "--speed times faster than real time, the same for every client: hours close while the benchmark\n"
+        "runs and the collector rolls them up (compare with --collector-arg=--rollup-interval-seconds=0);\n"
+        "0 (the default) sends fixed times",
     )
     p.add_argument(
         "--settle-seconds",
         type=float,
         default=300.0,
-        help="with --backfill-hours and rollups on: how long to wait after the last export for the rollups\n"
-        "to roll up every hour sent (default: 300)",
+        help="with --backfill-hours: how long to wait after the last export for the collector to roll up\n"
+        "every hour sent (with rollups) and go idle (default: 300)",
     )
     p.add_argument(
-        "--scrape-seconds", type=float, default=30.0, help="with --backfill-hours: time between exports (default: 30)"
+        "--speed",
+        type=float,
+        default=180.0,
+        help="with --backfill-hours: how many times faster than real time the clock runs (default: 180, an\n"
+        "hour in 20 s: at about six exports a second, a client's containers are scraped every 30 s)",
     )
     p.add_argument("--pool", type=int, default=6, help="distinct pre-encoded requests per client (default: 6)")
     p.add_argument(
@@ -774,7 +783,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def first_scrape_ns(hours: float) -> int:
-    """The time of the first export of a backfill from ``hours`` ago, on the hour (0: no backfill)."""
+    """The clock's time when sending starts, ``hours`` ago, on the hour (0: no backfill)."""
     if not hours:
         return 0
     return int((time.time() - hours * 3600) // 3600 * 3600) * 1_000_000_000
@@ -800,6 +809,9 @@ CAUGHT_UP = """SELECT coalesce((SELECT max(hour) FROM rollup_usage_hours) >= (
 row with its resource, which costs the collector more CPU than the question is worth)."""
 IDLE_SECONDS = 10.0
 """How long the collector's CPU is measured once idle, to take what it spends idle while waiting out."""
+SETTLE_POLL = 3.0
+IDLE_CORE = 0.05
+"""The collector is idle when it spends less than this share of a core over SETTLE_POLL seconds."""
 
 
 def rollups_off(args: argparse.Namespace) -> bool:
@@ -808,21 +820,27 @@ def rollups_off(args: argparse.Namespace) -> bool:
     return any(a == "--rollup-interval-seconds" and float(v) == 0 for a, v in itertools.pairwise(extra))
 
 
-def catch_up(collector: RunningCollector, cpu0: float, points: int, limit: float) -> dict[str, Any]:
-    """Wait (up to ``limit`` seconds) until the rollups have rolled up every hour of the backfill; how long
-    that took after the last export, and the collector's CPU per point since the start, rollups included."""
-    started = time.time()
+def settle(collector: RunningCollector, cpu0: float, points: int, limit: float, rollups: bool) -> dict[str, Any]:
+    """Wait (up to ``limit`` seconds) until the collector has done all its work for the points sent: with
+    ``rollups``, every hour of the backfill rolled up; and then idle (its checkpoint of the last commits
+    written, say). How long that took after the last export, and the collector's CPU per point from the
+    start, all that work included, less what it spends idle while waiting (measured after)."""
+    pid = collector.process.pid
+    started, before = time.time(), _cpu_seconds(pid)
     done = False
     while not done and time.time() - started < limit:
-        done = bool(api_call(collector, "POST", "/api/v1/query", {"sql": CAUGHT_UP})["rows"][0][0])
-        if not done:
-            time.sleep(2)
-    waited, cpu = time.time() - started, _cpu_seconds(collector.process.pid) - cpu0
+        time.sleep(SETTLE_POLL)
+        now = _cpu_seconds(pid)
+        quiet, before = (now - before) / SETTLE_POLL < IDLE_CORE, now
+        done = quiet and (
+            not rollups or bool(api_call(collector, "POST", "/api/v1/query", {"sql": CAUGHT_UP})["rows"][0][0])
+        )
+    waited, cpu = time.time() - started, _cpu_seconds(pid) - cpu0
     time.sleep(IDLE_SECONDS)
-    idle = (_cpu_seconds(collector.process.pid) - cpu0 - cpu) / IDLE_SECONDS
+    idle = (_cpu_seconds(pid) - cpu0 - cpu) / IDLE_SECONDS
     return {
-        "caught_up": done,
-        "caught_up_after_s": round(waited, 1),
+        "settled": done,
+        "settled_after_s": round(waited, 1),
         "idle_cpu_percent": round(100 * idle, 1),
         "collector_cpu_us_per_point": round((cpu - idle * waited) * 1e6 / max(points, 1), 2),
     }
@@ -849,7 +867,8 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
                     args.points_per_metric,
                     args.containers,
                     first_scrape_ns(args.backfill_hours),
-                    int(args.scrape_seconds * 1e9),
+                    args.speed,
+                    args.warmup + args.seconds,
                 ),
                 counters,
                 ready,
@@ -941,9 +960,9 @@ def _measure(args: argparse.Namespace, target: Target, collector: RunningCollect
         "heavy_reads": heavy.summary(),
     }
     if args.backfill_hours:
-        if not rollups_off(args):
-            print("waiting for the rollups to roll up every hour sent", flush=True)
-            result["caught_up"] = catch_up(collector, cpu0, acked, args.settle_seconds)
+        rollups = not rollups_off(args)
+        print(f"waiting for the collector to{' roll up every hour sent and' if rollups else ''} go idle", flush=True)
+        result["settled"] = settle(collector, cpu0, acked, args.settle_seconds, rollups)
         result["rollups"] = rolled_up(collector)
     return result
 
@@ -1063,15 +1082,15 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> int:
         )
     if "rollups" in result:
         print(f"rollups       {result['rollups']['hours']:,} hours rolled up, {result['rollups']['samples']:,} samples")
-    if "caught_up" in result:
-        caught = result["caught_up"]
-        within = f"{'' if caught['caught_up'] else 'NOT '}within {caught['caught_up_after_s']} s"
+    if "settled" in result:
+        settled = result["settled"]
+        within = f"{'' if settled['settled'] else 'NOT '}within {settled['settled_after_s']} s"
         print(
-            f"caught up     {within} after the last export; collector CPU per point, the rollups of every point "
-            f"included (less {caught['idle_cpu_percent']}% of a core idle while waiting): "
-            f"{caught['collector_cpu_us_per_point']} us"
+            f"settled       {within} after the last export; collector CPU per point, all its work for them "
+            f"included (less {settled['idle_cpu_percent']}% of a core idle while waiting): "
+            f"{settled['collector_cpu_us_per_point']} us"
         )
-        ok = ok and caught["caught_up"]
+        ok = ok and settled["settled"]
     if args.overload:
         bounded = result["peak_vmhwm_mib"] < args.rss_limit_mib
         print(
