@@ -128,13 +128,14 @@ IDLE = (
 
 ONE_BUTTON = (
     "(name) => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === "
-    "'notRunning' && [...document.querySelectorAll('button')].filter(b => b.innerText.trim() === name).length === 1"
+    "'notRunning' && [...document.querySelectorAll('button')].filter(b => b.innerText.includes(name)).length === 1"
 )
 
 
 def _click_when_drawn(page: Any, name: str) -> None:
     """Click the button ``name`` once the page has finished running and shows it once: while Streamlit
-    redraws, the button of the run before can still be there beside the new one."""
+    redraws, the button of the run before can still be there beside the new one. A button's text holds its
+    icon's name too, so the name is looked for in it, not compared with it."""
     page.wait_for_function(ONE_BUTTON, arg=name, timeout=30_000, polling=20)
     page.get_by_role("button", name=name).click()
 
