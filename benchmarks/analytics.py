@@ -56,11 +56,19 @@ def peak_rss_mib() -> float:
     """This process's resident-memory high-water mark: VmHWM, which starts again at exec. ``ru_maxrss``
     does not: a child started after the parent rolled the store up in its own process reported the parent's
     peak (3,765 MiB for every job)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return _status_mib("self", "VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _status_mib(pid: int | str, field: str) -> float:
+    """A memory ``field`` of /proc/<pid>/status (VmRSS, VmHWM) in MiB; 0 when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
 
 
 def run_in_this_process(db: Path, names: list[str], start: str, end: str, memory_limit: str) -> dict[str, Any]:
@@ -88,17 +96,6 @@ def run_in_this_process(db: Path, names: list[str], start: str, end: str, memory
     }
 
 
-def _rss_mib(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
-
-
 def run_child(
     db: Path, names: list[str], start: str, end: str, timeout: float, kill_mib: float, memory_limit: str
 ) -> dict[str, Any]:
@@ -111,7 +108,7 @@ def run_child(
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) as child:
         peak = 0.0
         while child.poll() is None:
-            peak = max(peak, _rss_mib(child.pid))
+            peak = max(peak, _status_mib(child.pid, "VmRSS"))
             if peak > kill_mib or time.monotonic() - started > timeout:
                 child.kill()
                 child.wait()

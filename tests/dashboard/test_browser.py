@@ -121,14 +121,14 @@ def _wait_ready(page: Any, path: str, timeout: float = 30_000) -> None:
     page.wait_for_function(READY, arg=list(PAGES[path]), timeout=timeout, polling=20)
 
 
-IDLE = (
-    "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
+SCRIPT_IDLE = (
+    "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
 )
-
-
+"""Whether Streamlit has finished running the page (a JavaScript expression)."""
+IDLE = f"() => {SCRIPT_IDLE}"
 ONE_BUTTON = (
-    "(name) => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === "
-    "'notRunning' && [...document.querySelectorAll('button')].filter(b => b.innerText.includes(name)).length === 1"
+    f"(name) => {SCRIPT_IDLE} && [...document.querySelectorAll('button')].filter(b => b.innerText.includes(name))"
+    ".length === 1"
 )
 
 
