@@ -18,7 +18,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from tests.analytics.reference import assert_same_utilization
-from trellis.analytics import rollups, utilization
+from trellis.analytics import rollups, sketch, usage_pass, utilization
 from trellis.analytics.cost import _containers, _containers_in_polars
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.metrics import LOOKBACK, read_intervals
@@ -283,6 +283,54 @@ def _utilization(store: Store, period: Period) -> tuple[pl.DataFrame, pl.DataFra
     cover the period) and as the Polars reference does from every raw point, with exact percentiles."""
     sources, config = Sources(store.cursor()), AnalyticsConfig()
     return utilization.run(sources, period, config), utilization.run_in_polars(sources, period, config)
+
+
+@pytest.mark.parametrize("chunk", [7, 100_000])
+def test_each_hours_sketch_counts_its_samples_once_in_bucket_order_however_the_pass_chunks_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Each (series, metric, hour) has one rollup row whose sketch lists every bucket of its samples once, in
+    bucket order, with the exact count: also when the pass reads the hour in several chunks, whose counts are
+    added up bucket by bucket."""
+    monkeypatch.setattr(usage_pass, "CHUNK_POINTS", chunk)
+    store = _store(tmp_path, _exports(random.Random(1)), rolls_between=2)
+    try:
+        rows = pl.from_arrow(
+            store.cursor()
+            .sql(
+                f"SELECT hour, workload, metric_name, buckets, counts FROM {rollups.HOURLY} "
+                "WHERE hour >= $start AND hour < $end",
+                params={"start": START, "end": END},
+            )
+            .to_arrow_table()
+        )
+        period = Period(START.replace(tzinfo=None), END.replace(tzinfo=None))
+        intervals = read_intervals(Sources(store.cursor()), period, lookahead=LOOKBACK)
+    finally:
+        store.close()
+    assert isinstance(rows, pl.DataFrame)
+    assert rows.select(pl.struct("hour", "workload", "metric_name").is_unique().all()).item()
+    assert rows.select(
+        pl.col("buckets").list.eval(pl.element().diff().drop_nulls().min() > 0).list.first().all()
+    ).item()
+    resource = pl.when(pl.col("metric_name") == "container.cpu.time").then(pl.lit("cpu")).otherwise(pl.lit("memory"))
+    rolled = (
+        rows.explode("buckets", "counts")
+        .select("workload", "buckets", "counts", resource=resource,
+                hour=pl.col("hour").dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(pl.Datetime("ns")))
+        .rename({"buckets": "bucket", "counts": "count"})
+        .sort(pl.all())
+    )  # fmt: skip
+    exact = (
+        intervals.filter("sample")
+        .group_by("workload", "resource", bucket=sketch.bucket(pl.col("value")),
+                  hour=(pl.col("end") - pl.duration(nanoseconds=1)).dt.truncate("1h"))
+        .agg(count=pl.len())
+        .select(rolled.columns)
+        .sort(pl.all())
+    )  # fmt: skip
+    assert rolled.height > 100
+    assert_frame_equal(rolled, exact, check_dtypes=False)
 
 
 @pytest.mark.parametrize("seed", range(3))

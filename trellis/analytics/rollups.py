@@ -171,15 +171,26 @@ def _insert(con: duckdb.DuckDBPyConnection, built: Pass) -> int:
                     FROM {built.raw} GROUP BY ALL
                 ) r
                 LEFT JOIN rollup_idents i ON i.subset = r.subset AND i.series_id = r.series_id
-                LEFT JOIN (
-                    SELECT {_KEYS}, list(bucket ORDER BY bucket) AS buckets, list(count ORDER BY bucket) AS counts
-                    FROM (SELECT {_KEYS}, bucket, sum(count)::BIGINT AS count FROM {built.sketches} GROUP BY ALL)
-                    GROUP BY ALL
-                ) k ON {" AND ".join(f"k.{key} = r.{key}" for key in _KEYS.split(", "))}"""
+                LEFT JOIN ({_merged_sketches(built.sketches)}) k
+                       ON {" AND ".join(f"k.{key} = r.{key}" for key in _KEYS.split(", "))}"""
             ).fetchall()[0][0]
         )
     finally:
         con.unregister("rollup_idents")
+
+
+def _merged_sketches(table: str) -> str:
+    """A pass's sketch lists (``table``), one row per series, metric and hour, in SQL: as they are where the
+    pass counted the hour in one chunk, else added up bucket by bucket (an hour split between two chunks)."""
+    return f"""
+        SELECT {_KEYS}, buckets, counts FROM {table} QUALIFY count(*) OVER (PARTITION BY {_KEYS}) = 1
+        UNION ALL
+        SELECT {_KEYS}, list(bucket ORDER BY bucket) AS buckets, list(count ORDER BY bucket) AS counts FROM (
+            SELECT {_KEYS}, bucket, sum(count)::BIGINT AS count FROM (
+                SELECT {_KEYS}, unnest(buckets) AS bucket, unnest(counts) AS count
+                FROM {table} QUALIFY count(*) OVER (PARTITION BY {_KEYS}) > 1)
+            GROUP BY ALL)
+        GROUP BY ALL"""
 
 
 def _floor_hour(moment: datetime) -> datetime:

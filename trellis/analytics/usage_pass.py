@@ -8,12 +8,13 @@ only what utilization and cost need:
 - Points travel from DuckDB as numbers only (series, metric code, times, value, and for the counter its
   start time and temporality), a time chunk at a time, each chunk with every series' last earlier point
   (the carry) so that the first interval of a chunk has its start.
-- DuckDB sorts each chunk by series and time (on the other core, while Polars works on the previous chunk),
+- Polars sorts each chunk by series and time (on the other core, while it works on the previous chunk),
   so a point's predecessor is the row above it when that is of the same series.
 - Each chunk's intervals are summed per series, metric, source and hour (value x seconds, seconds,
-  samples, the smallest and largest sample) into a temporary table (``raw``); with sketches, the usage samples (a
-  counter's rates, a gauge's points) are counted per series, metric, hour and ``sketch`` bucket into another
-  (``sketches``), from which percentiles are read.
+  samples, the smallest and largest sample) into a temporary table (``raw``); with sketches, the usage
+  samples (a counter's rates, a gauge's points) are counted per series, metric, hour and ``sketch`` bucket,
+  as lists in bucket order, into another (``sketches``), from which percentiles are read. Both group the
+  runs of rows a series has in an hour (``_runs``): an hour read in two chunks has a row from each.
 - A series' subject (team, workload, environment, namespace, pod, container) is read once, from the chunk
   its first point is in: the collector's ``series_id`` hashes the resource those names come from.
 
@@ -103,6 +104,14 @@ def _previous_row(column: str) -> pl.Expr:
     return pl.when(pl.col("series_id") == pl.col("series_id").shift(1)).then(pl.col(column).shift(1))
 
 
+def _by_series_and_time(points: pl.DataFrame) -> pl.DataFrame:
+    """Points sorted by series, then time: by time, then stably by series, each on one thread. Points come
+    nearly in time order, so this costs Polars a third of the CPU DuckDB's sort by both keys takes, and
+    under half of Polars' own on both keys or on more threads (benchmarks, docs/performance.md)."""
+    by_time = points.sort("time", multithreaded=False)
+    return by_time.sort("series_id", maintain_order=True, multithreaded=False)
+
+
 def _distinct(points: pl.DataFrame) -> pl.DataFrame:
     """Points sorted by series and time, each (series, time) once, the one of the lowest value
     (``metrics.distinct_points``): a retried export stores its points twice. Sorting by value too would cost
@@ -159,7 +168,9 @@ class Pass:
             f"CREATE TEMP TABLE IF NOT EXISTS {self.raw} ({keys}, weighted DOUBLE, seconds DOUBLE, samples BIGINT, "
             "sample_min DOUBLE, sample_max DOUBLE)"
         )
-        self.con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {self.sketches} ({keys}, bucket SMALLINT, count BIGINT)")
+        self.con.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {self.sketches} ({keys}, buckets SMALLINT[], counts BIGINT[])"
+        )
 
     def run(self) -> bool:
         """Go over every subset's points; False when there are none."""
@@ -233,14 +244,13 @@ class _Subset:
             arrow = reader.sql(f"""
                 SELECT * FROM (
                     {carried}SELECT series_id, {code_sql(self.names)} AS code, "time", value{counter}
-                    FROM {self.points} WHERE {points_where(self.names, *bounds)})
-                ORDER BY series_id, "time" """).to_arrow_table()
+                    FROM {self.points} WHERE {points_where(self.names, *bounds)})""").to_arrow_table()
         finally:
             if carried:
                 reader.unregister(self._carried)
         points = pl.from_arrow(arrow)
         assert isinstance(points, pl.DataFrame)
-        points = naive_utc(_distinct(points))
+        points = naive_utc(_distinct(_by_series_and_time(points)))
         self.carry = points.filter(pl.col("series_id").ne_missing(pl.col("series_id").shift(-1)))
         self._read_new_subjects(reader, self.carry["series_id"], bounds)
         return points
@@ -269,39 +279,79 @@ class _Subset:
         self.owner.idents.append(ident.filter(pl.col("series_id").is_in(new.implode())))
 
     def _chunk(self, points: pl.DataFrame, low: int) -> None:
-        """The intervals of one chunk's points (``low``: where the chunk starts, ns), summed into ``raw``;
-        lazily, so that Polars does not keep every interval's columns."""
+        """The intervals of one chunk's points (``low``: where the chunk starts, ns), summed into ``raw`` and
+        their usage samples counted into ``sketches``; lazily, so that Polars does not keep every interval's
+        columns."""
         intervals = counter_intervals if self.counter else gauge_intervals
         # A carried point's own interval was counted with the chunk it came from.
         found = intervals(points.lazy(), _previous_row).filter(pl.col("time") >= pl.lit(low).cast(pl.Datetime("ns")))
-        pieces = split_hours(_clip(found, self.owner.period)).with_columns(
+        clipped = _clip(found, self.owner.period)
+        pieces = split_hours(clipped).with_columns(
             hour_ns=pl.col("hour").dt.epoch("ns"), sampled=pl.when(pl.col("sample")).then(pl.col("value"))
         )  # the samples' values, null for the rest: their min and max per group without a filter in each
-        keys = (pl.lit(self.number, pl.UInt8).alias("subset"), "series_id", "code",
-                pl.lit(self.counter).alias("counter"), "hour_ns")  # fmt: skip
         sums = (
-            pieces.group_by("series_id", "code", "hour_ns")
+            _runs(pieces)
+            .group_by("run")
             .agg(
+                pl.col("series_id", "code", "hour_ns").first(),
                 weighted=(pl.col("value") * pl.col("seconds")).sum(),
                 seconds=pl.col("seconds").sum(),
                 samples=pl.col("sample").sum().cast(pl.Int64),
                 sample_min=pl.col("sampled").min(),
                 sample_max=pl.col("sampled").max(),
             )
-            .select(*keys, "weighted", "seconds", "samples", "sample_min", "sample_max")
+            .select(*self._keys(), "weighted", "seconds", "samples", "sample_min", "sample_max")
         )
         queries = [sums]
         if self.owner.with_sketches:
-            usage = pl.col("sample") & pl.col("code").is_in(USAGE_CODES)
-            queries.append(
-                pieces.filter(usage)
-                .group_by("series_id", "code", "hour_ns", bucket=sketch.bucket(pl.col("value")))
-                .agg(count=pl.len().cast(pl.Int64))
-                .select(*keys, "bucket", "count")
-            )
+            queries.append(self._sketches(clipped))
         for table, frame in zip((self.owner.raw, self.owner.sketches), pl.collect_all(queries), strict=False):
             if not frame.is_empty():
                 self.owner.insert(table, frame)
+
+    def _keys(self) -> tuple[pl.Expr | str, ...]:
+        """What a row of ``raw`` or ``sketches`` is per."""
+        return (pl.lit(self.number, pl.UInt8).alias("subset"), "series_id", "code",
+                pl.lit(self.counter).alias("counter"), "hour_ns")  # fmt: skip
+
+    def _sketches(self, clipped: pl.LazyFrame) -> pl.LazyFrame:
+        """The usage samples' counts per bucket, as lists in bucket order, per series, metric and the hour a
+        sample's interval ends in (``metrics.split_hours``): one count per run and bucket, grouped by a
+        single integer key, then one row per run."""
+        samples = clipped.filter(pl.col("sample") & pl.col("code").is_in(USAGE_CODES)).with_columns(
+            hour_ns=(pl.col("end") - pl.duration(nanoseconds=1)).dt.truncate("1h").dt.epoch("ns"),
+            bucket=sketch.bucket(pl.col("value")),
+        )
+        key = _runs(samples).select(
+            "series_id", "code", "hour_ns", "run", "bucket",
+            key=pl.col("run").cast(pl.UInt64) * _KEYS_PER_RUN + (pl.col("bucket").cast(pl.Int32) - _LOWEST_BUCKET),
+        )  # fmt: skip
+        counts = key.group_by("key").agg(
+            pl.col("series_id", "code", "hour_ns", "run", "bucket").first(), count=pl.len()
+        )
+        return (
+            counts.sort("key")
+            .group_by("run")
+            .agg(
+                pl.col("series_id", "code", "hour_ns").first(), buckets="bucket", counts=pl.col("count").cast(pl.Int64)
+            )
+            .select(*self._keys(), "buckets", "counts")
+        )
+
+
+_LOWEST_BUCKET = -(2**15)
+"""The smallest sketch bucket key (a SMALLINT)."""
+_KEYS_PER_RUN = 2**16
+"""How many bucket keys there are: a run's number times this, plus the bucket's offset, keys a count."""
+
+
+def _runs(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """``frame`` with each run of rows of one series and hour numbered (``run``), sorted: grouped by that one
+    number, rows come together in half the CPU of a group-by over the series, metric and hour they share.
+    Rows sorted by series and time put a series' hour in one run; the pieces of an interval that crosses an
+    hour follow the rest (``split_hours``), in runs of their own, whose sums ``raw`` adds up."""
+    changed = (pl.col("series_id") != pl.col("series_id").shift(1)) | (pl.col("hour_ns") != pl.col("hour_ns").shift(1))
+    return frame.with_columns(run=changed.fill_null(True).cum_sum().set_sorted())
 
 
 __all__ = ["CHUNK_POINTS", "NAMES", "SUBSETS", "USAGE_CODES", "Pass", "code_sql", "name_sql", "ns", "points_where"]

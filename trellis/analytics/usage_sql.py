@@ -87,16 +87,14 @@ class _Builder:
 
     def sketch_counts(self) -> str:
         """The kept usage samples' sketch buckets and counts with their group (``group_no``), from the pass's
-        ``sketches`` and the rollups, in SQL. The rollups' lists are joined with the kept series first and
-        unnested after, so that the join goes over series and hours, not buckets."""
+        ``sketches`` and the rollups, in SQL. Both hold lists, joined with the kept series first and unnested
+        after, so that the join goes over series and hours, not buckets."""
         keys = "USING (subset, series_id, code, counter)"
-        rows = f"SELECT c.group_no, s.bucket, s.count FROM {self.sketches} s JOIN {self.chosen} c {keys}"
-        if not self.rolled:
-            return f"({rows})"
-        lists = f"""SELECT group_no, unnest(buckets) AS bucket, unnest(counts) AS count
-            FROM (SELECT c.group_no, s.buckets, s.counts FROM ({rollups.sketch_sql(self.rolled)}) s
-                  JOIN {self.chosen} c {keys})"""
-        return f"({rows} UNION ALL {lists})"
+        lists = f"SELECT subset, series_id, code, counter, buckets, counts FROM {self.sketches}"
+        if self.rolled:
+            lists += f" UNION ALL {rollups.sketch_sql(self.rolled)}"
+        return f"""(SELECT group_no, unnest(buckets) AS bucket, unnest(counts) AS count
+            FROM (SELECT c.group_no, s.buckets, s.counts FROM ({lists}) s JOIN {self.chosen} c {keys}))"""
 
     def by_days(self, query: Callable[[str], str]) -> pl.DataFrame:
         """``query`` over ``hourly_sql`` (the relation it is given), a few whole UTC days at a time: grouping
