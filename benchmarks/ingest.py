@@ -734,7 +734,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "runs: the answers must be cut at --query-byte-limit and memory stay bounded (default: 0)",
     )
     p.add_argument("--progress", type=float, default=2.0, help="seconds between progress lines (default: 2)")
-    p.add_argument("--workdir", type=Path, default=None, help="where the temp dir goes (default: the system's)")
+    p.add_argument(
+        "--workdir", type=Path, default=None, help="where the temp dir goes, made if missing (default: the system's)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp dir (database and collector log)")
     p.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON to this file")
     p.add_argument(
@@ -758,6 +760,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     target = TARGETS[args.mode]
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="trellis-bench-", dir=args.workdir))
     print(
         f"mode {args.mode}{' (overload)' if args.overload else ''}: {args.clients} clients x {args.inflight} "

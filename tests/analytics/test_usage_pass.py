@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import insert
 from tests.analytics.reference import assert_same_as_reference
-from tests.analytics.scenarios import HOUR, cumulative, point
+from tests.analytics.scenarios import CUMULATIVE, HOUR, cumulative, point
 from trellis.analytics import cost, usage_pass, utilization
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.sources import Period, Sources
@@ -33,6 +33,44 @@ def test_points_stored_out_of_time_order_give_the_same_tables(
     insert(con, "otel_metrics_gauge", gauge)
     monkeypatch.setattr(usage_pass, "CHUNK_POINTS", 20)
     assert_same_as_reference(con, HOUR)
+
+
+def _counter_point(series: int, time: D, value: float, workload: str) -> dict[str, object]:
+    return point("container.cpu.time", series, time, value, workload, start_time=D(2026, 1, 5), is_monotonic=True,
+                 aggregation_temporality=CUMULATIVE)  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [5, 1000])
+def test_the_points_around_the_period_count_through_the_last_before_it_and_the_first_after_it(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Of the lookback and the lookahead the pass reads one point per series, the last before the period and
+    the first after it: the tables equal the reference's, which reads every point, also where those points are
+    stored twice with different values (the lowest counts) and for a counter with no point inside the hour."""
+    minutes = [-9, -6, -5, -5, 5, 20, 40, 59, 64, 64, 66, 69]
+    counter = [_counter_point(3, D(2026, 1, 5, 10) + timedelta(minutes=m), 10.0 * i + (3.0 if i == 3 else 0.0), "api")
+               for i, m in enumerate(minutes)]  # fmt: skip
+    across = [
+        _counter_point(5, D(2026, 1, 5, 9, 58), 100.0, "batch"),
+        _counter_point(5, D(2026, 1, 5, 11, 3), 160.0, "batch"),
+    ]
+    at = [D(2026, 1, 5, 10) + timedelta(minutes=m) for m in range(-10, 71)]
+    gauge = [point("container.memory.working_set", 4, t, 1e9 + i * 1e6 + r, "api") for i, t in enumerate(at)
+             for r in ((0.0, 5e6) if i in (9, 11, 69, 71) else (0.0,)) if not 20 < i < 59]  # fmt: skip
+    insert(con, "otel_metrics_sum", counter + across)
+    insert(con, "otel_metrics_gauge", gauge)
+    monkeypatch.setattr(usage_pass, "CHUNK_POINTS", chunk)
+    assert_same_as_reference(con, HOUR)
+
+
+def test_a_counter_without_points_inside_the_period_still_counts_its_interval_across_it(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    insert(con, "otel_metrics_sum", [_counter_point(5, D(2026, 1, 5, 9, 58), 100.0, "batch"),
+                                     _counter_point(5, D(2026, 1, 5, 11, 3), 160.0, "batch")])  # fmt: skip
+    assert_same_as_reference(con, HOUR)
+    used = utilization.run(Sources(con), HOUR, AnalyticsConfig())
+    assert used.height == 1
 
 
 def test_a_series_that_starts_in_a_later_chunk_is_named(

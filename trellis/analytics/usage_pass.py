@@ -7,7 +7,8 @@ only what utilization and cost need:
 
 - Points travel from DuckDB as numbers only (series, metric code, times, value, and for the counter its
   start time and temporality), a time chunk at a time, each chunk with every series' last earlier point
-  (the carry) so that the first interval of a chunk has its start.
+  (the carry) so that the first interval of a chunk has its start. Of the lookback before the period and
+  the lookahead after it only that point is read per series: the last before, the first after (``_edge``).
 - Polars sorts each chunk by series and time (on the other core, while it works on the previous chunk),
   so a point's predecessor is the row above it when that is of the same series.
 - Each chunk's intervals are summed per series, metric, source and hour (value x seconds, seconds,
@@ -150,6 +151,7 @@ class Pass:
         already (as ``idents`` has them), which the pass does not read again."""
         self.sources, self.con, self.period = sources, sources.con, period
         self.low, self.high = ns(period.start - LOOKBACK), ns(period.end + lookahead)
+        self.start, self.end = ns(period.start), ns(period.end)
         self.with_sketches = with_sketches
         tag = uuid.uuid4().hex
         self.raw, self.sketches = into or (f"trellis_raw_{tag}", f"trellis_sketches_{tag}")
@@ -221,42 +223,69 @@ class _Subset:
             reader.close()
 
     def _ranges(self) -> list[tuple[int, int]]:
-        """Time ranges (ns) of about CHUNK_POINTS points each, assuming points spread evenly over time."""
-        where = points_where(self.names, self.owner.low, self.owner.high)
+        """Time ranges (ns) of about CHUNK_POINTS points each over the period, assuming points spread evenly
+        over time, then the range after it (``_fetch`` reads its first point per series). A period without
+        points of its own has an empty range: an interval from before it to after it may still cross it."""
+        inside = points_where(self.names, self.owner.start, self.owner.end + 1)
         row = self.owner.con.execute(
-            f'SELECT count(*), min(epoch_ns("time")), max(epoch_ns("time")) FROM {self.points} WHERE {where}'
+            f'SELECT count(*), min(epoch_ns("time")), max(epoch_ns("time")) FROM {self.points} WHERE {inside}'
         ).fetchall()[0]
+        after = [(self.owner.end + 1, self.owner.high)] if self.owner.high > self.owner.end + 1 else []
         if not row[0]:
-            return []
+            around = points_where(self.names, self.owner.low, self.owner.high)
+            if not self.owner.con.execute(f"SELECT count(*) FROM {self.points} WHERE {around}").fetchall()[0][0]:
+                return []
+            return [(self.owner.start, self.owner.start), *after]
         count, first, last = int(row[0]), int(row[1]), int(row[2])
         step = -(-(last + 1 - first) // max(1, -(-count // CHUNK_POINTS)))
-        return [(low, min(low + step, last + 1)) for low in range(first, last + 1, step)]
+        return [(low, min(low + step, last + 1)) for low in range(first, last + 1, step)] + after
+
+    def _columns(self) -> str:
+        """A point's columns as a pass reads them, in SQL."""
+        counter = ", start_time, aggregation_temporality" if self.counter else ""
+        return f'series_id, {code_sql(self.names)} AS code, "time", value{counter}'
+
+    def _edge(self, low: int, high: int, last: bool) -> str:
+        """Each series' last (or first) point from ``low`` up to ``high`` (ns), the one of the lowest value
+        when it has several at that time (as ``_distinct`` keeps), in SQL. Before the period and after it a
+        pass needs no more: a point's interval depends on the point before it only, so the last point before
+        the period starts the first interval inside it, and the first point after it ends the last one. An
+        aggregate over those points costs DuckDB a fraction of sorting them, and Polars nothing."""
+        fields = 'series_id, code, "time", value' + (", start_time, aggregation_temporality" if self.counter else "")
+        order = f'({"-" if last else ""}epoch_ns("time"), value)'
+        return f"""SELECT unnest(arg_min(struct_pack({fields}), {order})) FROM (
+            SELECT {self._columns()} FROM {self.points} WHERE {points_where(self.names, low, high)})
+            GROUP BY series_id"""
 
     def _fetch(self, reader: duckdb.DuckDBPyConnection, bounds: tuple[int, int]) -> pl.DataFrame:
         """One chunk's points as numbers, after every series' last earlier point (the carry), sorted by series
-        and time; keeps the new carry, and reads the subject of the series first seen in the chunk."""
-        counter = ", start_time, aggregation_temporality" if self.counter else ""
+        and time; keeps the new carry, and reads the subject of the series first seen in the chunk. The first
+        chunk's carry is each series' last point before the period; the range after the period gives each
+        series' first point in it (``_edge``)."""
+        first, after = self.carry is None, bounds[0] > self.owner.end
         carried = ""
-        if self.carry is not None:
+        if first and self.owner.low < self.owner.start:
+            carried = self._edge(self.owner.low, self.owner.start, last=True) + " UNION ALL "
+        elif self.carry is not None:
             # Its times as the table's (UTC-aware): with naive ones DuckDB would convert every point's times
             # to the union's naive type through the session's time zone, half of the read's CPU.
             reader.register(
                 self._carried, self.carry.with_columns(pl.col(pl.Datetime).dt.replace_time_zone("UTC")).to_arrow()
             )
             carried = f"SELECT * FROM {self._carried} UNION ALL "
+        chunk = f"SELECT {self._columns()} FROM {self.points} WHERE {points_where(self.names, *bounds)}"
         try:
-            arrow = reader.sql(f"""
-                SELECT * FROM (
-                    {carried}SELECT series_id, {code_sql(self.names)} AS code, "time", value{counter}
-                    FROM {self.points} WHERE {points_where(self.names, *bounds)})""").to_arrow_table()
+            arrow = reader.sql(
+                f"SELECT * FROM ({carried}{self._edge(*bounds, last=False) if after else chunk})"
+            ).to_arrow_table()
         finally:
-            if carried:
+            if not first:
                 reader.unregister(self._carried)
         points = pl.from_arrow(arrow)
         assert isinstance(points, pl.DataFrame)
         points = naive_utc(_distinct(_by_series_and_time(points)))
         self.carry = points.filter(pl.col("series_id").ne_missing(pl.col("series_id").shift(-1)))
-        self._read_new_subjects(reader, self.carry["series_id"], bounds)
+        self._read_new_subjects(reader, self.carry["series_id"], (self.owner.low if first else bounds[0], bounds[1]))
         return points
 
     def _read_new_subjects(self, reader: duckdb.DuckDBPyConnection, ids: pl.Series, bounds: tuple[int, int]) -> None:
