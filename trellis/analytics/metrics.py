@@ -18,13 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
 
 import polars as pl
 
 from trellis.analytics.frames import TS, any_equal, shaped
 from trellis.analytics.frames import seconds as to_seconds
-from trellis.analytics.sources import Period, Sources
+from trellis.analytics.sources import Frame, Period, Sources
 
 LOOKBACK = timedelta(minutes=10)
 """Points this long before the period are read too, so the first interval inside it has a start."""
@@ -121,9 +120,8 @@ def distinct_points(points: pl.DataFrame) -> pl.DataFrame:
     return points.sort("series_id", "time", "value").unique(["series_id", "time"], keep="first", maintain_order=True)
 
 
-Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
-"""The interval rules below apply to a DataFrame, or to a LazyFrame that a query then sums without keeping
-every interval."""
+# The interval rules below apply to a DataFrame (``sources.Frame``), or to a LazyFrame that a query then sums
+# without keeping every interval.
 Previous = Callable[[str], pl.Expr]
 """A column's value at the previous point of the same series (null for a series' first point)."""
 
