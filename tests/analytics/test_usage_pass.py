@@ -14,9 +14,10 @@ from polars.testing import assert_frame_equal
 
 from tests.analytics.conftest import insert
 from tests.analytics.reference import assert_same_as_reference
-from tests.analytics.scenarios import CUMULATIVE, HOUR, cumulative, point
+from tests.analytics.scenarios import CUMULATIVE, DELTA, HOUR, cumulative, point
 from trellis.analytics import cost, usage_pass, utilization
 from trellis.analytics.job import AnalyticsConfig
+from trellis.analytics.metrics import read_intervals
 from trellis.analytics.sources import Period, Sources
 from trellis.catalog.tables import migrate_catalog
 from trellis.collector.schema import migrate
@@ -71,6 +72,43 @@ def test_a_counter_without_points_inside_the_period_still_counts_its_interval_ac
     assert_same_as_reference(con, HOUR)
     used = utilization.run(Sources(con), HOUR, AnalyticsConfig())
     assert used.height == 1
+
+
+def test_a_delta_point_after_the_period_whose_interval_starts_inside_it_counts_its_part(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """A delta point's interval starts at its own start time, not at the point before it: the second point
+    after the period, which began at 10:50, has ten of its fifteen minutes inside the hour."""
+    rows = [(D(2026, 1, 5, 10, 30), D(2026, 1, 5, 10, 29), 60.0), (D(2026, 1, 5, 11, 2), D(2026, 1, 5, 10, 30), 1920.0),
+            (D(2026, 1, 5, 11, 5), D(2026, 1, 5, 10, 50), 900.0)]  # fmt: skip
+    insert(con, "otel_metrics_sum", [point("container.cpu.time", 7, t, v, "api", start_time=start, is_monotonic=True,
+                                           aggregation_temporality=DELTA) for t, start, v in rows])  # fmt: skip
+    assert_same_as_reference(con, HOUR)
+
+
+def test_without_a_lookahead_a_point_at_the_periods_end_is_its_last(con: duckdb.DuckDBPyConnection) -> None:
+    """``lookahead`` 0 reads up to the period's end, not including it, as the reference does."""
+    at = (D(2026, 1, 5, 10, 30), D(2026, 1, 5, 11))
+    insert(con, "otel_metrics_gauge", [point("container.memory.working_set", 1, t, 5.0, "api") for t in at])
+    reference = read_intervals(Sources(con), HOUR, lookahead=timedelta(0))
+    built = usage_pass.Pass(Sources(con), HOUR, with_sketches=False, lookahead=timedelta(0))
+    try:
+        assert built.run()
+        found = con.execute(f"SELECT sum(seconds), sum(samples) FROM {built.raw}").fetchall()[0]
+    finally:
+        built.drop()
+    assert found == (reference["seconds"].sum(), reference["sample"].sum()) == (300.0, 1)
+
+
+def test_a_period_whose_only_points_are_before_it_gives_empty_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """A workload that stopped just before the period: its last point is read as the start of an interval
+    that never comes, and utilization and cost are empty, as the reference's are."""
+    insert(con, "otel_metrics_gauge", [point("container.memory.working_set", 1, D(2026, 1, 5, 9, 55), 5.0, "api")])
+    config = AnalyticsConfig()
+    used, exact = utilization.run(Sources(con), HOUR, config), utilization.run_in_polars(Sources(con), HOUR, config)
+    assert used.is_empty() and exact.is_empty()
+    assert used.schema == exact.schema
+    assert cost.run(Sources(con), HOUR, config).is_empty()
 
 
 def test_a_series_that_starts_in_a_later_chunk_is_named(

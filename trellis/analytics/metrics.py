@@ -30,6 +30,8 @@ LOOKBACK = timedelta(minutes=10)
 MAX_GAP = timedelta(minutes=5)
 """A gauge value holds at most this long before the point that carries it."""
 HOUR = timedelta(hours=1)
+DELTA = 1
+"""OTLP's AGGREGATION_TEMPORALITY_DELTA: a counter point that holds the increase since its start time."""
 
 CPU_TIME = ("container.cpu.time", "k8s.pod.cpu.time")
 CPU_USAGE = ("container.cpu.usage", "k8s.pod.cpu.usage")
@@ -149,7 +151,7 @@ def counter_intervals(points: Frame, previous: Previous = _previous) -> Frame:
         .then(start_time)
         .otherwise(prev_time)
     )
-    delta = pl.col("aggregation_temporality") == 1
+    delta = pl.col("aggregation_temporality") == DELTA
     frame = points.with_columns(
         start=pl.when(delta).then(pl.coalesce(start_time, prev_time)).otherwise(cumulative_start),
         increase=pl.when(delta | ~same_run).then(value).otherwise(value - prev_value),

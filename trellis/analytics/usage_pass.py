@@ -38,6 +38,7 @@ from trellis.analytics.metrics import (
     CPU_REQUEST,
     CPU_TIME,
     CPU_USAGE,
+    DELTA,
     LOOKBACK,
     MEMORY_REQUEST,
     MEMORY_USAGE,
@@ -226,7 +227,7 @@ class _Subset:
         """Time ranges (ns) of about CHUNK_POINTS points each over the period, assuming points spread evenly
         over time, then the range after it (``_fetch`` reads its first point per series). A period without
         points of its own has an empty range: an interval from before it to after it may still cross it."""
-        inside = points_where(self.names, self.owner.start, self.owner.end + 1)
+        inside = points_where(self.names, self.owner.start, min(self.owner.end + 1, self.owner.high))
         row = self.owner.con.execute(
             f'SELECT count(*), min(epoch_ns("time")), max(epoch_ns("time")) FROM {self.points} WHERE {inside}'
         ).fetchall()[0]
@@ -236,7 +237,7 @@ class _Subset:
             if not self.owner.con.execute(f"SELECT count(*) FROM {self.points} WHERE {around}").fetchall()[0][0]:
                 return []
             return [(self.owner.start, self.owner.start), *after]
-        count, first, last = int(row[0]), int(row[1]), int(row[2])
+        count, first, last = int(row[0]), int(row[1]), int(row[2])  # with no lookahead, before the period's end
         step = -(-(last + 1 - first) // max(1, -(-count // CHUNK_POINTS)))
         return [(low, min(low + step, last + 1)) for low in range(first, last + 1, step)] + after
 
@@ -248,14 +249,20 @@ class _Subset:
     def _edge(self, low: int, high: int, last: bool) -> str:
         """Each series' last (or first) point from ``low`` up to ``high`` (ns), the one of the lowest value
         when it has several at that time (as ``_distinct`` keeps), in SQL. Before the period and after it a
-        pass needs no more: a point's interval depends on the point before it only, so the last point before
-        the period starts the first interval inside it, and the first point after it ends the last one. An
-        aggregate over those points costs DuckDB a fraction of sorting them, and Polars nothing."""
+        pass needs no more: a point's interval begins at the point before it, so the last point before the
+        period starts the first interval inside it, and the first point after it ends the last one. An
+        aggregate over those points costs DuckDB a fraction of sorting them, and Polars nothing. A delta
+        counter's point is the exception: its interval begins at its own start time, so after the period
+        every delta point that started inside it is read too."""
+        where = points_where(self.names, low, high)
         fields = 'series_id, code, "time", value' + (", start_time, aggregation_temporality" if self.counter else "")
         order = f'({"-" if last else ""}epoch_ns("time"), value)'
-        return f"""SELECT unnest(arg_min(struct_pack({fields}), {order})) FROM (
-            SELECT {self._columns()} FROM {self.points} WHERE {points_where(self.names, low, high)})
-            GROUP BY series_id"""
+        edge = f"""SELECT unnest(arg_min(struct_pack({fields}), {order})) FROM (
+            SELECT {self._columns()} FROM {self.points} WHERE {where}) GROUP BY series_id"""
+        if last or not self.counter:
+            return edge
+        started = f"aggregation_temporality = {DELTA} AND start_time < {instant_sql(self.owner.end)}"
+        return f"{edge} UNION ALL SELECT {self._columns()} FROM {self.points} WHERE {where} AND {started}"
 
     def _fetch(self, reader: duckdb.DuckDBPyConnection, bounds: tuple[int, int]) -> pl.DataFrame:
         """One chunk's points as numbers, after every series' last earlier point (the carry), sorted by series

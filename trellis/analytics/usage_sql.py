@@ -187,10 +187,10 @@ def usage(
 def _usage(sources: Sources, period: Period, with_sketches: bool) -> Iterator[tuple[_Builder, pl.DataFrame] | None]:
     builder = _Builder(sources, period, with_sketches)
     try:
-        if not builder.fill():
-            yield None
-            return
-        yield builder, builder.choose()
+        chosen = builder.choose() if builder.fill() else None
+        # Points read only as the start of an interval that ends after them (a series that stopped just
+        # before the period) name their series but make no partial sums.
+        yield (builder, chosen) if chosen is not None and not chosen.is_empty() else None
     finally:
         builder.drop()
 
