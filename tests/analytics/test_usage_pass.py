@@ -4,8 +4,8 @@ names every series, also those that start in a later chunk."""
 from __future__ import annotations
 
 import random
+from datetime import UTC, timedelta
 from datetime import datetime as D
-from datetime import timedelta
 
 import duckdb
 import polars as pl
@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 from tests.analytics.conftest import insert
 from tests.analytics.reference import assert_same_as_reference
 from tests.analytics.scenarios import CUMULATIVE, DELTA, HOUR, cumulative, point
-from trellis.analytics import cost, usage_pass, utilization
+from trellis.analytics import cost, rollups, usage_pass, utilization
 from trellis.analytics.job import AnalyticsConfig
 from trellis.analytics.metrics import read_intervals
 from trellis.analytics.sources import Period, Sources
@@ -109,6 +109,28 @@ def test_a_period_whose_only_points_are_before_it_gives_empty_tables(con: duckdb
     assert used.is_empty() and exact.is_empty()
     assert used.schema == exact.schema
     assert cost.run(Sources(con), HOUR, config).is_empty()
+
+
+def test_a_nan_or_infinite_point_counts_as_no_value(con: duckdb.DuckDBPyConnection) -> None:
+    """OTLP carries NaN (a Prometheus staleness marker comes through as one): such a point, or an infinite
+    one, counts as not recorded. Utilization and cost equal those of the same points without it, the
+    reference's too, and the rollups roll its hour up."""
+    at = [D(2026, 1, 5, 10) + timedelta(minutes=m) for m in range(0, 60, 5)]
+    odd = {at[3]: float("nan"), at[7]: float("inf")}
+    rows = [point("container.memory.working_set", 1, t, odd.get(t, 5e8), "api") for t in at]
+    insert(con, "otel_metrics_gauge", rows)
+    without = duckdb.connect()
+    migrate(without)
+    migrate_catalog(without)
+    insert(without, "otel_metrics_gauge", [row for row in rows if row["time"] not in odd])
+    config = AnalyticsConfig()
+    expected = utilization.run(Sources(without), HOUR, config)
+    assert expected.height == 1
+    for run in (utilization.run, utilization.run_in_polars):
+        assert_frame_equal(run(Sources(con), HOUR, config), expected)
+    assert_frame_equal(cost.run(Sources(con), HOUR, config), cost.run(Sources(without), HOUR, config))
+    rollups.ensure_tables(con)
+    assert rollups.roll_hour(con, D(2026, 1, 5, 10, tzinfo=UTC)) == 1
 
 
 def test_a_series_that_starts_in_a_later_chunk_is_named(

@@ -99,7 +99,7 @@ def _read(
         return pl.DataFrame()
     frame = (
         sources.scan(table, window=("time", period.start - LOOKBACK, period.end + lookahead), derived=_DERIVED)
-        .filter(any_equal("metric_name", names) & pl.col("value").is_not_null())
+        .filter(any_equal("metric_name", names) & pl.col("value").is_finite())
         .select(*_POINT, *extra, *_IDENTITY)
         .collect()
     )

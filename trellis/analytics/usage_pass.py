@@ -94,10 +94,11 @@ def name_sql(code: str) -> str:
 
 
 def points_where(names: tuple[str, ...], low: int, high: int) -> str:
-    """The points of these metrics with ``low <= time < high`` (ns), in SQL."""
+    """The points of these metrics with ``low <= time < high`` (ns) and a finite value, in SQL: a NaN (how a
+    Prometheus staleness marker arrives) or an infinite value counts as not recorded, as in ``metrics``."""
     return (
         f'"time" >= {instant_sql(low)} AND "time" < {instant_sql(high)} '
-        f"AND metric_name IN ({quoted(names)}) AND value IS NOT NULL"
+        f"AND metric_name IN ({quoted(names)}) AND isfinite(value)"
     )
 
 
