@@ -226,12 +226,17 @@ def _prefer(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def ending_hour() -> pl.Expr:
+    """The hour an interval ends in, where its sample counts: hours are ``(H, H + 1h]``."""
+    return (pl.col("end") - pl.duration(nanoseconds=1)).dt.truncate("1h")
+
+
 def split_hours(frame: Frame) -> Frame:
     """Each interval ``(start, end]`` cut at the hours it crosses, with the ``hour`` each piece is in: a
     piece's ``seconds`` are its part of the interval, and only the piece of the hour the interval ends in
     keeps its ``sample``. An hour is ``(H, H + 1h]``, as a rollup's hour counts it, so that hours computed
     over a long period equal hours computed one at a time."""
-    last = (pl.col("end") - pl.duration(nanoseconds=1)).dt.truncate("1h")
+    last = ending_hour()
     first = pl.min_horizontal(pl.col("start").dt.truncate("1h"), last)
     marked = frame.with_columns(first_hour=first, hour=last)
     single = marked.filter(pl.col("first_hour") == pl.col("hour"))

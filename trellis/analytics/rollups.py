@@ -183,12 +183,12 @@ def _merged_sketches(table: str) -> str:
     """A pass's sketch lists (``table``), one row per series, metric and hour, in SQL: as they are where the
     pass counted the hour in one chunk, else added up bucket by bucket (an hour split between two chunks)."""
     return f"""
-        SELECT {_KEYS}, buckets, counts FROM {table} QUALIFY count(*) OVER (PARTITION BY {_KEYS}) = 1
+        WITH counted AS MATERIALIZED (SELECT *, count(*) OVER (PARTITION BY {_KEYS}) AS parts FROM {table})
+        SELECT {_KEYS}, buckets, counts FROM counted WHERE parts = 1
         UNION ALL
         SELECT {_KEYS}, list(bucket ORDER BY bucket) AS buckets, list(count ORDER BY bucket) AS counts FROM (
             SELECT {_KEYS}, bucket, sum(count)::BIGINT AS count FROM (
-                SELECT {_KEYS}, unnest(buckets) AS bucket, unnest(counts) AS count
-                FROM {table} QUALIFY count(*) OVER (PARTITION BY {_KEYS}) > 1)
+                SELECT {_KEYS}, unnest(buckets) AS bucket, unnest(counts) AS count FROM counted WHERE parts > 1)
             GROUP BY ALL)
         GROUP BY ALL"""
 

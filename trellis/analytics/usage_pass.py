@@ -44,6 +44,7 @@ from trellis.analytics.metrics import (
     MEMORY_USAGE,
     _clip,
     counter_intervals,
+    ending_hour,
     gauge_intervals,
     split_hours,
 )
@@ -242,10 +243,15 @@ class _Subset:
         step = -(-(last + 1 - first) // max(1, -(-count // CHUNK_POINTS)))
         return [(low, min(low + step, last + 1)) for low in range(first, last + 1, step)] + after
 
+    def _fields(self) -> list[str]:
+        """The names of a point's columns as a pass reads them."""
+        return ["series_id", "code", '"time"', "value"] + (
+            ["start_time", "aggregation_temporality"] if self.counter else []
+        )
+
     def _columns(self) -> str:
-        """A point's columns as a pass reads them, in SQL."""
-        counter = ", start_time, aggregation_temporality" if self.counter else ""
-        return f'series_id, {code_sql(self.names)} AS code, "time", value{counter}'
+        """A point's columns as a pass reads them, in SQL (the metric's name as its code)."""
+        return ", ".join(f"{code_sql(self.names)} AS code" if field == "code" else field for field in self._fields())
 
     def _edge(self, low: int, high: int, last: bool) -> str:
         """Each series' last (or first) point from ``low`` up to ``high`` (ns), the one of the lowest value
@@ -256,9 +262,8 @@ class _Subset:
         counter's point is the exception: its interval begins at its own start time, so after the period
         every delta point that started inside it is read too."""
         where = points_where(self.names, low, high)
-        fields = 'series_id, code, "time", value' + (", start_time, aggregation_temporality" if self.counter else "")
         order = f'({"-" if last else ""}epoch_ns("time"), value)'
-        edge = f"""SELECT unnest(arg_min(struct_pack({fields}), {order})) FROM (
+        edge = f"""SELECT unnest(arg_min(struct_pack({", ".join(self._fields())}), {order})) FROM (
             SELECT {self._columns()} FROM {self.points} WHERE {where}) GROUP BY series_id"""
         if last or not self.counter:
             return edge
@@ -272,15 +277,15 @@ class _Subset:
         series' first point in it (``_edge``)."""
         first, after = self.carry is None, bounds[0] > self.owner.end
         carried = ""
-        if first and self.owner.low < self.owner.start:
-            carried = self._edge(self.owner.low, self.owner.start, last=True) + " UNION ALL "
-        elif self.carry is not None:
+        if self.carry is not None:
             # Its times as the table's (UTC-aware): with naive ones DuckDB would convert every point's times
             # to the union's naive type through the session's time zone, half of the read's CPU.
             reader.register(
                 self._carried, self.carry.with_columns(pl.col(pl.Datetime).dt.replace_time_zone("UTC")).to_arrow()
             )
             carried = f"SELECT * FROM {self._carried} UNION ALL "
+        elif self.owner.low < self.owner.start:
+            carried = self._edge(self.owner.low, self.owner.start, last=True) + " UNION ALL "
         chunk = f"SELECT {self._columns()} FROM {self.points} WHERE {points_where(self.names, *bounds)}"
         try:
             arrow = reader.sql(
@@ -368,7 +373,7 @@ class _Subset:
         samples = clipped.filter(pl.col("sample") & pl.col("code").is_in(USAGE_CODES)).select(
             "series_id",
             "code",
-            hour_ns=(pl.col("end") - pl.duration(nanoseconds=1)).dt.truncate("1h").dt.epoch("ns"),
+            hour_ns=ending_hour().dt.epoch("ns"),
             bucket=sketch.bucket(pl.col("value")),
         )
         keyed = _runs(samples).with_columns(
